@@ -1,0 +1,190 @@
+"""Everything the sync and async clients share that does no I/O.
+
+Like httpx's ``BaseClient``: request building and response handling live here
+as plain methods, so ``WizChatClient`` and ``AsyncWizChatClient`` duplicate
+only the lines that send.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from ._exceptions import WizChatApiError, WizChatConnectionError, WizChatTimeoutError
+from ._retry_after import retry_after_from_response
+from ._version import __version__
+from .models import ApplyResult, ChatbotConfigDocument
+
+__all__ = ["BaseClient", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "PAGE_SIZE"]
+
+log = logging.getLogger("wizchat_management")
+
+DEFAULT_BASE_URL = "https://www.wizchat.com"
+# Apply runs every section server-side; give it room, but never hang forever.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# The largest page the API serves: the fewest requests against the rate limit.
+PAGE_SIZE = 200
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _NotGiven:
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Any = _NotGiven()
+
+
+class BaseClient:
+    """Holds the key and base URL; builds requests and turns responses into models or errors."""
+
+    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL) -> None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ValueError("api_key must be a non-empty string (a wpk_live_… or wpk_test_… key)")
+        self.__api_key = api_key
+        self.base_url = base_url.rstrip("/")
+
+    def __repr__(self) -> str:
+        # Never the key: reprs end up in logs and tracebacks.
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    # -- requests -----------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.__api_key}",
+            "Accept": "application/json",
+            "User-Agent": f"wizchat-management-python/{__version__}",
+        }
+
+    def _url(self, *segments: str) -> str:
+        parts = []
+        for segment in segments:
+            if not isinstance(segment, str) or not segment:
+                raise ValueError("chatbot_id must be a non-empty string")
+            parts.append(quote(segment, safe=""))
+        return "/".join([self.base_url, "api/v1/chatbots", *parts])
+
+    @staticmethod
+    def _apply_params(dry_run: bool, prune: bool | None) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if dry_run:
+            params["dryRun"] = "true"
+        if prune is not None:
+            params["prune"] = "true" if prune else "false"
+        return params
+
+    @staticmethod
+    def _document_body(document: ChatbotConfigDocument | Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON body of an apply: exactly what the caller holds, minus any stray ``dryRun``.
+
+        ``exclude_unset`` sends back only the fields that were read or set, so
+        a document from ``get_config`` returns unchanged: no defaults injected,
+        absent sections stay absent, unknown fields kept.
+        """
+        if isinstance(document, BaseModel):
+            body = document.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        elif isinstance(document, Mapping):
+            body = dict(document)
+        else:
+            raise TypeError(
+                f"document must be a ChatbotConfigDocument or a mapping, not {type(document).__name__}"
+            )
+        body.pop("dryRun", None)  # the query parameter is the single source of truth
+        return body
+
+    # -- responses ----------------------------------------------------------
+
+    def _parse(self, response: httpx.Response, model: type[ModelT]) -> ModelT:
+        self._log(response)
+        if not response.is_success:
+            raise self._error(response)
+        return self._validate(response, model)
+
+    def _parse_apply(self, response: httpx.Response) -> ApplyResult:
+        self._log(response)
+        # 422 is a partial failure with an ApplyResult body, not an error.
+        if response.is_success or response.status_code == 422:
+            return self._validate(response, ApplyResult)
+        raise self._error(response)
+
+    @staticmethod
+    def _validate(response: httpx.Response, model: type[ModelT]) -> ModelT:
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise WizChatApiError(
+                response.status_code,
+                "invalid_response",
+                f"the server's answer is not a valid {model.__name__}: {exc.error_count()} error(s), "
+                f"first: {_first_error(exc)}",
+                None,
+                request_id=response.headers.get("x-request-id"),
+            ) from None
+
+    @staticmethod
+    def _error(response: httpx.Response) -> WizChatApiError:
+        status = response.status_code
+        code, message, details = f"http_{status}", response.reason_phrase or f"HTTP {status}", None
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and isinstance(error.get("code"), str):
+            code = error["code"]
+            if isinstance(error.get("message"), str):
+                message = error["message"]
+            if isinstance(error.get("details"), dict):
+                details = error["details"]
+        retry_after = (
+            retry_after_from_response(response.headers, details) if status in (429, 503) else None
+        )
+        return WizChatApiError(
+            status,
+            code,
+            message,
+            details,
+            retry_after=retry_after,
+            request_id=response.headers.get("x-request-id"),
+        )
+
+    @staticmethod
+    def _transport_error(request: httpx.Request, exc: httpx.TransportError) -> WizChatConnectionError:
+        kind = WizChatTimeoutError if isinstance(exc, httpx.TimeoutException) else WizChatConnectionError
+        # The URL carries no secret (the key travels in a header); httpx's own
+        # message may be empty, so name the exception class too.
+        detail = str(exc) or type(exc).__name__
+        return kind(f"{request.method} {request.url}: no answer ({type(exc).__name__}: {detail})")
+
+    @staticmethod
+    def _log(response: httpx.Response) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %s (request id %s)",
+                response.request.method,
+                response.request.url,
+                response.status_code,
+                response.headers.get("x-request-id"),
+            )
+
+    @staticmethod
+    def _next_cursor(cursor: str | None, seen: set[str], url: str) -> str | None:
+        if cursor is not None:
+            if cursor in seen:
+                raise WizChatApiError(200, "invalid_response", f"GET {url}: the server repeated cursor {cursor!r}")
+            seen.add(cursor)
+        return cursor
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+    return f"{loc}: {err.get('msg')}"
