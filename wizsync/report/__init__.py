@@ -1,0 +1,16 @@
+"""How wizsync shows plans and results to people and machines.
+
+Pure formatting: nothing here touches the network or the journal.
+
+- :mod:`.model`    — :class:`ChatbotReport`, the one input record every renderer takes.
+- :mod:`.values`   — value display: elision, control-character escaping, secret masking.
+- :mod:`.terminal` — colour decision (``--no-color``, ``NO_COLOR``, TTY) and consoles.
+- :mod:`.diff`     — per-chatbot ``+ ~ -`` diffs.
+- :mod:`.summary`  — totals, deletes, per-key request counts, the apply-time estimate.
+- :mod:`.jsonout`  — the stable ``--json`` document (schema in its docstring).
+- :mod:`.progress` — live progress (rich on a TTY, one line per event otherwise).
+"""
+
+from .model import ChatbotReport
+
+__all__ = ["ChatbotReport"]

@@ -1,0 +1,76 @@
+"""The record every renderer of the report layer takes: one chatbot's outcome.
+
+``plan`` fills it from the server's dry-run, ``apply`` from the apply call,
+``show`` from journal rows (then usually only ``summary`` and ``state``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from wizchat_management.models import ApplyResult, FailedOperation, Plan
+
+SUMMARY_KEYS = ("create", "update", "delete", "noop")
+
+
+@dataclass(frozen=True)
+class ChatbotReport:
+    """One chatbot's plan or apply outcome, as the renderers need it.
+
+    ``result``  the server's answer (``ApplyResult`` or its ``Plan``), or None.
+    ``error``   ``{"code": str, "message": str}`` when the chatbot could not be
+                planned/applied at all (render error, 4xx, budget...).
+    ``desired`` the *masked* rendered document (``ChatbotConfigDocument`` or a
+                dict with or without the ``spec`` level): secrets appear in it as
+                ``<secret:NAME>``; the diff shows those instead of ``<redacted>``.
+    ``summary`` fallback counts when there is no ``result`` (``show`` from the
+                journal): ``{"create", "update", "delete", "noop"}``.
+    ``state``/``revision``/``batch`` journal-side facts for apply and show.
+    """
+
+    name: str
+    tenant: str
+    chatbot_id: str | None = None
+    result: ApplyResult | Plan | None = None
+    error: Mapping[str, Any] | None = None
+    desired: Any = None
+    summary: Mapping[str, int] | None = None
+    state: str | None = None
+    revision: int | None = None
+    batch: int | None = None
+
+    @property
+    def plan(self) -> Plan | None:
+        if isinstance(self.result, ApplyResult):
+            return self.result.plan
+        return self.result
+
+    @property
+    def failed(self) -> FailedOperation | None:
+        if isinstance(self.result, ApplyResult):
+            return self.result.failed
+        return None
+
+    @property
+    def counts(self) -> dict[str, int] | None:
+        """The plan summary as a plain dict, or None when unknown."""
+        plan = self.plan
+        if plan is not None:
+            return {k: int(getattr(plan.summary, k)) for k in SUMMARY_KEYS}
+        if self.summary is not None:
+            return {k: int(self.summary.get(k, 0) or 0) for k in SUMMARY_KEYS}
+        return None
+
+    @property
+    def effective_revision(self) -> int | None:
+        if self.revision is not None:
+            return self.revision
+        if isinstance(self.result, ApplyResult):
+            return self.result.revision
+        return None
+
+    @property
+    def has_changes(self) -> bool:
+        c = self.counts
+        return bool(c) and (c["create"] + c["update"] + c["delete"]) > 0  # type: ignore[index]

@@ -1,0 +1,209 @@
+"""Fleet totals, the deletes (listed one by one: deletes must never surprise),
+request/429/retry counts per API key, and the apply-time estimate.
+
+The estimate is the floor from the token-bucket model (field-notes.md, "Rate
+limits and retries"): key k with burst b_k and refill r_k/s cannot serve n_k
+requests before ``(n_k - b_k) / r_k`` seconds, and keys run in parallel, so
+the fleet needs at least ``max_k`` of that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from rich.text import Text
+
+from .diff import summary_phrase
+from .model import SUMMARY_KEYS, ChatbotReport
+from .values import forbidden_list, safe_text, scrub
+
+KEY_STAT_FIELDS = ("requests", "throttled", "retries")
+
+
+@dataclass(frozen=True)
+class Totals:
+    chatbots: int = 0
+    chatbots_with_changes: int = 0
+    errors: int = 0
+    failed: int = 0
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    noop: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DeleteRef:
+    chatbot: str
+    tenant: str
+    section: str
+    key: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """``requests`` apply will send; ``floor_seconds`` the lower bound on its duration.
+
+    ``by_key`` the floor per key label; ``unknown`` the labels with requests but
+    no known rate (excluded from the floor).
+    """
+
+    requests: int
+    floor_seconds: float
+    by_key: dict[str, float] = field(default_factory=dict)
+    unknown: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "floor_seconds": self.floor_seconds,
+            "by_key": {k: self.by_key[k] for k in sorted(self.by_key)},
+            "unknown": list(self.unknown),
+        }
+
+
+def compute_totals(reports: Iterable[ChatbotReport]) -> Totals:
+    n = changed = errors = failed = 0
+    sums = dict.fromkeys(SUMMARY_KEYS, 0)
+    for r in reports:
+        n += 1
+        if r.error:
+            errors += 1
+            continue
+        if r.failed is not None or r.state == "failed":
+            failed += 1
+        counts = r.counts or {}
+        for k in SUMMARY_KEYS:
+            sums[k] += counts.get(k, 0)
+        changed += int(r.has_changes)
+    return Totals(n, changed, errors, failed, **sums)
+
+
+def list_deletes(reports: Iterable[ChatbotReport]) -> list[DeleteRef]:
+    """Every planned delete, sorted by (tenant, chatbot, section, key)."""
+    out = []
+    for r in reports:
+        plan = r.plan
+        if plan is None or r.error:
+            continue
+        for op in plan.operations:
+            if op.op.value == "delete":
+                out.append(DeleteRef(r.name, r.tenant, op.section.value, op.key))
+    return sorted(out, key=lambda d: (d.tenant, d.chatbot, d.section, d.key or ""))
+
+
+def count_apply_requests(
+    reports: Iterable[ChatbotReport],
+    per_chatbot: int = 2,
+    label_of: Callable[[ChatbotReport], str] = lambda r: r.tenant,
+) -> dict[str, int]:
+    """Requests apply will send per key label: ``per_chatbot`` for each chatbot with changes.
+
+    2 = the fresh dry-run plus the apply; pass 3 if a snapshot read precedes them.
+    """
+    out: dict[str, int] = {}
+    for r in reports:
+        if r.has_changes and not r.error:
+            label = label_of(r)
+            out[label] = out.get(label, 0) + per_chatbot
+    return out
+
+
+def estimate_apply(
+    requests_by_key: Mapping[str, int],
+    rates_by_key: Mapping[str, float],
+    bursts_by_key: Mapping[str, float],
+) -> Estimate:
+    """The floor ``max_k max(0, n_k - b_k) / r_k`` (a missing burst counts as 0)."""
+    by_key: dict[str, float] = {}
+    unknown = []
+    for label in sorted(requests_by_key):
+        n = requests_by_key[label]
+        rate = rates_by_key.get(label)
+        if not rate or rate <= 0:
+            if n > 0:
+                unknown.append(label)
+            continue
+        burst = bursts_by_key.get(label) or 0
+        by_key[label] = round(max(0.0, n - burst) / rate, 3)
+    return Estimate(
+        requests=sum(requests_by_key.values()),
+        floor_seconds=max(by_key.values(), default=0.0),
+        by_key=by_key,
+        unknown=tuple(unknown),
+    )
+
+
+def estimate_apply_seconds(
+    requests_by_key: Mapping[str, int],
+    rates_by_key: Mapping[str, float],
+    bursts_by_key: Mapping[str, float],
+) -> float:
+    """Lower bound, in seconds, on an apply sending ``requests_by_key`` (see :func:`estimate_apply`)."""
+    return estimate_apply(requests_by_key, rates_by_key, bursts_by_key).floor_seconds
+
+
+def _seconds(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f} s"
+    m, sec = divmod(int(round(s)), 60)
+    return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def estimate_line(est: Estimate) -> str:
+    line = (
+        f"apply needs ~{est.requests} requests; at the known rate limits it will take "
+        f"≥ {_seconds(est.floor_seconds)} (floor)"
+    )
+    if est.unknown:
+        line += f"; no rate known yet for {', '.join(est.unknown)}"
+    return safe_text(line)
+
+
+def render_summary(
+    totals: Totals,
+    deletes: Iterable[DeleteRef] = (),
+    keys: Mapping[str, Mapping[str, int]] | None = None,
+    estimate: Estimate | None = None,
+    title: str = "Plan",
+    forbidden: Iterable[str] = (),
+) -> Text:
+    """The closing block of ``plan``/``apply``: totals, deletes, per-key counts, estimate.
+
+    ``keys``: ``{label: {"requests": n, "throttled": n, "retries": n}}`` (plain dicts).
+    """
+    fb = forbidden_list(forbidden)
+    t = Text()
+    t.append(f"{safe_text(title)}: ", "bold")
+    t.append(f"{totals.chatbots} chatbots, {totals.chatbots_with_changes} with changes")
+    if totals.errors:
+        t.append(f", {totals.errors} with errors", "bold red")
+    if totals.failed:
+        t.append(f", {totals.failed} failed", "bold red")
+    t.append(": " + summary_phrase(totals.as_dict()))
+    dels = list(deletes)
+    if dels:
+        t.append(f"\nDeletes ({len(dels)}), review before apply:", "bold red")
+        for d in dels:
+            where = f"{d.section} {d.key}" if d.key is not None else d.section
+            t.append(safe_text(scrub(f"\n  - {d.chatbot} ({d.tenant}) {where}", fb)), "red")
+    if keys:
+        t.append("\nRequests per key:", "bold")
+        width = max(len(safe_text(k)) for k in keys)
+        for label in sorted(keys):
+            st = keys[label]
+            req, thr, ret = (int(st.get(f, 0) or 0) for f in KEY_STAT_FIELDS)
+            t.append(f"\n  {safe_text(scrub(label, fb)):<{width}}  {req} requests, ")
+            t.append(f"{thr} throttled (429)", "yellow" if thr else None)
+            t.append(f", {ret} retries")
+    if estimate is not None:
+        t.append("\nEstimate: ", "bold")
+        t.append(estimate_line(estimate))
+    return t
