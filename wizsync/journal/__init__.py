@@ -1,0 +1,53 @@
+"""The run journal (SQLite through sqlite-utils) and the run lock.
+
+Typical use by a command::
+
+    journal = Journal.open(options.journal or default_journal_path(manifest))
+    journal.forbid(resolved_secret_values + api_keys)
+    run_id = journal.start_run("apply", env, manifest, manifest_hash, {"batches": [...]})
+    with RunLock.acquire(journal.path, run_id, environment=env,
+                         manifest_path=manifest, manifest_hash=manifest_hash, command="apply"):
+        journal.add_items(run_id, [{"name": n, "tenant": t, "batch": b, "position": i}, ...])
+        journal.save_snapshot(run_id, name, live_doc, revision)      # before the apply
+        journal.mark_applying(run_id, name, doc_hash=h)              # committed before the request
+        journal.record_result(run_id, name, "applied", revision_after=r, requests=2)
+        journal.finish_run(run_id, "completed")
+
+Schema: :mod:`wizsync.journal.schema`. Store: :mod:`wizsync.journal.store`.
+Lock: :mod:`wizsync.journal.lock`. Secret guard: :mod:`wizsync.journal.guard`.
+"""
+
+from .errors import JournalError, RunLockedError, SecretInJournalError, UnknownItemError, UnknownRunError
+from .lock import RunLock, lock_holder
+from .schema import DONE_STATES, ITEM_STATES, RUN_COMMANDS, RUN_STATUSES, SCHEMA_VERSION
+from .store import (
+    EventRecord,
+    ItemRecord,
+    Journal,
+    RunRecord,
+    SnapshotRecord,
+    default_journal_path,
+    to_json,
+)
+
+__all__ = [
+    "DONE_STATES",
+    "ITEM_STATES",
+    "RUN_COMMANDS",
+    "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "EventRecord",
+    "ItemRecord",
+    "Journal",
+    "JournalError",
+    "RunLock",
+    "RunLockedError",
+    "RunRecord",
+    "SecretInJournalError",
+    "SnapshotRecord",
+    "UnknownItemError",
+    "UnknownRunError",
+    "default_journal_path",
+    "lock_holder",
+    "to_json",
+]
