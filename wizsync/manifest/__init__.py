@@ -1,0 +1,63 @@
+"""The wizsync manifest: load, validate and resolve targets (no network).
+
+Public API::
+
+    load_manifest(path) -> Manifest                      # raises ManifestError
+    resolve_targets(manifest, env, *, select=(), chatbots=()) -> TargetPlan
+    TargetPlan.listings_needed() -> list[str]            # tenants to list_chatbots() for
+    TargetPlan.bind(listings: Mapping[str, Sequence[PublicChatbot]]) -> list[Target]
+    read_api_key(manifest, tenant, env, environ=None) -> str
+    parse_selection(select, chatbots) -> Selection
+
+``ManifestError`` is the one error type: ``str(err)`` is one paragraph naming
+file, line and key, and how to fix it; never a key or secret value.
+"""
+
+from .errors import ManifestError, format_key_path
+from .keys import read_api_key
+from .loader import load_manifest
+from .model import (
+    ARRAY_SECTION_KEYS,
+    DEFAULT_WAVE,
+    SECTIONS,
+    ChatbotEntry,
+    Defaults,
+    DocumentPatch,
+    Environment,
+    KeyRef,
+    Manifest,
+    RateLimitHint,
+    Rollout,
+    Source,
+    Tenant,
+    parse_percent,
+)
+from .selectors import Selection, parse_selection
+from .targets import Target, TargetPlan, find_chatbot_id, resolve_targets
+
+__all__ = [
+    "ARRAY_SECTION_KEYS",
+    "DEFAULT_WAVE",
+    "SECTIONS",
+    "ChatbotEntry",
+    "Defaults",
+    "DocumentPatch",
+    "Environment",
+    "KeyRef",
+    "Manifest",
+    "ManifestError",
+    "RateLimitHint",
+    "Rollout",
+    "Selection",
+    "Source",
+    "Target",
+    "TargetPlan",
+    "Tenant",
+    "find_chatbot_id",
+    "format_key_path",
+    "load_manifest",
+    "parse_percent",
+    "parse_selection",
+    "read_api_key",
+    "resolve_targets",
+]

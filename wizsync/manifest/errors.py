@@ -1,0 +1,58 @@
+"""``ManifestError``: the one error type of the manifest and rendering layer.
+
+Every problem a user can fix in their files (YAML syntax, unknown key, bad
+reference, undefined template variable, missing secret, unreadable key file...)
+raises it. Its ``str()`` is one paragraph: ``FILE:LINE: KEY.PATH: what is
+wrong. How to fix it.`` It never carries an API key or a secret value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["ManifestError", "format_key_path"]
+
+
+def format_key_path(path: Sequence[object]) -> str:
+    """``('chatbots', 2, 'tenant')`` → ``chatbots[2].tenant``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class ManifestError(Exception):
+    """A user-fixable problem in a manifest, a source document or the environment.
+
+    ``file``/``line``/``key`` locate it (any may be None); ``hint`` says how to fix it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | Sequence[object] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message.rstrip(".")
+        self.file = file
+        self.line = line
+        self.key = key if isinstance(key, str) or key is None else format_key_path(key)
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "") + ": "
+        key = f"{self.key}: " if self.key else ""
+        text = f"{where}{key}{self.message}."
+        if self.hint:
+            text += " " + self.hint.rstrip(".") + "."
+        # One paragraph, always: a multi-line cause (YAML's) is folded into it.
+        return " ".join(text.split())

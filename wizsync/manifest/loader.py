@@ -1,0 +1,76 @@
+"""``load_manifest(path)``: read, parse, validate and cross-check a manifest.
+
+Order of checks: file readable → YAML syntax (and duplicate keys) → no API
+key written anywhere in the file → schema (Pydantic, unknown keys rejected) →
+references. The first problem raises ``ManifestError`` naming file, line and key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import ManifestError
+from .model import API_KEY_PATTERN, Manifest
+from .references import check_references
+from .validation_errors import manifest_error_from_validation
+from .yaml_marks import LocatedYaml, load_located_yaml
+
+__all__ = ["load_manifest", "read_text_file"]
+
+
+def read_text_file(path: Path, shown_as: str) -> str:
+    """UTF-8 text of ``path``; unreadable → ``ManifestError`` naming ``shown_as``."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError("file not found", file=shown_as, hint="Check the path") from None
+    except IsADirectoryError:
+        raise ManifestError("is a directory, not a file", file=shown_as) from None
+    except PermissionError:
+        raise ManifestError("permission denied reading the file", file=shown_as, hint="Check its permissions") from None
+    except UnicodeDecodeError:
+        raise ManifestError("not UTF-8 text", file=shown_as, hint="Save the file as UTF-8") from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read the file ({exc.strerror})", file=shown_as) from None
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Load ``path`` into a validated ``Manifest``; raise ``ManifestError`` on any problem."""
+    shown = str(path)
+    doc = load_located_yaml(read_text_file(Path(path), shown), shown)
+    if not isinstance(doc.data, Mapping):
+        raise ManifestError(
+            "the manifest must be a YAML mapping starting with 'version: 1'", file=shown, line=doc.line_of(()) or 1
+        )
+    _reject_inline_keys(doc, doc.data, ())
+    try:
+        manifest = Manifest.model_validate(doc.data)
+    except ValidationError as exc:
+        raise manifest_error_from_validation(exc, doc, Manifest) from None
+    manifest._file = shown
+    manifest._base_dir = Path(path).resolve().parent
+    manifest._lines = dict(doc.lines)
+    check_references(manifest)
+    return manifest
+
+
+def _reject_inline_keys(doc: LocatedYaml, node: Any, path: tuple[Any, ...]) -> None:
+    """Any string that looks like a WizChat API key is refused, without echoing it."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            _reject_inline_keys(doc, value, path + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _reject_inline_keys(doc, value, path + (index,))
+    elif isinstance(node, str) and API_KEY_PATTERN.search(node):
+        raise doc.error(
+            path,
+            "this value looks like a WizChat API key; a key must never be written in the manifest",
+            "Put it in an environment variable or a key file and reference it from tenants.<name>.keys.<env> "
+            "as {env: VARIABLE_NAME} or {file: path}; then revoke the key, since it was written to a file",
+        )

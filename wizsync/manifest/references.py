@@ -1,0 +1,90 @@
+"""Cross-reference checks that the schema alone cannot express.
+
+Run by ``load_manifest`` after validation: tenants, environments and waves
+that entries refer to exist, chatbot names are unique, every chatbot has a
+source, and file sources exist. The first problem raises a located
+``ManifestError`` (with a "did you mean" when a name is close).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from .model import Manifest, Source
+
+__all__ = ["check_references"]
+
+
+def check_references(manifest: Manifest) -> None:
+    envs = list(manifest.environments)
+    tenants = list(manifest.tenants)
+
+    def known(path: tuple[Any, ...], value: str, names: Iterable[str], what: str) -> None:
+        names = list(names)
+        if value in names:
+            return
+        close = difflib.get_close_matches(value, names, n=1)
+        hint = (f"Did you mean '{close[0]}'? " if close else "") + f"Define it under {what}s: or fix the name"
+        raise manifest.error(path, f"unknown {what} '{value}' (known: {', '.join(names) or 'none'})", hint)
+
+    for tenant, spec in manifest.tenants.items():
+        for env in spec.keys:
+            known(("tenants", tenant, "keys", env), env, envs, "environment")
+    for env in manifest.overlays:
+        known(("overlays", env), env, envs, "environment")
+    if manifest.defaults.source is not None:
+        _check_source(manifest, ("defaults", "source"), manifest.defaults.source, known, envs)
+
+    waves = manifest.rollout.ordered_waves
+    first_seen: dict[str, int] = {}
+    for index, entry in enumerate(manifest.chatbots):
+        base: tuple[Any, ...] = ("chatbots", index)
+        if entry.discover is not None:
+            known(base + ("discover", "tenant"), entry.discover.tenant, tenants, "tenant")
+        else:
+            assert entry.name is not None and entry.tenant is not None
+            known(base + ("tenant",), entry.tenant, tenants, "tenant")
+            if entry.name in first_seen:
+                j = first_seen[entry.name]
+                raise manifest.error(
+                    base + ("name",),
+                    f"duplicate chatbot name '{entry.name}' (also chatbots[{j}], line {manifest.line_of(('chatbots', j))})",
+                    "Logical names must be unique: rename one of them",
+                )
+            first_seen[entry.name] = index
+        for env in entry.ids:
+            known(base + ("ids", env), env, envs, "environment")
+        for env in entry.overrides:
+            known(base + ("overrides", env), env, envs, "environment")
+        if entry.wave is not None and entry.wave not in waves:
+            raise manifest.error(
+                base + ("wave",),
+                f"unknown wave '{entry.wave}' (rollout.waves: {', '.join(waves)})",
+                "Add it to rollout.waves or fix the name",
+            )
+        if entry.source is not None:
+            _check_source(manifest, base + ("source",), entry.source, known, envs)
+        elif manifest.defaults.source is None:
+            raise manifest.error(
+                base,
+                "no source for this chatbot",
+                "Set source: {file: ...}, {environment: ...} or {self: true} on it, or defaults.source",
+            )
+
+
+def _check_source(manifest: Manifest, path: tuple[Any, ...], source: Source, known: Any, envs: list[str]) -> None:
+    if source.environment is not None:
+        known(path + ("environment",), source.environment, envs, "environment")
+    if source.file is not None:
+        file = manifest.base_dir / source.file
+        if not file.is_file():
+            raise manifest.error(
+                path + ("file",),
+                f"source file '{source.file}' not found (looked in {manifest.base_dir})",
+                "File paths are relative to the manifest's directory; `wizsync export` writes files you can use here",
+            )
+        if not os.access(file, os.R_OK):
+            raise manifest.error(path + ("file",), f"source file '{source.file}' is not readable", "Check its permissions")

@@ -1,0 +1,222 @@
+"""Target resolution (pure): manifest + environment + selection → ordered targets.
+
+Two steps, so callers call ``list_chatbots`` only when needed::
+
+    plan = resolve_targets(manifest, "production", select=["tier=gold"], chatbots=["acme-*"])
+    listings = {t: client_for(t).list_chatbots() for t in plan.listings_needed()}
+    targets = plan.bind(listings)          # every target now has a chatbot_id
+
+``plan.listings_needed()`` is empty when every selected target has an explicit
+id for the environment and there is no ``discover`` entry. A discovered
+chatbot's logical name is its chatbot name; an explicit entry of the same
+tenant and name (or with its id) wins; if another tenant already uses the
+name, the discovered one is named ``tenant/name``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from typing import Any
+
+from wizchat_management import PublicChatbot
+
+from .errors import ManifestError
+from .model import DEFAULT_WAVE, ChatbotEntry, Discover, DocumentPatch, Manifest, Source
+from .selectors import Selection, parse_selection
+
+__all__ = ["Target", "TargetPlan", "resolve_targets", "find_chatbot_id"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One chatbot in one environment, as the manifest describes it.
+
+    ``chatbot_id`` is None until bound (matched by name through a listing).
+    ``chatbot_name`` is the live chatbot name to match (the logical name for an
+    explicit entry). ``discover`` is set only on an unbound discover placeholder.
+    ``entry_path`` is the manifest key path of the entry, for errors.
+    """
+
+    name: str
+    tenant: str
+    environment: str
+    chatbot_id: str | None
+    chatbot_name: str | None
+    labels: Mapping[str, str]
+    wave: str
+    source: Source
+    vars: Mapping[str, Any]
+    override: DocumentPatch | None
+    sections: tuple[str, ...]
+    prune: bool
+    entry_path: tuple[Any, ...]
+    description: str | None = None
+    discovered: bool = False
+    discover: Discover | None = field(default=None, repr=False)
+
+    @property
+    def bound(self) -> bool:
+        return self.chatbot_id is not None
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """Selected targets of one environment, in manifest order, before binding."""
+
+    manifest: Manifest
+    environment: str
+    selection: Selection
+    targets: tuple[Target, ...]
+
+    def listings_needed(self) -> list[str]:
+        """Tenants whose ``list_chatbots()`` ``bind`` needs (in order; empty if none)."""
+        needed: list[str] = []
+        for target in self.targets:
+            if not target.bound and target.tenant not in needed:
+                needed.append(target.tenant)
+        return needed
+
+    def bind(self, listings: Mapping[str, Sequence[PublicChatbot]] | None = None) -> list[Target]:
+        """Bind every target to a chatbot id; expand ``discover`` entries; re-apply the selection.
+
+        ``listings[tenant]`` is that tenant's ``list_chatbots()`` in this environment.
+        Raises ``ManifestError`` when a name is not found or is ambiguous.
+        """
+        listings = listings or {}
+        manifest, env = self.manifest, self.environment
+        # Explicit entries of the whole manifest claim their names and ids, selected or not,
+        # so a --chatbot filter never changes which entry a chatbot belongs to.
+        explicit = {(e.tenant, e.name) for e in manifest.chatbots if e.discover is None}
+        claimed_ids = {e.ids[env] for e in manifest.chatbots if e.discover is None and env in e.ids}
+        taken: dict[str, str] = {str(name): str(tenant) for tenant, name in explicit}  # logical name → tenant
+        result: list[Target] = []
+        for target in self.targets:
+            if target.bound:
+                result.append(target)
+                continue
+            listing = self._listing(listings, target)
+            if target.discover is None:
+                chatbot_id = find_chatbot_id(
+                    manifest, listing, target.chatbot_name or target.name, target.tenant, env, target.entry_path
+                )
+                result.append(replace(target, chatbot_id=chatbot_id))
+                continue
+            found = sorted(
+                (c for c in listing if fnmatchcase(c.name, target.discover.match)), key=lambda c: (c.name, c.id)
+            )
+            names = [c.name for c in found]
+            for chatbot in found:
+                if (target.tenant, chatbot.name) in explicit or chatbot.id in claimed_ids:
+                    continue  # an explicit entry (or an earlier discover entry) owns it
+                if names.count(chatbot.name) > 1:
+                    raise manifest.error(
+                        target.entry_path + ("discover",),
+                        f"tenant '{target.tenant}' has {names.count(chatbot.name)} chatbots named '{chatbot.name}' "
+                        f"in '{env}' ({', '.join(c.id for c in found if c.name == chatbot.name)})",
+                        "Add an explicit chatbots entry with ids for each, or rename them",
+                    )
+                name = chatbot.name
+                if taken.get(name, target.tenant) != target.tenant:
+                    name = f"{target.tenant}/{chatbot.name}"
+                taken[name] = target.tenant
+                claimed_ids.add(chatbot.id)
+                bound = replace(
+                    target,
+                    name=name,
+                    chatbot_id=chatbot.id,
+                    chatbot_name=chatbot.name,
+                    description=target.description or chatbot.description,
+                    discover=None,
+                )
+                if self.selection.matches(name=name, tenant=bound.tenant, wave=bound.wave, labels=bound.labels):
+                    result.append(bound)
+        return result
+
+    def _listing(self, listings: Mapping[str, Sequence[PublicChatbot]], target: Target) -> Sequence[PublicChatbot]:
+        if target.tenant not in listings:
+            raise ManifestError(
+                f"internal: no chatbot listing for tenant '{target.tenant}' in '{self.environment}'",
+                hint="Pass listings for every tenant in TargetPlan.listings_needed()",
+            )
+        return listings[target.tenant]
+
+
+def find_chatbot_id(
+    manifest: Manifest,
+    listing: Sequence[PublicChatbot],
+    name: str,
+    tenant: str,
+    environment: str,
+    entry_path: tuple[Any, ...],
+) -> str:
+    """The id of the one chatbot called ``name`` in ``listing``; ``ManifestError`` if none or several."""
+    hits = [c for c in listing if c.name == name]
+    if len(hits) == 1:
+        return hits[0].id
+    if not hits:
+        raise manifest.error(
+            entry_path + ("name",),
+            f"no chatbot named '{name}' in tenant '{tenant}' in environment '{environment}' "
+            f"({len(listing)} chatbots listed)",
+            f"Create it, fix the name, or set ids.{environment} on this entry",
+        )
+    raise manifest.error(
+        entry_path + ("name",),
+        f"{len(hits)} chatbots named '{name}' in tenant '{tenant}' in environment '{environment}' "
+        f"({', '.join(c.id for c in hits)})",
+        f"Set ids.{environment} on this entry to pick one",
+    )
+
+
+def resolve_targets(
+    manifest: Manifest,
+    environment: str,
+    *,
+    select: str | Iterable[str] | Selection = (),
+    chatbots: Sequence[str] = (),
+) -> TargetPlan:
+    """The selected targets of ``environment`` (``ManifestError`` on an unknown environment or bad selector)."""
+    if environment not in manifest.environments:
+        raise ManifestError(
+            f"unknown environment '{environment}' (known: {', '.join(manifest.environments)})",
+            file=manifest.file,
+            key="--env",
+            hint="Pick one of the environments defined in the manifest",
+        )
+    selection = select if isinstance(select, Selection) else parse_selection(select, chatbots)
+    targets: list[Target] = []
+    for index, entry in enumerate(manifest.chatbots):
+        target = _target(manifest, environment, index, entry)
+        if target.discover is not None:
+            if selection.may_match_unnamed(tenant=target.tenant, wave=target.wave, labels=target.labels):
+                targets.append(target)
+        elif selection.matches(name=target.name, tenant=target.tenant, wave=target.wave, labels=target.labels):
+            targets.append(target)
+    return TargetPlan(manifest, environment, selection, tuple(targets))
+
+
+def _target(manifest: Manifest, env: str, index: int, entry: ChatbotEntry) -> Target:
+    source = entry.source or manifest.defaults.source
+    assert source is not None  # check_references guarantees it
+    tenant = entry.discover.tenant if entry.discover else entry.tenant
+    assert tenant is not None
+    name = entry.name or f"discover:{tenant}/{entry.discover.match if entry.discover else ''}"
+    return Target(
+        name=name,
+        tenant=tenant,
+        environment=env,
+        chatbot_id=entry.ids.get(env),
+        chatbot_name=entry.name,
+        labels=dict(entry.labels),
+        wave=entry.wave or DEFAULT_WAVE,
+        source=source,
+        vars=dict(entry.vars),
+        override=entry.overrides.get(env),
+        sections=tuple(entry.sections if entry.sections is not None else manifest.defaults.sections),
+        prune=manifest.defaults.prune if entry.prune is None else entry.prune,
+        entry_path=("chatbots", index),
+        description=entry.description,
+        discover=entry.discover,
+    )

@@ -1,0 +1,127 @@
+"""Turn a Pydantic ``ValidationError`` into one located ``ManifestError``.
+
+Pydantic locations contain union tags (``'int'``, ``'str'``) that are not keys
+in the YAML; we walk the data to keep only real keys, then look up the line.
+Input values are never copied into the message: they may be keys or secrets.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import ManifestError
+from .yaml_marks import LocatedYaml
+
+__all__ = ["manifest_error_from_validation"]
+
+
+def manifest_error_from_validation(exc: ValidationError, doc: LocatedYaml, root: type[BaseModel]) -> ManifestError:
+    """The first problem (in file order) of ``exc`` as a ``ManifestError``."""
+    mapped = []
+    for error in exc.errors(include_input=False, include_url=False):
+        path, tags = _data_path(doc.data, error["loc"])
+        mapped.append((doc.line_of(path) or 0, len(mapped), path, tags, error))
+    mapped.sort(key=lambda item: (item[0], item[1]))
+    line, _, path, tags, error = mapped[0]
+    same_path = [item[4] for item in mapped if item[2] == path]
+    message, hint = _describe(error, path, tags, same_path, root)
+    return ManifestError(message, file=doc.file, line=line or None, key=path or None, hint=hint)
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[str]]:
+    """Keep the parts of ``loc`` that are keys of ``data``; return the dropped tags too."""
+    path: list[Any] = []
+    tags: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, Mapping) and isinstance(part, str) and not isinstance(node.get(part, None), Mapping):
+            # A missing or unknown key: it is the last real part of the path.
+            if part in ("str", "int", "float", "bool", "none") or part.startswith(("function-", "literal[")):
+                tags.append(part)
+            else:
+                path.append(part)
+                node = None
+        else:
+            tags.append(str(part))
+    return tuple(path), tags
+
+
+def _describe(
+    error: Mapping[str, Any], path: tuple[Any, ...], tags: list[str], same_path: list[Mapping[str, Any]], root: type[BaseModel]
+) -> tuple[str, str | None]:
+    kind = error["type"]
+    msg = str(error["msg"])
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(root, path[:-1])
+        key = path[-1] if path else "?"
+        hint = None
+        if allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = (f"Did you mean '{close[0]}'? " if close else "") + "Allowed keys here: " + ", ".join(allowed)
+        return f"unknown key '{key}'", hint
+    if kind == "missing":
+        return f"missing required key '{path[-1] if path else '?'}'", "Add it (see the manifest reference in the product spec)"
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, "):], None
+    if msg.startswith("Assertion failed, "):
+        return msg[len("Assertion failed, "):], None
+    if len(same_path) > 1 and tags:
+        kinds = sorted({t for e in same_path for t in [_tag_of(e)] if t})
+        return f"wrong type: expected {' or '.join(kinds) or 'another type'}", None
+    return msg[:1].lower() + msg[1:], None
+
+
+def _tag_of(error: Mapping[str, Any]) -> str | None:
+    names = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean", "none": "null"}
+    for part in reversed(error["loc"]):
+        if part in names:
+            return names[part]
+    return None
+
+
+def _allowed_keys(root: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows at ``path`` (best effort, for hints)."""
+    current: Any = root
+    for part in path:
+        current = _step(current, part)
+        if current is None:
+            return []
+    for model in _models(current):
+        return sorted(field.alias or name for name, field in model.model_fields.items())
+    return []
+
+
+def _step(tp: Any, part: Any) -> Any:
+    for candidate in _unwrap(tp):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            for name, field in candidate.model_fields.items():
+                if (field.alias or name) == part:
+                    return field.annotation
+        origin = typing.get_origin(candidate)
+        args = typing.get_args(candidate)
+        if origin is dict and len(args) == 2 and not isinstance(part, int):
+            return args[1]
+        if origin is list and args and isinstance(part, int):
+            return args[0]
+    return None
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    if typing.get_origin(tp) is typing.Union:
+        return [a for a in typing.get_args(tp) if a is not type(None)]
+    return [tp]
+
+
+def _models(tp: Any) -> list[type[BaseModel]]:
+    return [c for c in _unwrap(tp) if isinstance(c, type) and issubclass(c, BaseModel)]

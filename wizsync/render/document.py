@@ -1,0 +1,191 @@
+"""``render_target``: one target's desired ``ChatbotConfigDocument`` (pure but for reading file sources).
+
+Pipeline: source document → templates (file sources only: live configs are
+data, not templates) → environment overlay → chatbot override (both
+templated) → keep only the managed sections (others null = unmanaged) →
+checked against ``wizchat_management.ChatbotConfigDocument``.
+
+The result, ``RenderedDocument``, holds the masked document (secrets shown as
+``<secret:NAME>``: for display, diffs, hashing, journal, exports) and the
+places of the secret references; ``resolve(environ)`` builds the real request
+body and should be called only right before sending it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from wizchat_management import ChatbotConfigDocument
+
+from wizsync.manifest import SECTIONS, ManifestError, Manifest, Target
+from wizsync.manifest.errors import format_key_path
+from wizsync.manifest.model import DocumentPatch
+
+from .hashing import document_hash
+from .merge import merge_spec, reject_delete_markers
+from .secrets import SecretText
+from .sources import load_source_file
+from .templates import Origin, expand
+
+__all__ = ["RenderedDocument", "SecretSlot", "render_target", "template_scopes"]
+
+API_VERSION = "wizchat.com/v1"
+KIND = "ChatbotConfig"
+_DOCUMENT_KEYS = ("apiVersion", "kind", "metadata", "spec")
+
+
+@dataclass(frozen=True)
+class SecretSlot:
+    """A string in the document that holds secret references, at ``path``."""
+
+    path: tuple[Any, ...]
+    text: SecretText
+
+
+@dataclass(frozen=True)
+class RenderedDocument:
+    """The desired config of one target. ``masked`` is safe to show; ``resolve`` is not."""
+
+    target: Target
+    masked: dict[str, Any]
+    secret_slots: tuple[SecretSlot, ...] = ()
+
+    @property
+    def secret_names(self) -> list[str]:
+        names: list[str] = []
+        for slot in self.secret_slots:
+            names.extend(n for n in slot.text.names if n not in names)
+        return names
+
+    @property
+    def hash(self) -> str:
+        return document_hash(self.masked)
+
+    def missing_secrets(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        environ = os.environ if environ is None else environ
+        return [name for name in self.secret_names if not environ.get(name)]
+
+    def resolve(self, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The request body with real secret values. Never log, print, store or hash it."""
+        environ = os.environ if environ is None else environ
+        body = copy.deepcopy(self.masked)
+        for slot in self.secret_slots:
+            parent: Any = body
+            for part in slot.path[:-1]:
+                parent = parent[part]
+            where = f"chatbot '{self.target.name}' at {format_key_path(slot.path)}"
+            parent[slot.path[-1]] = slot.text.resolve(environ, where=where)
+        return body
+
+
+def template_scopes(manifest: Manifest, target: Target) -> list[tuple[str, Mapping[str, Any]]]:
+    """Variable scopes in lookup order: chatbot, tenant, environment, manifest vars, built-ins."""
+    return [
+        (f"{format_key_path(target.entry_path)}.vars", target.vars),
+        (f"tenants.{target.tenant}.vars", manifest.tenants[target.tenant].vars),
+        (f"environments.{target.environment}.vars", manifest.environments[target.environment].vars),
+        ("vars (top level)", manifest.vars),
+        ("built-ins (env, tenant, chatbot)", {"env": target.environment, "tenant": target.tenant, "chatbot": target.name}),
+    ]
+
+
+def render_target(
+    manifest: Manifest,
+    target: Target,
+    source_document: Mapping[str, Any] | BaseModel | None = None,
+) -> RenderedDocument:
+    """Render ``target``. ``source_document`` is the live config for ``environment``/``self``
+    sources (see ``live_config_needed``) and must be None for ``file`` sources, which are read here.
+    Raises ``ManifestError`` naming the chatbot, file, line and field.
+    """
+    scopes = template_scopes(manifest, target)
+    if target.source.kind == "file":
+        assert target.source.file is not None
+        doc = load_source_file(manifest, target.source.file)
+        spec = _source_spec(doc.data, Origin(doc.file, doc.line_of, (), target.name))
+        spec = expand(spec, scopes, Origin(doc.file, doc.line_of, ("spec",), target.name))
+        source_label = doc.file
+    else:
+        if source_document is None:
+            raise ManifestError(
+                f"chatbot '{target.name}': its source is a live config ({target.source.kind}), which must be fetched first",
+                file=manifest.file,
+                line=manifest.line_of(target.entry_path),
+                key=target.entry_path,
+                hint="Run with network access (the command fetches it), or use a file source",
+            )
+        if isinstance(source_document, BaseModel):
+            source_document = source_document.model_dump(mode="json", exclude_unset=True)
+        where = f"live config of '{target.name}' ({target.source.kind})"
+        spec = _source_spec(source_document, Origin(where, lambda p: None, (), target.name))
+        source_label = where
+
+    for path, patch in _patches(manifest, target):
+        if patch is None or patch.spec is None:
+            continue
+        raw = patch.spec.model_dump(exclude_unset=True)
+        raw = expand(raw, scopes, Origin(manifest.file, manifest.line_of, path + ("spec",), target.name))
+        spec = merge_spec(spec, raw, Origin(manifest.file, manifest.line_of, path, target.name))
+
+    managed = {section: (spec.get(section) if section in target.sections else None) for section in SECTIONS}
+    document = {"apiVersion": API_VERSION, "kind": KIND, "spec": managed}
+    slots: list[SecretSlot] = []
+    masked = _mask(document, (), slots)
+    _check_document(masked, target, source_label)
+    return RenderedDocument(target, masked, tuple(slots))
+
+
+def _patches(manifest: Manifest, target: Target) -> list[tuple[tuple[Any, ...], DocumentPatch | None]]:
+    return [
+        (("overlays", target.environment), manifest.overlays.get(target.environment)),
+        (target.entry_path + ("overrides", target.environment), target.override),
+    ]
+
+
+def _source_spec(data: Any, origin: Origin) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise origin.error((), "a source document must be a mapping with apiVersion, kind and spec")
+    for key in data:
+        if key not in _DOCUMENT_KEYS:
+            raise origin.error((key,), f"unknown key '{key}' in a config document", f"Allowed: {', '.join(_DOCUMENT_KEYS)}")
+    if data.get("apiVersion", API_VERSION) != API_VERSION:
+        raise origin.error(("apiVersion",), f"apiVersion must be {API_VERSION}")
+    if data.get("kind", KIND) != KIND:
+        raise origin.error(("kind",), f"kind must be {KIND}")
+    spec = data.get("spec")
+    if not isinstance(spec, Mapping):
+        raise origin.error(("spec",), "missing or invalid 'spec' (a mapping of config sections)")
+    for section in spec:
+        if section not in SECTIONS:
+            raise origin.error(("spec", section), f"unknown section '{section}'", f"Sections: {', '.join(SECTIONS)}")
+    reject_delete_markers(dict(spec), origin, ("spec",))
+    return copy.deepcopy(dict(spec))
+
+
+def _mask(value: Any, path: tuple[Any, ...], slots: list[SecretSlot]) -> Any:
+    if isinstance(value, SecretText):
+        slots.append(SecretSlot(path, value))
+        return value.masked()
+    if isinstance(value, Mapping):
+        return {k: _mask(v, path + (k,), slots) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, path + (i,), slots) for i, v in enumerate(value)]
+    return value
+
+
+def _check_document(masked: dict[str, Any], target: Target, source_label: str) -> None:
+    try:
+        ChatbotConfigDocument.model_validate(masked)
+    except ValidationError as exc:
+        error = exc.errors(include_input=False, include_url=False)[0]
+        loc = [p for p in error["loc"] if not (isinstance(p, str) and p in ("str", "int", "float", "bool"))]
+        raise ManifestError(
+            f"chatbot '{target.name}': the rendered document is invalid at {format_key_path(loc)}: {error['msg']}",
+            hint=f"Fix the source ({source_label}) or the overlays/overrides that set this field",
+        ) from None

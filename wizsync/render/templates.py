@@ -1,0 +1,137 @@
+"""Template expansion of string values (pure).
+
+``${name}`` looks ``name`` up in the variable scopes given, first hit wins;
+``${secret:NAME}`` becomes a ``SecretRef`` (never a value here); ``$${``
+is a literal ``${``. A string that is exactly one ``${name}`` takes the
+variable's type (so ``temperature: ${temp}`` stays a number). Keys of
+mappings are not expanded. Errors are ``ManifestError`` located by the
+caller-supplied ``Origin``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wizsync.manifest.errors import ManifestError
+
+from .secrets import SecretRef, SecretText
+
+__all__ = ["Origin", "expand", "find_secret_names"]
+
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_SECRET = re.compile(r"^secret:([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a templated document comes from, to locate errors: file, line lookup, key prefix, chatbot."""
+
+    file: str
+    line_of: Callable[[tuple[Any, ...]], int | None]
+    prefix: tuple[Any, ...]
+    chatbot: str
+
+    def error(self, path: tuple[Any, ...], message: str, hint: str | None = None) -> ManifestError:
+        full = self.prefix + path
+        return ManifestError(
+            f"chatbot '{self.chatbot}': {message}", file=self.file, line=self.line_of(full), key=full or None, hint=hint
+        )
+
+
+def expand(value: Any, scopes: Sequence[tuple[str, Mapping[str, Any]]], origin: Origin, path: tuple[Any, ...] = ()) -> Any:
+    """Expand every string in ``value`` (recursively); ``scopes`` are ``(label, vars)`` in lookup order."""
+    if isinstance(value, str):
+        return _expand_string(value, scopes, origin, path)
+    if isinstance(value, Mapping):
+        return {k: expand(v, scopes, origin, path + (k,)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, scopes, origin, path + (i,)) for i, v in enumerate(value)]
+    return value
+
+
+def _expand_string(text: str, scopes: Sequence[tuple[str, Mapping[str, Any]]], origin: Origin, path: tuple[Any, ...]) -> Any:
+    if "$" not in text:
+        return text
+    parts: list[str | SecretRef] = []
+    pos = 0
+    whole: Any = _NOTHING
+    for match in _TOKEN.finditer(text):
+        parts.append(text[pos : match.start()])
+        pos = match.end()
+        token = match.group(0)
+        if token == "$${":
+            parts.append("${")
+            continue
+        if match.group(1) is None:
+            raise origin.error(path, "unclosed '${' in a template", "Close it with '}' or write '$${' for a literal '${'")
+        ref = match.group(1).strip()
+        secret = _SECRET.match(ref)
+        if secret:
+            parts.append(SecretRef(secret.group(1)))
+            continue
+        if ref.startswith("secret:"):
+            raise origin.error(path, f"bad secret reference '${{{ref}}}'", "Write ${secret:NAME} with NAME an environment variable name")
+        if not _VAR.match(ref):
+            raise origin.error(path, f"bad template reference '${{{ref}}}'", "Write ${name} (letters, digits, '_', '.', '-') or '$${' for a literal '${'")
+        value = _lookup(ref, scopes, origin, path)
+        if match.start() == 0 and match.end() == len(text):
+            whole = value
+        parts.append(_as_text(value))
+    parts.append(text[pos:])
+    if whole is not _NOTHING and not isinstance(whole, str):
+        return whole  # exactly "${name}": keep the variable's type
+    if any(isinstance(p, SecretRef) for p in parts):
+        merged: list[str | SecretRef] = []
+        for part in parts:
+            if isinstance(part, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += part
+            elif part != "":
+                merged.append(part)
+        return SecretText(tuple(merged))
+    return "".join(p for p in parts if isinstance(p, str))
+
+
+def _lookup(name: str, scopes: Sequence[tuple[str, Mapping[str, Any]]], origin: Origin, path: tuple[Any, ...]) -> Any:
+    for _, scope in scopes:
+        if name in scope:
+            return scope[name]
+    defined = sorted({k for _, scope in scopes for k in scope})
+    where = ", ".join(label for label, _ in scopes)
+    raise origin.error(
+        path,
+        f"undefined variable '{name}' in a template (defined: {', '.join(defined) or 'none'})",
+        f"Define it in one of: {where}; or write '$${{' for a literal '${{'",
+    )
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def find_secret_names(value: Any) -> list[str]:
+    """Names of every ``SecretRef`` in an expanded structure (in order, unique)."""
+    names: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, SecretText):
+            names.extend(n for n in node.names if n not in names)
+        elif isinstance(node, Mapping):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(value)
+    return names
+
+
+_NOTHING = object()
