@@ -193,7 +193,8 @@ def render_summary(
         t.append(f"\nDeletes ({len(dels)}), review before apply:", "bold red")
         for d in dels:
             where = f"{d.section} {d.key}" if d.key is not None else d.section
-            t.append(safe_text(scrub(f"\n  - {d.chatbot} ({d.tenant}) {where}", fb)), "red")
+            t.append("\n")
+            t.append(safe_text(scrub(f"  - {d.chatbot} ({d.tenant}) {where}", fb)), "red")
     if keys:
         t.append("\nRequests per key:", "bold")
         width = max(len(safe_text(k)) for k in keys)
