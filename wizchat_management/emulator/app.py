@@ -1,0 +1,359 @@
+"""The HTTP layer: a thin Starlette app answering exactly what openapi.json documents.
+
+A pure-ASGI gateway in front of the routes does what every response needs:
+``X-Request-Id``, key lookup, the rate limit (a 429 is answered here, before
+any routing or body parsing, so it costs almost nothing), fault injection,
+``X-RateLimit-*`` headers, statistics and the request log. Handlers only
+check scopes and call the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import itertools
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import engine
+from .faults import FaultInjector, drop_connection
+from .ratelimit import RateLimiter
+from .responses import ApiError, dumps as _dumps, envelope, json_response, validation_error
+from .state import ApiKey, EmulatorState, now_rfc3339
+from .stats import RequestLog, Stats
+
+API = "/api/v1"
+_CURSOR_RE = re.compile(r"^o:(\d{1,9})$")
+
+
+@dataclass
+class EmulatorContext:
+    """Everything the app serves from; shared with the admin API and the in-process server."""
+
+    state: EmulatorState
+    limiter: RateLimiter
+    faults: FaultInjector
+    admin_token: str
+    stats: Stats = field(default_factory=Stats)
+    log: RequestLog = field(default_factory=RequestLog)
+    # Re-applied by the admin reset: "demo", a seed document, or None (empty).
+    initial_seed: Any = None
+    initial_limits: tuple[float | None, int | None] = (None, None)
+
+    def sync_key_limits(self) -> None:
+        """Per-key limits stored on the keys (seed files) into the limiter."""
+        for k in list(self.state.keys.values()):
+            if k.rate is not None:
+                self.limiter.set_key(k.label, k.rate, k.burst)
+
+
+# -- gateway ----------------------------------------------------------------
+
+
+def _bearer(scope: dict[str, Any]) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            raw = value.decode("latin-1")
+            scheme, _, token = raw.partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+    return None
+
+
+class Gateway:
+    """ASGI middleware: request id, key, rate limit, faults, headers, stats and log."""
+
+    def __init__(self, app: Any, ctx: EmulatorContext) -> None:
+        self.app = app
+        self.ctx = ctx
+        self._ids = itertools.count(1)
+        self._prefix = os.urandom(4).hex()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ctx = self.ctx
+        started = time.perf_counter()
+        rid = f"req_{self._prefix}{next(self._ids):08x}"
+        path: str = scope["path"]
+        token = None if path.startswith("/_emulator") else _bearer(scope)
+        key = ctx.state.key_for(token) if token else None
+        label = key.label if key else None
+        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode())]
+        status_box = [0]
+
+        if key is not None:
+            forced_ms = ctx.faults.forced_429(key.label)
+            decision = ctx.limiter.peek(key.label) if forced_ms is not None else ctx.limiter.acquire(key.label)
+            if forced_ms is not None:
+                decision.allowed, decision.retry_after_ms = False, forced_ms
+            extra.extend(decision.headers())
+            if not decision.allowed:
+                await self._raw(send, 429, extra + [(b"retry-after", str(decision.retry_after_s).encode())], {
+                    "code": "rate_limited",
+                    "message": f"rate limit exceeded for this API key; retry in {decision.retry_after_ms} ms",
+                    "details": {"retryAfterMs": decision.retry_after_ms},
+                })
+                self._record(scope, 429, label, rid, started)
+                return
+        if token is not None:  # an API request (admin calls get no faults)
+            fault = ctx.faults.decide()
+            if fault.delay_s:
+                await asyncio.sleep(fault.delay_s)
+            if fault.action == "drop":
+                if drop_connection(send):
+                    self._record(scope, 0, label, rid, started)
+                    return
+                raise ConnectionAbortedError("emulator fault: dropped connection")
+            if fault.action in ("500", "503"):
+                code = "internal_error" if fault.action == "500" else "unavailable"
+                await self._raw(send, int(fault.action), extra, {
+                    "code": code, "message": "emulator fault: injected transient server error", "details": None,
+                })
+                self._record(scope, int(fault.action), label, rid, started)
+                return
+
+        scope.setdefault("state", {})["key"] = key
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status_box[0] = message["status"]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+        self._record(scope, status_box[0], label, rid, started)
+
+    @staticmethod
+    async def _raw(send: Any, status: int, headers: list[tuple[bytes, bytes]], error: dict[str, Any]) -> None:
+        body = _dumps({"error": error})
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())] + headers,
+        })
+        await send({"type": "http.response.body", "body": body})
+
+    def _record(self, scope: dict[str, Any], status: int, label: str | None, rid: str, started: float) -> None:
+        if label is not None:
+            self.ctx.stats.request(label, status)
+        self.ctx.log.add(scope["method"], scope["path"], status, label, rid, started)
+
+
+# -- API handlers -----------------------------------------------------------
+
+
+def _key(request: Request, required: tuple[str, ...] | list[str]) -> ApiKey:
+    key: ApiKey | None = request.scope.get("state", {}).get("key")
+    if key is None:
+        token = _bearer(request.scope)
+        msg = (
+            "missing Authorization header (expected 'Bearer wpk_…')" if token is None
+            else "malformed Authorization header (expected 'Bearer wpk_…')" if token == ""
+            else "unknown API key"
+        )
+        raise ApiError(401, "unauthorized", msg)
+    missing = [s for s in required if s not in key.scopes]
+    if missing:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"this API key lacks scope(s): {', '.join(missing)}",
+            {"required": list(dict.fromkeys(required)), "granted": sorted(key.scopes)},
+        )
+    return key
+
+
+def _bool_param(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw in ("true", "false"):
+        return raw == "true"
+    raise validation_error([{"path": name, "message": "must be true or false"}])
+
+
+def _chatbot(request: Request, key: ApiKey) -> Any:
+    cb = request.app.state.ctx.state.chatbot_for(key.org_id, request.path_params["chatbotId"])
+    if cb is None:
+        raise ApiError(404, "not_found", "no such chatbot")
+    return cb
+
+
+async def list_chatbots(request: Request) -> Response:
+    key = _key(request, ("chatbots:read",))
+    errors = []
+    limit = 50
+    raw_limit = request.query_params.get("limit")
+    if raw_limit is not None:
+        if not re.fullmatch(r"[+]?\d{1,9}", raw_limit) or not 1 <= int(raw_limit) <= 200:
+            errors.append({"path": "limit", "message": "must be an integer between 1 and 200"})
+        else:
+            limit = int(raw_limit)
+    offset = 0
+    raw_cursor = request.query_params.get("cursor")
+    if raw_cursor is not None:
+        try:
+            m = _CURSOR_RE.match(base64.urlsafe_b64decode(raw_cursor.encode("ascii") + b"==").decode())
+        except (binascii.Error, UnicodeError, ValueError):
+            m = None
+        if m is None:
+            errors.append({"path": "cursor", "message": "not a cursor returned by this API"})
+        else:
+            offset = int(m.group(1))
+    if errors:
+        raise validation_error(errors)
+    bots = request.app.state.ctx.state.list_chatbots(key.org_id)
+    page = bots[offset : offset + limit]
+    end = offset + limit
+    next_cursor = base64.urlsafe_b64encode(f"o:{end}".encode()).decode().rstrip("=") if end < len(bots) else None
+    return json_response({"data": [cb.public() for cb in page], "nextCursor": next_cursor})
+
+
+async def get_chatbot(request: Request) -> Response:
+    key = _key(request, ("chatbots:read",))
+    return json_response(_chatbot(request, key).public())
+
+
+async def get_config(request: Request) -> Response:
+    key = _key(request, engine.CONFIG_READ_SCOPES)
+    cb = _chatbot(request, key)
+    spec = engine.redact_config(cb.config)
+    spec.update(cb.spec_extra)
+    doc = {
+        "apiVersion": engine.API_VERSION,
+        "kind": engine.KIND,
+        "metadata": {"chatbotId": cb.id, "name": cb.name, "revision": cb.revision, "exportedAt": now_rfc3339()},
+        "spec": spec,
+    }
+    doc.update(cb.doc_extra)
+    return json_response(doc)
+
+
+def _merge_extra(stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    out = dict(stored)
+    for k, v in given.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+async def apply_config(request: Request) -> Response:
+    ctx: EmulatorContext = request.app.state.ctx
+    key = _key(request, ())
+    errors = []
+    try:
+        dry_run = _bool_param(request, "dryRun", False)
+    except ApiError as exc:
+        errors += exc.details["errors"]  # type: ignore[index]
+        dry_run = False
+    try:
+        prune = _bool_param(request, "prune", True)
+    except ApiError as exc:
+        errors += exc.details["errors"]  # type: ignore[index]
+        prune = True
+    if errors:
+        raise validation_error(errors)
+    cb = _chatbot(request, key)
+    body = await request.body()
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise validation_error([{"path": "", "message": f"the body is not valid JSON: {exc}"}]) from None
+    scopes = engine.READ_SCOPE if dry_run else engine.WRITE_SCOPE
+    _key(request, [scopes[s] for s in engine.present_sections(doc)] if isinstance(doc, dict) else [])
+    with ctx.state._lock:  # plan and execution see one consistent chatbot
+        try:
+            plan = engine.plan_apply(cb.config, doc, prune=prune)
+        except engine.ApplyValidationError as exc:
+            raise validation_error(exc.errors) from None
+        if dry_run:
+            ctx.stats.count(key.label, "dryRuns")
+            return json_response(
+                {"dryRun": True, "applied": [], "failed": None, "plan": plan.public(), "revision": cb.revision}
+            )
+        ctx.stats.count(key.label, "applies")
+        result = engine.execute(cb.config, plan)
+        doc_extra = _merge_extra(cb.doc_extra, plan.doc_extra)
+        spec_extra = _merge_extra(cb.spec_extra, plan.spec_extra)
+        changed_extra = doc_extra != cb.doc_extra or spec_extra != cb.spec_extra
+        cb.doc_extra, cb.spec_extra = doc_extra, spec_extra
+        if result.applied:
+            cb.config = result.config
+            cb.revision += 1
+            cb.updated_at = now_rfc3339()
+            core = cb.config.get("core") or {}
+            if isinstance(core.get("name"), str):
+                cb.name = core["name"]
+            if any(op.section == "core" for op in result.applied):
+                cb.description = core.get("description")
+        if result.applied or changed_extra:
+            ctx.state.save_chatbot(cb)
+        if result.failed:
+            ctx.stats.count(key.label, "partialFailures")
+    return json_response(
+        {
+            "dryRun": False,
+            "applied": [op.public() for op in result.applied],
+            "failed": result.failed,
+            "plan": plan.public(),
+            "revision": cb.revision,
+        },
+        422 if result.failed else 200,
+    )
+
+
+# -- errors -----------------------------------------------------------------
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return envelope(exc.status, exc.code, exc.message, exc.details)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return envelope(404, "not_found", f"no route for {request.method} {request.url.path}")
+    if exc.status_code == 405:
+        resp = envelope(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}")
+        if exc.headers:
+            resp.headers.update(exc.headers)
+        return resp
+    return envelope(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return envelope(500, "internal_error", "the emulator hit an unexpected error")
+
+
+def create_app(ctx: EmulatorContext) -> Any:
+    """The ASGI app: API routes, admin routes, the gateway in front."""
+    from .admin import admin_routes
+
+    routes = [
+        Route(f"{API}/chatbots", list_chatbots, methods=["GET"]),
+        Route(f"{API}/chatbots/{{chatbotId}}", get_chatbot, methods=["GET"]),
+        Route(f"{API}/chatbots/{{chatbotId}}/config", get_config, methods=["GET"]),
+        Route(f"{API}/chatbots/{{chatbotId}}/apply", apply_config, methods=["POST"]),
+        *admin_routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
+    )
+    app.state.ctx = ctx
+    return Gateway(app, ctx)

@@ -1,0 +1,220 @@
+"""Seed documents: organizations with their keys, scopes, per-key limits and chatbots with configs.
+
+The format (YAML or JSON, documented in README "The emulator")::
+
+    keySeed: my-fixed-seed          # optional: generated keys derive from it (deterministic)
+    organizations:
+      - name: acme-staging          # required, unique
+        id: org_acme_staging        # optional (default org_<name>)
+        tenant: acme                # optional
+        environment: staging        # "production" gives wpk_live_ keys, anything else wpk_test_
+        keys:
+          - label: acme/staging     # optional (default <name>/<index>); used by stats and limits
+            key: wpk_test_...       # optional: generated when absent
+            envName: WIZCHAT_ACME_STAGING_KEY   # optional: variable name in --keys-out
+            scopes: [chatbots:read, chatbots:write]   # optional: default all scopes
+            rate: 5                 # optional per-key limit (requests/s) ...
+            burst: 10               # ... and bucket capacity
+        chatbots:
+          - name: support-billing   # required, unique in the organization
+            id: cb_...              # optional (derived from org and name)
+            description: ...        # optional
+            status: active          # or paused
+            config: {core: {...}, security: {...}, telemetry: {...}, mcpServers: [...], skills: [...], domains: [...]}
+
+Configs are validated by the apply engine's own rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from . import engine
+from .state import ALL_SCOPES, ApiKey, Chatbot, EmulatorState, Organization
+
+DEFAULT_KEY_SEED = "wizchat-emulator"
+_KEY_RE = re.compile(r"^wpk_(live|test)_[A-Za-z0-9_-]{24,}$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SeedError(ValueError):
+    """The seed document is invalid; the message names every problem with its path."""
+
+
+def derive_key(key_seed: str, label: str, live: bool) -> str:
+    """A deterministic, realistic-looking key: wpk_live_/wpk_test_ + 32 url-safe characters."""
+    digest = hmac.new(key_seed.encode(), label.encode(), hashlib.sha256).digest()
+    body = base64.urlsafe_b64encode(digest).decode().rstrip("=")[:32]
+    return ("wpk_live_" if live else "wpk_test_") + body
+
+
+def derive_chatbot_id(org_id: str, name: str) -> str:
+    return "cb_" + hashlib.sha256(f"{org_id}/{name}".encode()).hexdigest()[:20]
+
+
+@dataclass
+class Seeded:
+    orgs: list[Organization] = field(default_factory=list)
+    keys: list[ApiKey] = field(default_factory=list)
+    chatbots: list[Chatbot] = field(default_factory=list)
+
+    def key_map(self) -> dict[str, str]:
+        """label -> key."""
+        return {k.label: k.key for k in self.keys}
+
+
+def load_seed_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as exc:
+        raise SeedError(f"cannot read seed file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SeedError(f"seed file {path} is not valid YAML: {exc}") from None
+    return data  # type: ignore[no-any-return]
+
+
+def build_seed(doc: Any, *, created_at: str | None = None) -> Seeded:
+    """Validate a seed document and build its objects (not yet added to a state)."""
+    errors: list[str] = []
+    out = Seeded()
+    if not isinstance(doc, dict) or not isinstance(doc.get("organizations"), list):
+        raise SeedError("seed: must be a mapping with an 'organizations' list")
+    key_seed = doc.get("keySeed", DEFAULT_KEY_SEED)
+    if not isinstance(key_seed, str):
+        errors.append("keySeed: must be a string")
+        key_seed = DEFAULT_KEY_SEED
+    names: set[str] = set()
+    labels: set[str] = set()
+    for i, o in enumerate(doc["organizations"]):
+        p = f"organizations[{i}]"
+        if not isinstance(o, dict):
+            errors.append(f"{p}: must be a mapping")
+            continue
+        name = o.get("name")
+        if not isinstance(name, str) or not name:
+            errors.append(f"{p}.name: required, a non-empty string")
+            continue
+        if name in names:
+            errors.append(f"{p}.name: duplicate organization {name!r}")
+        names.add(name)
+        env = str(o.get("environment", "staging"))
+        org = Organization(
+            id=str(o.get("id") or f"org_{re.sub(r'[^A-Za-z0-9]+', '_', name)}"),
+            name=name,
+            tenant=str(o.get("tenant", name)),
+            environment=env,
+        )
+        out.orgs.append(org)
+        live = env == "production"
+        for j, k in enumerate(o.get("keys") or []):
+            kp = f"{p}.keys[{j}]"
+            if not isinstance(k, dict):
+                errors.append(f"{kp}: must be a mapping")
+                continue
+            label = str(k.get("label") or f"{name}/{j}")
+            if label in labels:
+                errors.append(f"{kp}.label: duplicate key label {label!r}")
+            labels.add(label)
+            key = k.get("key") or derive_key(key_seed, label, live)
+            if not isinstance(key, str) or not _KEY_RE.match(key):
+                errors.append(f"{kp}.key: must look like wpk_live_/wpk_test_ + 24 or more url-safe characters")
+            scopes = k.get("scopes", list(ALL_SCOPES))
+            if not isinstance(scopes, list) or any(s not in ALL_SCOPES for s in scopes):
+                errors.append(f"{kp}.scopes: must be a list of known scopes ({', '.join(ALL_SCOPES)})")
+                scopes = []
+            rate, burst = k.get("rate"), k.get("burst")
+            if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0):
+                errors.append(f"{kp}.rate: must be a positive number (requests per second)")
+            if burst is not None and (not isinstance(burst, int) or isinstance(burst, bool) or burst < 1):
+                errors.append(f"{kp}.burst: must be an integer >= 1")
+            if burst is not None and rate is None:
+                errors.append(f"{kp}.burst: needs a rate")
+            env_name = k.get("envName")
+            if env_name is not None and (not isinstance(env_name, str) or not _ENV_RE.match(env_name)):
+                errors.append(f"{kp}.envName: must be a valid environment variable name")
+            out.keys.append(
+                ApiKey(key=str(key), org_id=org.id, label=label, scopes=frozenset(scopes),
+                       rate=rate, burst=burst, env_name=env_name)
+            )
+        bot_names: set[str] = set()
+        for j, c in enumerate(o.get("chatbots") or []):
+            cp = f"{p}.chatbots[{j}]"
+            if not isinstance(c, dict):
+                errors.append(f"{cp}: must be a mapping")
+                continue
+            cname = c.get("name")
+            if not isinstance(cname, str) or not cname:
+                errors.append(f"{cp}.name: required, a non-empty string")
+                continue
+            if cname in bot_names:
+                errors.append(f"{cp}.name: duplicate chatbot {cname!r} in {name}")
+            bot_names.add(cname)
+            status = c.get("status", "active")
+            if status not in ("active", "paused"):
+                errors.append(f"{cp}.status: must be 'active' or 'paused'")
+            config = c.get("config") or {}
+            if not isinstance(config, dict):
+                errors.append(f"{cp}.config: must be a mapping of sections")
+                continue
+            config = dict(config)
+            core = dict(config.get("core") or {})
+            core.setdefault("name", cname)
+            config["core"] = core
+            problems = engine.validate_document({"apiVersion": engine.API_VERSION, "kind": engine.KIND, "spec": config})
+            errors.extend(f"{cp}.config.{e['path'][len('spec.'):]}: {e['message']}" for e in problems)
+            if engine.REDACTED in repr(config):
+                errors.append(f"{cp}.config: a seed holds real values, not {engine.REDACTED!r}")
+            extra = {k: v for k, v in config.items() if k not in engine.SECTION_ORDER}
+            bot = Chatbot(
+                id=str(c.get("id") or derive_chatbot_id(org.id, cname)),
+                org_id=org.id,
+                name=core["name"] if isinstance(core.get("name"), str) else cname,
+                description=c.get("description", core.get("description")),
+                status=str(status),
+                config=engine.normalize_config(config) if not problems else {},
+                spec_extra=extra,
+            )
+            if created_at:
+                bot.created_at = bot.updated_at = created_at
+            if isinstance(c.get("createdAt"), str):
+                bot.created_at = c["createdAt"]
+            if isinstance(c.get("updatedAt"), str):
+                bot.updated_at = c["updatedAt"]
+            out.chatbots.append(bot)
+    if errors:
+        raise SeedError("invalid seed:\n  " + "\n  ".join(errors))
+    return out
+
+
+def apply_seed(state: EmulatorState, seeded: Seeded) -> None:
+    """Add the seeded objects to ``state`` in one transaction."""
+    clash = [k.label for k in seeded.keys if k.key in state.keys]
+    if clash:
+        raise SeedError(f"keys already exist for: {', '.join(clash)}")
+    state.bulk(seeded.orgs, seeded.keys, seeded.chatbots)
+
+
+def dotenv(keys: list[ApiKey]) -> str:
+    """A dotenv file of the keys that have an env name (WIZCHAT_<TENANT>_<ENV>_KEY=...)."""
+    lines = ["# WizChat emulator API keys (local emulator only; generated)."]
+    for k in keys:
+        if k.env_name:
+            lines.append(f"{k.env_name}={k.key}")
+    return "\n".join(lines) + "\n"
+
+
+def write_keys_file(path: str, keys: list[ApiKey]) -> None:
+    import os
+
+    # Owner-only: these are credentials, even if only for the emulator.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(dotenv(keys))
