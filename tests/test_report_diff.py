@@ -235,3 +235,50 @@ def test_hostile_server_data_cannot_drive_the_terminal():
     Console(file=buf, force_terminal=True, color_system="standard", width=300).print(render_diff(report))
     # Only rich's own SGR sequences remain on the coloured output.
     assert "\x1b[2J" not in buf.getvalue() and "\x1b]0;" not in buf.getvalue() and "\r" not in buf.getvalue()
+
+
+def test_a_rendered_manifest_document_masks_its_secret_in_the_diff(tmp_path):
+    # The real render pipeline's masked document drives the <secret:NAME> display,
+    # and the resolved value (what the request carries) is forbidden everywhere.
+    from wizsync.manifest import load_manifest, resolve_targets
+    from wizsync.render import render_target
+    from wizsync.report.values import forbidden_values
+
+    (tmp_path / "bot.yaml").write_text(
+        "apiVersion: wizchat.com/v1\nkind: ChatbotConfig\nspec:\n"
+        "  core: {name: Bot, systemPrompt: 'Hello ${secret:BOT_TOKEN}'}\n"
+        "  mcpServers:\n"
+        "    - {name: search, url: 'https://mcp.example/s', headers: {Authorization: 'Bearer ${secret:BOT_TOKEN}'}}\n"
+    )
+    (tmp_path / "wizsync.yaml").write_text(
+        "version: 1\nenvironments: {production: {}}\n"
+        "tenants: {acme: {keys: {production: {env: WIZCHAT_ACME_KEY}}}}\n"
+        "defaults: {sections: [core, mcpServers]}\n"
+        "chatbots:\n  - {name: bot, tenant: acme, ids: {production: cb_1}, source: {file: bot.yaml}}\n"
+    )
+    manifest = load_manifest(tmp_path / "wizsync.yaml")
+    (target,) = resolve_targets(manifest, "production").bind({})
+    rendered = render_target(manifest, target)
+    environ = {"BOT_TOKEN": SECRET}
+    body = rendered.resolve(environ)
+    assert SECRET in body["spec"]["core"]["systemPrompt"]  # what the server receives...
+    # ...and what a careless server echoes back in a plan.
+    plan = Plan.model_validate(
+        {
+            "summary": {"create": 1, "update": 1, "delete": 0, "noop": 0},
+            "operations": [
+                {
+                    "op": "update",
+                    "section": "core",
+                    "key": None,
+                    "changes": [{"path": "systemPrompt", "before": "Hi", "after": body["spec"]["core"]["systemPrompt"]}],
+                },
+                {"op": "create", "section": "mcpServers", "key": "search", "changes": None},
+            ],
+        }
+    )
+    report = ChatbotReport(target.name, target.tenant, target.chatbot_id, plan, desired=rendered.masked)
+    lines = diff_lines(report, forbidden=forbidden_values(rendered.secret_names, environ, ["wpk_live_x" * 3]))
+    assert '      ~ systemPrompt: "Hi" → "Hello <secret:BOT_TOKEN>"' in lines
+    assert '        + headers.Authorization: "Bearer <secret:BOT_TOKEN>"' in lines
+    assert SECRET not in "\n".join(lines)

@@ -144,6 +144,7 @@ def build_document(
     """The ``--json`` document as a dict (see the module schema)."""
     fb = forbidden_list(forbidden)
     items = sorted(reports, key=lambda r: (r.tenant, r.name, r.chatbot_id or ""))
+    key_stats = keys or {}
     doc = {
         "schema": SCHEMA,
         "command": command,
@@ -155,8 +156,8 @@ def build_document(
         "totals": compute_totals(items).as_dict(),
         "deletes": [d.as_dict() for d in list_deletes(items)],
         "keys": {
-            label: {f: int((keys[label] or {}).get(f, 0) or 0) for f in ("requests", "throttled", "retries")}
-            for label in sorted(keys or {})
+            label: {f: int((key_stats[label] or {}).get(f, 0) or 0) for f in ("requests", "throttled", "retries")}
+            for label in sorted(key_stats)
         },
         "estimate": estimate.as_dict() if estimate is not None else None,
     }
