@@ -29,6 +29,11 @@ def cli() -> None:
     """
 
 
+from wizchat_management.emulator.cli import emulator_command  # noqa: E402
+
+cli.add_command(emulator_command, "emulator")
+
+
 def main() -> None:
     cli()
 
