@@ -95,3 +95,16 @@ def test_long_estimates_read_in_minutes():
     est = estimate_apply({"a": 3020}, {"a": 10}, {"a": 20})
     text = render_summary(compute_totals([]), estimate=est).plain
     assert "≥ 5 min 00 s (floor)" in text
+
+
+def test_full_plan_report_diffs_then_summary():
+    from wizsync.report.summary import render_report
+
+    reports = [acme_report(), ChatbotReport("calm", "acme", "cb_5", noop_plan(4))]
+    full = render_report(reports).plain.splitlines()
+    assert full[0].startswith("acme-support (acme, cb_123): 1 to create")
+    assert "calm (acme, cb_5): 0 to create, 0 to update, 0 to delete, 4 unchanged" in full
+    assert full[-2:] == ["Deletes (1), review before apply:", "  - acme-support (acme) domains old.acme.example"]
+    assert any(ln.startswith("Plan: 2 chatbots, 1 with changes") for ln in full)
+    short = render_report(reports, only_changes=True).plain
+    assert "calm" not in short and "Plan: 2 chatbots, 1 with changes" in short

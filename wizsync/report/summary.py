@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from rich.text import Text
 
-from .diff import summary_phrase
+from .diff import render_diffs, summary_phrase
 from .model import SUMMARY_KEYS, ChatbotReport
 from .values import forbidden_list, safe_text, scrub
 
@@ -208,3 +208,25 @@ def render_summary(
         t.append("\nEstimate: ", "bold")
         t.append(estimate_line(estimate))
     return t
+
+
+def render_report(
+    reports: Iterable[ChatbotReport],
+    keys: Mapping[str, Mapping[str, int]] | None = None,
+    estimate: Estimate | None = None,
+    forbidden: Iterable[str] = (),
+    only_changes: bool = False,
+    title: str = "Plan",
+) -> Text:
+    """What ``plan`` prints on stderr: every diff, a blank line, then :func:`render_summary`.
+
+    ``only_changes=True`` (the default a command may pick unless ``-v``) leaves
+    out chatbots with nothing to do; the totals still count them.
+    """
+    items = list(reports)
+    fb = forbidden_list(forbidden)
+    out = render_diffs(items, fb, only_changes=only_changes)
+    if out.plain:
+        out.append("\n\n")
+    out.append_text(render_summary(compute_totals(items), list_deletes(items), keys, estimate, title, fb))
+    return out
