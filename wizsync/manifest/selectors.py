@@ -47,10 +47,29 @@ class Selection:
             return False
         return all(term.matches(fields) for term in self.terms)
 
-    def may_match_unnamed(self, *, tenant: str, wave: str, labels: Mapping[str, str]) -> bool:
-        """For a ``discover`` entry before listing: False only if no name could match."""
+    def may_match_unnamed(self, *, tenant: str, wave: str, labels: Mapping[str, str], name_glob: str = "*") -> bool:
+        """For a ``discover`` entry before listing: False only if no name it can produce could match.
+
+        Exact names (no glob characters) given with ``--chatbot`` or ``name=`` are
+        tested against the entry's ``name_glob``, so ``--chatbot acme-support``
+        needs no listing of an unrelated discover entry.
+        """
         fields = {**labels, "tenant": tenant, "wave": wave}
-        return all(term.matches(fields) for term in self.terms if term.key != "name")
+        if not all(term.matches(fields) for term in self.terms if term.key != "name"):
+            return False
+        prefix = f"{tenant}/"
+        exact = [t.pattern for t in self.terms if t.key == "name" and not t.negate and not _has_glob(t.pattern)]
+        literal_globs = [g for g in self.chatbot_globs if not _has_glob(g)]
+        if self.chatbot_globs and len(literal_globs) == len(self.chatbot_globs):
+            exact.append("|".join(literal_globs))  # any one of them
+        for names in exact:
+            if not any(fnmatchcase(n.removeprefix(prefix), name_glob) for n in names.split("|")):
+                return False
+        return True
+
+
+def _has_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
 
 
 def parse_selection(select: str | Iterable[str] = (), chatbots: Sequence[str] = ()) -> Selection:

@@ -190,7 +190,9 @@ def resolve_targets(
     for index, entry in enumerate(manifest.chatbots):
         target = _target(manifest, environment, index, entry)
         if target.discover is not None:
-            if selection.may_match_unnamed(tenant=target.tenant, wave=target.wave, labels=target.labels):
+            if selection.may_match_unnamed(
+                tenant=target.tenant, wave=target.wave, labels=target.labels, name_glob=target.discover.match
+            ):
                 targets.append(target)
         elif selection.matches(name=target.name, tenant=target.tenant, wave=target.wave, labels=target.labels):
             targets.append(target)

@@ -9,11 +9,13 @@ Public API::
     RenderedDocument.secret_names / missing_secrets(environ)
     RenderedDocument.resolve(environ=None) -> dict   # real values: only to build the request
     document_hash(masked_doc) -> "sha256:<hex>"
+    check_manifest(manifest, environments=None, environ=None) -> CheckReport   # what validate checks
     merge_spec(base_spec, patch_spec, origin)        # the overlay merge rules
 
 Errors are ``wizsync.manifest.ManifestError``.
 """
 
+from .check import CheckReport, check_manifest
 from .document import RenderedDocument, SecretSlot, render_target, template_scopes
 from .hashing import canonical_json, document_hash
 from .merge import merge_spec
@@ -22,6 +24,7 @@ from .sources import LiveConfigRef, live_config_needed, load_source_file
 from .templates import Origin, expand
 
 __all__ = [
+    "CheckReport",
     "LiveConfigRef",
     "Origin",
     "RenderedDocument",
@@ -29,6 +32,7 @@ __all__ = [
     "SecretSlot",
     "SecretText",
     "canonical_json",
+    "check_manifest",
     "document_hash",
     "expand",
     "live_config_needed",

@@ -67,9 +67,13 @@ class RenderedDocument:
     def hash(self) -> str:
         return document_hash(self.masked)
 
-    def missing_secrets(self, environ: Mapping[str, str] | None = None) -> list[str]:
+    def missing_secrets(self, environ: Mapping[str, str] | None = None) -> list[ManifestError]:
+        """One located error per secret reference whose variable is unset (no value ever in it)."""
         environ = os.environ if environ is None else environ
-        return [name for name in self.secret_names if not environ.get(name)]
+        where = f"chatbot '{self.target.name}' in '{self.target.environment}'"
+        return [
+            ref.missing_error(where) for slot in self.secret_slots for ref in slot.text.refs if not environ.get(ref.name)
+        ]
 
     def resolve(self, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The request body with real secret values. Never log, print, store or hash it."""
@@ -99,12 +103,19 @@ def render_target(
     manifest: Manifest,
     target: Target,
     source_document: Mapping[str, Any] | BaseModel | None = None,
+    *,
+    overlays_only: bool = False,
 ) -> RenderedDocument:
     """Render ``target``. ``source_document`` is the live config for ``environment``/``self``
     sources (see ``live_config_needed``) and must be None for ``file`` sources, which are read here.
     Raises ``ManifestError`` naming the chatbot, file, line and field.
+
+    ``overlays_only=True`` (for ``validate``, offline) renders a live-source target's
+    overlay and override over an empty spec, without the final document check.
     """
     scopes = template_scopes(manifest, target)
+    if overlays_only and target.source.kind != "file":
+        source_document = {"spec": {}}
     if target.source.kind == "file":
         assert target.source.file is not None
         doc = load_source_file(manifest, target.source.file)
@@ -137,7 +148,8 @@ def render_target(
     document = {"apiVersion": API_VERSION, "kind": KIND, "spec": managed}
     slots: list[SecretSlot] = []
     masked = _mask(document, (), slots)
-    _check_document(masked, target, source_label)
+    if not overlays_only:
+        _check_document(masked, target, source_label)
     return RenderedDocument(target, masked, tuple(slots))
 
 

@@ -10,7 +10,7 @@ secret, never a value.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wizsync.manifest.errors import ManifestError
 
@@ -19,7 +19,21 @@ __all__ = ["SecretRef", "SecretText", "mask"]
 
 @dataclass(frozen=True)
 class SecretRef:
+    """``${secret:NAME}``; ``file``/``line``/``key`` say where it was written (for errors)."""
+
     name: str
+    file: str | None = field(default=None, compare=False)
+    line: int | None = field(default=None, compare=False)
+    key: str | None = field(default=None, compare=False)
+
+    def missing_error(self, used_by: str) -> ManifestError:
+        return ManifestError(
+            f"secret {self.name} is not set in the environment (needed by {used_by})",
+            file=self.file,
+            line=self.line,
+            key=self.key,
+            hint=f"Export {self.name} before running wizsync (its value is read only when a request is sent)",
+        )
 
 
 @dataclass(frozen=True)
@@ -29,8 +43,12 @@ class SecretText:
     parts: tuple[str | SecretRef, ...]
 
     @property
+    def refs(self) -> list[SecretRef]:
+        return [p for p in self.parts if isinstance(p, SecretRef)]
+
+    @property
     def names(self) -> list[str]:
-        return [p.name for p in self.parts if isinstance(p, SecretRef)]
+        return [p.name for p in self.refs]
 
     def masked(self) -> str:
         return "".join(p if isinstance(p, str) else mask(p.name) for p in self.parts)
@@ -43,10 +61,7 @@ class SecretText:
                 continue
             value = environ.get(part.name)
             if not value:
-                raise ManifestError(
-                    f"secret {part.name} is not set in the environment (needed by {where})",
-                    hint=f"Export {part.name} before running wizsync",
-                )
+                raise part.missing_error(where)
             out.append(value)
         return "".join(out)
 

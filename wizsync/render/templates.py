@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wizsync.manifest.errors import ManifestError
+from wizsync.manifest.errors import ManifestError, format_key_path
 
 from .secrets import SecretRef, SecretText
 
@@ -71,7 +71,8 @@ def _expand_string(text: str, scopes: Sequence[tuple[str, Mapping[str, Any]]], o
         ref = match.group(1).strip()
         secret = _SECRET.match(ref)
         if secret:
-            parts.append(SecretRef(secret.group(1)))
+            full = origin.prefix + path
+            parts.append(SecretRef(secret.group(1), origin.file, origin.line_of(full), format_key_path(full) or None))
             continue
         if ref.startswith("secret:"):
             raise origin.error(path, f"bad secret reference '${{{ref}}}'", "Write ${secret:NAME} with NAME an environment variable name")

@@ -1,0 +1,1 @@
+"""One module per ``wizsync`` command; each is registered in ``wizsync/cli.py``."""

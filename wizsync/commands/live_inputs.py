@@ -1,0 +1,106 @@
+"""Fetch what rendering needs from the API, sequentially, with the sync SDK.
+
+Used by ``render --online`` and ``validate --check-keys``: chatbot listings
+(to match names and expand ``discover``) and live configs (``environment`` /
+``self`` sources). Small fleets only need this; ``plan`` goes through the
+concurrent engine. Retries reuse the engine's error sorting and timing.
+Errors are ``ManifestError`` naming tenant and environment, never a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatApiError, WizChatClient, WizChatError
+
+from wizsync.engine.retry import backoff_delay, is_retryable, is_throttled, throttle_delay
+from wizsync.manifest import Manifest, ManifestError, Target, read_api_key
+from wizsync.render import live_config_needed
+
+__all__ = ["LiveInputs", "api_error"]
+
+T = TypeVar("T")
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    attempt = state.attempt_number - 1
+    if exc is not None and is_throttled(exc):
+        return throttle_delay(getattr(exc, "retry_after", None), attempt=attempt) or backoff_delay(attempt)
+    return backoff_delay(attempt)
+
+
+def api_error(manifest: Manifest, tenant: str, environment: str, action: str, exc: WizChatError) -> ManifestError:
+    """A one-paragraph error for a failed call; 401/403 point at the tenant's key entry."""
+    key_path = ("tenants", tenant, "keys", environment)
+    if isinstance(exc, WizChatApiError):
+        hint = {
+            401: "The key is missing, malformed or revoked: check the variable or file this entry names",
+            403: "The key lacks a scope (chatbots:read and the read scope of each managed section)",
+            404: "The chatbot id is not visible with this tenant's key: check ids and the tenant",
+        }.get(exc.status)
+        return manifest.error(
+            key_path, f"tenant '{tenant}' in '{environment}': {action} failed: {exc.status} {exc.code}: {exc.message}", hint
+        )
+    return manifest.error(
+        key_path,
+        f"tenant '{tenant}' in '{environment}': {action} failed: {type(exc).__name__}: {exc}",
+        f"Check environments.{environment}.baseUrl ({manifest.environments[environment].baseUrl}) and the network",
+    )
+
+
+class LiveInputs:
+    """One sync client per (tenant, environment); listings cached. Close it when done."""
+
+    def __init__(self, manifest: Manifest, environ: Mapping[str, str] | None = None) -> None:
+        self.manifest = manifest
+        self.environ = environ
+        self._clients: dict[tuple[str, str], WizChatClient] = {}
+        self._listings: dict[tuple[str, str], list[PublicChatbot]] = {}
+
+    def __enter__(self) -> "LiveInputs":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for client in self._clients.values():
+            client.close()
+
+    def _client(self, tenant: str, environment: str) -> WizChatClient:
+        if (tenant, environment) not in self._clients:
+            key = read_api_key(self.manifest, tenant, environment, self.environ)
+            base_url = self.manifest.environments[environment].baseUrl
+            self._clients[(tenant, environment)] = WizChatClient(key, base_url=base_url)
+        return self._clients[(tenant, environment)]
+
+    def _call(self, tenant: str, environment: str, action: str, fn: Callable[[WizChatClient], T]) -> T:
+        client = self._client(tenant, environment)
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception(is_retryable), wait=_wait, stop=stop_after_attempt(5), reraise=True
+            ):
+                with attempt:
+                    return fn(client)
+        except WizChatError as exc:
+            raise api_error(self.manifest, tenant, environment, action, exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def listing(self, tenant: str, environment: str) -> list[PublicChatbot]:
+        key = (tenant, environment)
+        if key not in self._listings:
+            self._listings[key] = self._call(tenant, environment, "list_chatbots", lambda c: c.list_chatbots())
+        return self._listings[key]
+
+    def listings(self, tenants: Iterable[str], environment: str) -> dict[str, list[PublicChatbot]]:
+        return {tenant: self.listing(tenant, environment) for tenant in tenants}
+
+    def source_document(self, target: Target) -> ChatbotConfigDocument | None:
+        """The live config a bound target renders from, or None for a file source."""
+        ref = live_config_needed(self.manifest, target)
+        if ref is None:
+            return None
+        ref = ref.bind(self.manifest, self.listing(ref.tenant, ref.environment) if ref.chatbot_id is None else [])
+        chatbot_id: Any = ref.chatbot_id
+        return self._call(ref.tenant, ref.environment, f"get_config({chatbot_id})", lambda c: c.get_config(chatbot_id))

@@ -1,0 +1,108 @@
+"""``wizsync render``: print the desired documents of an environment, secrets masked."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+import yaml
+
+from wizsync.manifest import ManifestError, load_manifest, parse_selection, resolve_targets
+from wizsync.render import RenderedDocument, live_config_needed, render_target
+
+from .live_inputs import LiveInputs
+
+__all__ = ["render"]
+
+
+def _header(doc: RenderedDocument) -> str:
+    t = doc.target
+    return (
+        f"# chatbot: {t.name}  tenant: {t.tenant}  env: {t.environment}  id: {t.chatbot_id or '(by name)'}\n"
+        f"# source: {t.source.kind}  wave: {t.wave}  {doc.hash}\n"
+    )
+
+
+@click.command("render")
+@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(dir_okay=False))
+@click.option("--env", "environment", required=True, metavar="ENV", help="Environment to render for.")
+@click.option("--chatbot", "chatbots", multiple=True, metavar="GLOB", help="Only chatbots whose logical name matches (repeatable).")
+@click.option("--select", "select", multiple=True, metavar="EXPR", help="Label filter, e.g. tier=gold,wave!=canary.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array on stdout instead of YAML.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Allow read-only API calls: list chatbots (name matching, discover) and fetch live configs "
+    "(environment/self sources).",
+)
+def render(
+    manifest_path: str, environment: str, chatbots: tuple[str, ...], select: tuple[str, ...], as_json: bool, online: bool
+) -> None:
+    """Print the desired config documents of ENV, secrets shown as <secret:NAME>.
+
+    Needs no network when every selected chatbot has a file source and an
+    explicit id; otherwise pass --online.
+
+    \b
+    Examples:
+      wizsync render wizsync.yaml --env production
+      wizsync render wizsync.yaml --env production --chatbot 'acme-*' --json
+      wizsync render wizsync.yaml --env staging --select tier=gold --online
+    """
+    try:
+        selection = parse_selection(select, chatbots)
+    except ManifestError as exc:
+        raise click.BadParameter(str(exc), param_hint="--select/--chatbot") from None
+    try:
+        manifest = load_manifest(manifest_path)
+        plan = resolve_targets(manifest, environment, select=selection)
+        live_sources = [t.name for t in plan.targets if t.source.kind != "file"]
+        tenants = plan.listings_needed()
+        if (tenants or live_sources) and not online:
+            reasons = []
+            if tenants:
+                reasons.append(f"chatbots matched by name or discovered in tenant(s) {', '.join(tenants)}")
+            if live_sources:
+                shown = ", ".join(live_sources[:5]) + (", ..." if len(live_sources) > 5 else "")
+                reasons.append(f"live sources (environment/self) for {shown}")
+            raise ManifestError(
+                f"render for '{environment}' needs live data: {'; '.join(reasons)}",
+                file=manifest_path,
+                hint="Re-run with --online (read-only API calls with the tenants' keys), "
+                "or use file sources and explicit ids",
+            )
+        documents = []
+        with LiveInputs(manifest) as live:
+            targets = plan.bind(live.listings(tenants, environment))
+            for target in targets:
+                source = live.source_document(target) if live_config_needed(manifest, target) else None
+                documents.append(render_target(manifest, target, source))
+    except ManifestError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not documents:
+        raise click.ClickException(f"no chatbot of '{environment}' matches the selection")
+
+    if as_json:
+        payload = [
+            {
+                "name": d.target.name,
+                "tenant": d.target.tenant,
+                "environment": d.target.environment,
+                "chatbotId": d.target.chatbot_id,
+                "wave": d.target.wave,
+                "hash": d.hash,
+                "secrets": d.secret_names,
+                "document": d.masked,
+            }
+            for d in documents
+        ]
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        parts = [
+            _header(d) + yaml.safe_dump(d.masked, sort_keys=False, allow_unicode=True, width=100) for d in documents
+        ]
+        click.echo("---\n".join(parts), nl=False)
+    missing = sorted({n for d in documents for n in d.secret_names if n not in os.environ})
+    if missing:
+        click.echo(f"note: secret(s) not set in this environment (apply will need them): {', '.join(missing)}", err=True)

@@ -1,0 +1,108 @@
+"""``wizsync validate``: schema, references, templates, secrets and keys — offline unless ``--check-keys``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from wizsync.manifest import ManifestError, Manifest, load_manifest, resolve_targets
+from wizsync.render import CheckReport, check_manifest
+
+from .live_inputs import LiveInputs
+
+__all__ = ["validate"]
+
+
+def _error_json(error: ManifestError) -> dict[str, object]:
+    return {"message": str(error), "file": error.file, "line": error.line, "key": error.key}
+
+
+def _check_keys(manifest: Manifest, report: CheckReport) -> int:
+    """List the chatbots of every tenant in every checked environment; bind names. Returns calls made."""
+    calls = 0
+    with LiveInputs(manifest) as live:
+        for env in report.environments:
+            for tenant, spec in manifest.tenants.items():
+                if env not in spec.keys:
+                    continue
+                try:
+                    live.listing(tenant, env)
+                    calls += 1
+                except ManifestError as exc:
+                    report.add(exc)
+            plan = resolve_targets(manifest, env)
+            try:
+                plan.bind({t: live.listing(t, env) for t in plan.listings_needed()})
+            except ManifestError as exc:
+                report.add(exc)
+    return calls
+
+
+@click.command("validate")
+@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(dir_okay=False))
+@click.option("--env", "envs", multiple=True, metavar="ENV", help="Check only this environment (repeatable).")
+@click.option(
+    "--check-keys",
+    is_flag=True,
+    help="Also call list_chatbots with every tenant's key (read-only) and match chatbot names.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, as_json: bool) -> None:
+    """Check a manifest: schema, references, templates, secrets, key files.
+
+    No network unless --check-keys. Every problem is reported as one
+    paragraph naming file, line and key; exit 1 if there is any.
+
+    \b
+    Examples:
+      wizsync validate wizsync.yaml
+      wizsync validate wizsync.yaml --env production
+      wizsync validate wizsync.yaml --check-keys --json
+    """
+    try:
+        manifest = load_manifest(manifest_path)
+        for env in envs:
+            resolve_targets(manifest, env)  # unknown environment → located error
+    except ManifestError as exc:
+        if as_json:
+            click.echo(json.dumps({"valid": False, "errors": [_error_json(exc)]}, indent=2))
+        raise click.ClickException(str(exc)) from None
+
+    report = check_manifest(manifest, envs or None)
+    calls = _check_keys(manifest, report) if check_keys and report.ok else 0
+
+    entries = len(manifest.chatbots)
+    discover = sum(1 for e in manifest.chatbots if e.discover is not None)
+    summary = (
+        f"{manifest_path}: {len(report.environments)} environment(s), {len(manifest.tenants)} tenant(s), "
+        f"{entries} chatbot entr{'y' if entries == 1 else 'ies'} ({discover} discover), "
+        f"{report.documents} document(s) rendered, {len(report.secrets)} secret(s) referenced"
+        + (f", {calls} key(s) checked online" if check_keys and report.ok else "")
+    )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "valid": report.ok,
+                    "manifest": manifest_path,
+                    "environments": report.environments,
+                    "tenants": list(manifest.tenants),
+                    "chatbotEntries": entries,
+                    "documentsRendered": report.documents,
+                    "secrets": report.secrets,
+                    "keysChecked": calls,
+                    "errors": [_error_json(e) for e in report.errors],
+                },
+                indent=2,
+            )
+        )
+    if report.ok:
+        click.echo("ok: " + summary, err=as_json)
+        return
+    if len(report.errors) == 1:
+        raise click.ClickException(str(report.errors[0]))
+    for error in report.errors:
+        click.echo(f"Error: {error}\n", err=True)
+    click.echo(f"{len(report.errors)} problems found.", err=True)
+    raise SystemExit(1)
