@@ -33,6 +33,12 @@ from wizchat_management.emulator.cli import emulator_command  # noqa: E402
 
 cli.add_command(emulator_command, "emulator")
 
+from .commands.render import render  # noqa: E402
+from .commands.validate import validate  # noqa: E402
+
+cli.add_command(validate)
+cli.add_command(render)
+
 
 def main() -> None:
     cli()
