@@ -266,3 +266,14 @@ def test_failed_write_rolls_back_the_whole_transaction(journal: Journal) -> None
             raise RuntimeError("crash mid-transaction")
     assert journal.item(run_id, "a").state == "pending"
     assert [e.kind for e in journal.events(run_id)] == ["run.start"]
+
+
+def test_sqlite_utils_writes_join_the_open_transaction(journal: Journal) -> None:
+    # add_items/save_snapshot go through sqlite-utils (upsert_all, upsert): they must not commit early.
+    run_id = start(journal)
+    with pytest.raises(RuntimeError):
+        with journal.write():
+            journal.add_items(run_id, [{"name": "a"}, {"name": "b"}])
+            journal.save_snapshot(run_id, "a", {"spec": {}}, 1)
+            raise RuntimeError("crash mid-transaction")
+    assert journal.items(run_id) == [] and journal.snapshots(run_id) == []

@@ -328,7 +328,7 @@ class Journal:
                     break
             else:  # pragma: no cover - 20 clashes in a row
                 raise JournalError("could not allocate a unique run id")
-            self.db["runs"].insert({"id": run_id, **row})
+            self.db.table("runs").insert({"id": run_id, **row})
             self._insert_event(
                 run_id, "run.start", None,
                 {"command": command, "environment": environment, "pid": row["pid"], "host": row["host"],
@@ -405,7 +405,7 @@ class Journal:
                 where.append(f"{column} = ?")
                 params.append(value)
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY started_at DESC, id DESC"
+        sql += " ORDER BY started_at DESC, rowid DESC"  # rowid: insertion order breaks ties
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [self._run_record(r) for r in self._rows(sql, params)]
@@ -640,7 +640,7 @@ class Journal:
             ).fetchone()
             if exists and not replace:
                 return False
-            self.db["snapshots"].upsert(row, pk=("run_id", "name"))
+            self.db.table("snapshots").upsert(row, pk=("run_id", "name"))
             self._insert_event(run_id, "snapshot", name, {"revision": revision, "replaced": bool(exists)})
         return True
 
@@ -709,7 +709,7 @@ class Journal:
         for r in rows:
             groups.setdefault(frozenset(r), []).append(r)
         for group in groups.values():
-            self.db["items"].upsert_all(group, pk=("run_id", "name"), batch_size=10_000)
+            self.db.table("items").upsert_all(group, pk=("run_id", "name"), batch_size=10_000)
 
     # Records take the columns they know, so a newer schema's extra columns don't break reads.
     @staticmethod
