@@ -3,7 +3,8 @@
 Used by ``render --online`` and ``validate --check-keys``: chatbot listings
 (to match names and expand ``discover``) and live configs (``environment`` /
 ``self`` sources). Small fleets only need this; ``plan`` goes through the
-concurrent engine. Retries reuse the engine's error sorting and timing.
+concurrent engine. Retries (tenacity): 429 waits Retry-After, 5xx and
+connection errors back off with jitter; other errors never retry.
 Errors are ``ManifestError`` naming tenant and environment, never a key.
 """
 
@@ -12,11 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatApiError, WizChatClient, WizChatError
-
-from wizsync.engine.retry import backoff_delay, is_retryable, is_throttled, throttle_delay
+from wizchat_management import (
+    ChatbotConfigDocument,
+    PublicChatbot,
+    WizChatApiError,
+    WizChatClient,
+    WizChatConnectionError,
+    WizChatError,
+)
 from wizsync.manifest import Manifest, ManifestError, Target, read_api_key
 from wizsync.render import live_config_needed
 
@@ -25,12 +31,21 @@ __all__ = ["LiveInputs", "api_error"]
 T = TypeVar("T")
 
 
+_backoff = wait_exponential_jitter(initial=0.5, max=8.0)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, WizChatApiError):
+        return exc.status == 429 or exc.status >= 500
+    return isinstance(exc, WizChatConnectionError)
+
+
 def _wait(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
-    attempt = state.attempt_number - 1
-    if exc is not None and is_throttled(exc):
-        return throttle_delay(getattr(exc, "retry_after", None), attempt=attempt) or backoff_delay(attempt)
-    return backoff_delay(attempt)
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, (int, float)) and 0 <= retry_after <= 60:
+        return float(retry_after)
+    return float(_backoff(state))
 
 
 def api_error(manifest: Manifest, tenant: str, environment: str, action: str, exc: WizChatError) -> ManifestError:
@@ -79,7 +94,7 @@ class LiveInputs:
         client = self._client(tenant, environment)
         try:
             for attempt in Retrying(
-                retry=retry_if_exception(is_retryable), wait=_wait, stop=stop_after_attempt(5), reraise=True
+                retry=retry_if_exception(_retryable), wait=_wait, stop=stop_after_attempt(5), reraise=True
             ):
                 with attempt:
                     return fn(client)
