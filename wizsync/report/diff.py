@@ -69,10 +69,12 @@ def _header(report: ChatbotReport, fb: Sequence[str]) -> Line:
         return head + [(f"error {code}: {msg}", STYLE["error"])]
     counts = report.counts
     head.append((summary_phrase(counts) if counts else "no plan", None))
-    extra = [x for x in (report.state, f"rev {report.effective_revision}" if report.effective_revision is not None else None) if x]
-    if report.state and extra:
+    if report.state:  # apply/show: the journal state, and the revision it left
+        tag = report.state
+        if report.effective_revision is not None:
+            tag += f", rev {report.effective_revision}"
         style = STYLE["failed"] if report.state in ("failed", "drifted") else "dim"
-        head.append((f" [{safe_text(', '.join(extra))}]", style))
+        head.append((f" [{safe_text(scrub(tag, fb))}]", style))
     return head
 
 
@@ -91,7 +93,8 @@ def _change_lines(op: Operation, report: ChatbotReport, fb: Sequence[str], limit
     elif kind == "delete":
         return out
     else:
-        changes_iter = [(c.path, c.before, c.after) for c in (changes or [])]
+        key_field = ITEM_KEYS.get(section) if kind == "create" else None
+        changes_iter = [(c.path, c.before, c.after) for c in (changes or []) if c.path != key_field]
     for path, before, after in changes_iter:
         shown = secret_display(report.desired, section, op.key, path)
         after_s = shown if shown is not None else after
