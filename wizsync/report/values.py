@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -48,8 +49,6 @@ def forbidden_values(
 
     E.g. ``forbidden_values(rendered.secret_names, os.environ, [api_key])``.
     """
-    import os
-
     environ = os.environ if environ is None else environ
     found = {environ[n] for n in secret_names if environ.get(n)}
     return found | {e for e in extra if e}
