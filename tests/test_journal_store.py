@@ -277,3 +277,15 @@ def test_sqlite_utils_writes_join_the_open_transaction(journal: Journal) -> None
             journal.save_snapshot(run_id, "a", {"spec": {}}, 1)
             raise RuntimeError("crash mid-transaction")
     assert journal.items(run_id) == [] and journal.snapshots(run_id) == []
+
+
+def test_caller_chosen_run_id_for_lock_first_flows(journal: Journal) -> None:
+    from wizsync.journal import RunLock, new_run_id
+
+    run_id = new_run_id()
+    with RunLock.acquire(journal.path, run_id, environment="production", manifest_path="/srv/m.yaml"):
+        assert journal.start_run("apply", "production", "/srv/m.yaml", "h", {}, run_id=run_id) == run_id
+    with pytest.raises(JournalError, match="already exists"):
+        journal.start_run("apply", "production", "/srv/m.yaml", "h", {}, run_id=run_id)
+    with pytest.raises(ValueError):
+        journal.finish_run(run_id, "running")

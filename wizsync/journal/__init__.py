@@ -4,9 +4,10 @@ Typical use by a command::
 
     journal = Journal.open(options.journal or default_journal_path(manifest))
     journal.forbid(resolved_secret_values + api_keys)
-    run_id = journal.start_run("apply", env, manifest, manifest_hash, {"batches": [...]})
+    run_id = new_run_id()  # lock first: a refused lock leaves no orphan run row
     with RunLock.acquire(journal.path, run_id, environment=env,
                          manifest_path=manifest, manifest_hash=manifest_hash, command="apply"):
+        journal.start_run("apply", env, manifest, manifest_hash, {"batches": [...]}, run_id=run_id)
         journal.add_items(run_id, [{"name": n, "tenant": t, "batch": b, "position": i}, ...])
         journal.save_snapshot(run_id, name, live_doc, revision)      # before the apply
         journal.mark_applying(run_id, name, doc_hash=h)              # committed before the request
@@ -18,6 +19,7 @@ Lock: :mod:`wizsync.journal.lock`. Secret guard: :mod:`wizsync.journal.guard`.
 """
 
 from .errors import JournalError, RunLockedError, SecretInJournalError, UnknownItemError, UnknownRunError
+from .ids import new_run_id, now_rfc3339
 from .lock import RunLock, lock_holder
 from .schema import DONE_STATES, ITEM_STATES, RUN_COMMANDS, RUN_STATUSES, SCHEMA_VERSION
 from .store import (
@@ -49,5 +51,7 @@ __all__ = [
     "UnknownRunError",
     "default_journal_path",
     "lock_holder",
+    "new_run_id",
+    "now_rfc3339",
     "to_json",
 ]

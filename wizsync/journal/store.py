@@ -250,9 +250,11 @@ class Journal:
 
     @contextlib.contextmanager
     def write(self, *, durable: bool = False) -> Iterator[Journal]:
-        """One ``BEGIN IMMEDIATE`` transaction; nested blocks join the outer one.
+        """One ``BEGIN IMMEDIATE`` transaction; nested blocks join the outer one (and its durability).
 
         ``durable=True`` commits with ``synchronous=FULL`` (survives power loss).
+        Waits up to the busy timeout for another process's write; then raises
+        :class:`JournalError`.
         """
         if self._depth:
             self._depth += 1
@@ -264,7 +266,13 @@ class Journal:
         if durable:
             self._conn.execute("PRAGMA synchronous=FULL")
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise JournalError(
+                    f"the journal {self.path} is busy: another process kept it locked for writing "
+                    f"longer than the busy timeout ({exc})"
+                ) from exc
             self._depth = 1
             try:
                 yield self
@@ -298,8 +306,14 @@ class Journal:
         manifest_hash: str | None,
         options: Mapping[str, Any] | None = None,
         parent_run: str | None = None,
+        *,
+        run_id: str | None = None,
     ) -> str:
-        """Record a new run (status ``running``) and its ``run.start`` event; return its id."""
+        """Record a new run (status ``running``) and its ``run.start`` event; return its id.
+
+        Pass ``run_id`` (from :func:`wizsync.journal.new_run_id`) to take the
+        :class:`RunLock` first, so a refused lock leaves no orphan run row.
+        """
         if command not in RUN_COMMANDS:
             raise ValueError(f"command must be one of {RUN_COMMANDS}, not {command!r}")
         from wizsync import __version__
@@ -322,12 +336,16 @@ class Journal:
         with self.write():
             if parent_run is not None:
                 self._require_run(parent_run)
-            for _ in range(20):  # 4 hex digits per second: a clash is rare, retry it
-                run_id = new_run_id()
-                if self.db.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is None:
-                    break
-            else:  # pragma: no cover - 20 clashes in a row
-                raise JournalError("could not allocate a unique run id")
+            if run_id is not None:
+                if self.db.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is not None:
+                    raise JournalError(f"run {run_id!r} already exists in this journal")
+            else:
+                for _ in range(20):  # 4 hex digits per second: a clash is rare, retry it
+                    run_id = new_run_id()
+                    if self.db.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is None:
+                        break
+                else:  # pragma: no cover - 20 clashes in a row
+                    raise JournalError("could not allocate a unique run id")
             self.db.table("runs").insert({"id": run_id, **row})
             self._insert_event(
                 run_id, "run.start", None,
@@ -354,6 +372,8 @@ class Journal:
     ) -> None:
         """End a run: status, finished_at, counts (default: items per state) and a ``run.finish`` event."""
         self._check_status(status)
+        if status == "running":
+            raise ValueError("finish_run needs a final status (completed|halted|failed|interrupted)")
         with self.write():
             self._require_run(run_id)
             summary = dict(counts) if counts is not None else self.item_counts(run_id)
