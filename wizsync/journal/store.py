@@ -281,7 +281,12 @@ class Journal:
                     self._conn.execute("ROLLBACK")
                 raise
             else:
-                self._conn.execute("COMMIT")
+                try:
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
             finally:
                 self._depth = 0
         finally:
@@ -613,6 +618,7 @@ class Journal:
     def event(self, run_id: str, kind: str, item: str | None = None, **data: Any) -> int:
         """Append one event (e.g. ``batch.start``, ``batch.halted``); returns its id."""
         with self.write():
+            self._require_run(run_id)
             return self._insert_event(run_id, kind, item, data)
 
     def events(
