@@ -45,7 +45,10 @@ def read_api_key(manifest: Manifest, tenant: str, environment: str, environ: Map
     except FileNotFoundError:
         raise manifest.error(path + ("file",), f"key file '{ref.file}' not found (looked in {manifest.base_dir})",
                              "Key file paths are relative to the manifest's directory") from None
-    except (PermissionError, IsADirectoryError):
+    except IsADirectoryError:
+        raise manifest.error(path + ("file",), f"key file '{ref.file}' is a directory, not a file",
+                             "Point it at the file holding the key") from None
+    except PermissionError:
         raise manifest.error(path + ("file",), f"key file '{ref.file}' is not readable", "Check its permissions") from None
     except (OSError, UnicodeDecodeError):
         raise manifest.error(path + ("file",), f"key file '{ref.file}' cannot be read as text") from None

@@ -26,7 +26,7 @@ def check_references(manifest: Manifest) -> None:
         names = list(names)
         if value in names:
             return
-        close = difflib.get_close_matches(value, names, n=1)
+        close = difflib.get_close_matches(value, names, n=1, cutoff=0.5)
         hint = (f"Did you mean '{close[0]}'? " if close else "") + f"Define it under {what}s: or fix the name"
         raise manifest.error(path, f"unknown {what} '{value}' (known: {', '.join(names) or 'none'})", hint)
 

@@ -25,10 +25,11 @@ def manifest_error_from_validation(exc: ValidationError, doc: LocatedYaml, root:
     mapped = []
     for error in exc.errors(include_input=False, include_url=False):
         path, tags = _data_path(doc.data, error["loc"])
-        mapped.append((doc.line_of(path) or 0, len(mapped), path, tags, error))
-    mapped.sort(key=lambda item: (item[0], item[1]))
-    line, _, path, tags, error = mapped[0]
-    same_path = [item[4] for item in mapped if item[2] == path]
+        # On one line, an unknown key explains more than the missing key it is probably a typo of.
+        mapped.append((doc.line_of(path) or 0, error["type"] != "extra_forbidden", len(mapped), path, tags, error))
+    mapped.sort(key=lambda item: item[:3])
+    line, _, _, path, tags, error = mapped[0]
+    same_path = [item[5] for item in mapped if item[3] == path]
     message, hint = _describe(error, path, tags, same_path, root)
     return ManifestError(message, file=doc.file, line=line or None, key=path or None, hint=hint)
 
@@ -67,7 +68,7 @@ def _describe(
         key = path[-1] if path else "?"
         hint = None
         if allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
             hint = (f"Did you mean '{close[0]}'? " if close else "") + "Allowed keys here: " + ", ".join(allowed)
         return f"unknown key '{key}'", hint
     if kind == "missing":
@@ -77,8 +78,9 @@ def _describe(
     if msg.startswith("Assertion failed, "):
         return msg[len("Assertion failed, "):], None
     if len(same_path) > 1 and tags:
-        kinds = sorted({t for e in same_path for t in [_tag_of(e)] if t})
-        return f"wrong type: expected {' or '.join(kinds) or 'another type'}", None
+        kinds = list(dict.fromkeys(t for t in map(_tag_of, same_path) if t))
+        expected = ", ".join(kinds[:-1]) + (" or " if len(kinds) > 1 else "") + (kinds[-1] if kinds else "another type")
+        return f"wrong type: expected {expected}", None
     return msg[:1].lower() + msg[1:], None
 
 

@@ -55,7 +55,10 @@ def load_located_yaml(text: str, file: str) -> LocatedYaml:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
+        context = exc.context
+        if context and exc.context_mark and mark and exc.context_mark.line != mark.line:
+            context += f" (started at line {exc.context_mark.line + 1})"
+        problem = " ".join(filter(None, [context, exc.problem]))
         raise ManifestError(
             f"invalid YAML: {problem or 'syntax error'}",
             file=file,

@@ -148,8 +148,8 @@ def render_target(
     document = {"apiVersion": API_VERSION, "kind": KIND, "spec": managed}
     slots: list[SecretSlot] = []
     masked = _mask(document, (), slots)
-    if not overlays_only:
-        _check_document(masked, target, source_label)
+    if not overlays_only or target.source.kind == "file":
+        _check_document(masked, manifest, target, source_label)
     return RenderedDocument(target, masked, tuple(slots))
 
 
@@ -191,13 +191,29 @@ def _mask(value: Any, path: tuple[Any, ...], slots: list[SecretSlot]) -> Any:
     return value
 
 
-def _check_document(masked: dict[str, Any], target: Target, source_label: str) -> None:
+def _check_document(masked: dict[str, Any], manifest: Manifest, target: Target, source_label: str) -> None:
     try:
         ChatbotConfigDocument.model_validate(masked)
     except ValidationError as exc:
         error = exc.errors(include_input=False, include_url=False)[0]
-        loc = [p for p in error["loc"] if not (isinstance(p, str) and p in ("str", "int", "float", "bool"))]
-        raise ManifestError(
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in ("str", "int", "float", "bool")))
+        # Point at the overlay or override that wrote the field if we can (mapping keys only),
+        # else at the chatbot's entry.
+        where: tuple[Any, ...] = target.entry_path
+        for path, patch in reversed(_patches(manifest, target)):
+            if patch is not None and all(isinstance(p, str) for p in loc) and _has_path(patch.model_dump(exclude_unset=True), loc):
+                where = path + loc
+                break
+        raise manifest.error(
+            where,
             f"chatbot '{target.name}': the rendered document is invalid at {format_key_path(loc)}: {error['msg']}",
-            hint=f"Fix the source ({source_label}) or the overlays/overrides that set this field",
+            f"Fix the source ({source_label}) or the overlay/override that sets this field",
         ) from None
+
+
+def _has_path(data: Any, path: tuple[Any, ...]) -> bool:
+    for part in path:
+        if not isinstance(data, Mapping) or part not in data:
+            return False
+        data = data[part]
+    return True
