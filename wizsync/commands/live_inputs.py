@@ -31,7 +31,7 @@ __all__ = ["LiveInputs", "api_error"]
 T = TypeVar("T")
 
 
-_backoff = wait_exponential_jitter(initial=0.5, max=8.0)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
 
 
 def _retryable(exc: BaseException) -> bool:
