@@ -128,6 +128,7 @@ class TargetPlan:
                     chatbot_id=chatbot.id,
                     chatbot_name=chatbot.name,
                     description=target.description or chatbot.description,
+                    discovered=True,
                     discover=None,
                 )
                 if self.selection.matches(name=name, tenant=bound.tenant, wave=bound.wave, labels=bound.labels):
