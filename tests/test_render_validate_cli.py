@@ -1,0 +1,141 @@
+"""`wizsync render` and `wizsync validate` as real processes, against the emulator over real HTTP
+when they need live data; secrets and keys never reach the output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from wizchat_management import WizChatClient
+
+MANIFEST = """\
+version: 1
+environments:
+  staging: {{baseUrl: "{base}"}}
+  production: {{baseUrl: "{base}", vars: {{region: eu}}}}
+tenants:
+  acme:
+    keys:
+      staging: {{env: WIZCHAT_ACME_STAGING_KEY}}
+      production: {{env: WIZCHAT_ACME_PRODUCTION_KEY}}
+    vars: {{brand: Acme}}
+overlays:
+  production:
+    spec:
+      telemetry: {{sampleRate: 0.1}}
+      mcpServers:
+        - name: search
+          url: https://mcp.${{region}}.acme.example/search
+          headers: {{Authorization: "Bearer ${{secret:ACME_MCP_TOKEN}}"}}
+chatbots:
+  - name: from-file
+    tenant: acme
+    ids: {{staging: cb_file_s, production: cb_file_p}}
+    source: {{file: configs/from-file.yaml}}
+    labels: {{tier: gold}}
+  - name: support-billing
+    tenant: acme
+    source: {{environment: staging}}
+"""
+SOURCE = """\
+apiVersion: wizchat.com/v1
+kind: ChatbotConfig
+spec:
+  core: {name: "${brand} ${chatbot}", temperature: 0.4}
+  telemetry: {enabled: true, sampleRate: 1.0}
+"""
+SECRET = "super-secret-token-value-0042"
+
+
+def write(tmp: Path, base: str = "http://127.0.0.1:9") -> Path:
+    (tmp / "configs").mkdir(exist_ok=True)
+    (tmp / "configs" / "from-file.yaml").write_text(SOURCE)
+    (tmp / "wizsync.yaml").write_text(MANIFEST.format(base=base))
+    return tmp / "wizsync.yaml"
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("WIZCHAT_") and k != "ACME_MCP_TOKEN"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "wizsync.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_render_offline_prints_masked_yaml_and_needs_online_for_live_data(tmp_path: Path) -> None:
+    write(tmp_path)
+    proc = run("render", "wizsync.yaml", "--env", "production", "--select", "tier=gold", cwd=tmp_path,
+               env={"ACME_MCP_TOKEN": SECRET})
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    doc = yaml.safe_load(proc.stdout)
+    assert doc["spec"]["core"] == {"name": "Acme from-file", "temperature": 0.4}
+    assert doc["spec"]["telemetry"] == {"enabled": True, "sampleRate": 0.1}
+    assert doc["spec"]["mcpServers"][0]["headers"] == {"Authorization": "Bearer <secret:ACME_MCP_TOKEN>"}
+    assert "# chatbot: from-file" in proc.stdout
+
+    as_json = run("render", "wizsync.yaml", "--env", "production", "--chatbot", "from-*", "--json", cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    [item] = json.loads(as_json.stdout)
+    assert item["document"] == doc and item["secrets"] == ["ACME_MCP_TOKEN"] and item["hash"].startswith("sha256:")
+    assert "ACME_MCP_TOKEN" in as_json.stderr  # the note that apply will need it
+
+    live = run("render", "wizsync.yaml", "--env", "production", cwd=tmp_path)
+    assert live.returncode == 1 and "needs live data" in live.stderr and "--online" in live.stderr
+    assert "Traceback" not in live.stderr
+
+    usage = run("render", "wizsync.yaml", "--env", "production", "--select", "tier", cwd=tmp_path)
+    assert usage.returncode == 2 and "bad selector term 'tier'" in usage.stderr
+
+
+def test_render_online_promotes_the_staging_config(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
+    write(tmp_path, emulator.base_url)
+    env = dict(emulator.key_env)
+    proc = run("render", "wizsync.yaml", "--env", "production", "--online", "--json", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    docs = {d["name"]: d for d in json.loads(proc.stdout)}
+    promoted = docs["support-billing"]
+    with WizChatClient(env["WIZCHAT_ACME_PRODUCTION_KEY"], base_url=emulator.base_url) as prod, WizChatClient(
+        env["WIZCHAT_ACME_STAGING_KEY"], base_url=emulator.base_url
+    ) as staging:
+        prod_id = next(c.id for c in prod.list_chatbots() if c.name == "support-billing")
+        staging_id = next(c.id for c in staging.list_chatbots() if c.name == "support-billing")
+        staging_doc = staging.get_config(staging_id).model_dump(mode="json", exclude_unset=True)
+    assert promoted["chatbotId"] == prod_id  # bound by name in production
+    spec = promoted["document"]["spec"]
+    assert spec["core"] == staging_doc["spec"]["core"]  # the staging config is the source
+    assert spec["telemetry"]["sampleRate"] == 0.1  # with the production overlay merged in
+    assert spec["mcpServers"][-1] == {
+        "name": "search",
+        "url": "https://mcp.eu.acme.example/search",
+        "headers": {"Authorization": "Bearer <secret:ACME_MCP_TOKEN>"},
+    }
+    assert [m["name"] for m in spec["mcpServers"][:-1]] == [m["name"] for m in staging_doc["spec"]["mcpServers"]]
+    for key in env.values():
+        assert key not in proc.stdout + proc.stderr
+
+
+def test_validate_offline_makes_no_request_and_check_keys_reports_a_bad_key(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
+    write(tmp_path, emulator.base_url)
+    env = {**emulator.key_env, "ACME_MCP_TOKEN": SECRET}
+    before = json.dumps(emulator.stats(), sort_keys=True)
+    ok = run("validate", "wizsync.yaml", cwd=tmp_path, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("ok: wizsync.yaml")
+    assert json.dumps(emulator.stats(), sort_keys=True) == before  # no network without --check-keys
+
+    online = run("validate", "wizsync.yaml", "--check-keys", "--json", cwd=tmp_path, env=env)
+    assert online.returncode == 0, online.stderr
+    assert json.loads(online.stdout)["keysChecked"] == 2
+
+    bad_key = "wpk_test_" + "x" * 30
+    bad = run("validate", "wizsync.yaml", "--check-keys", cwd=tmp_path, env={**env, "WIZCHAT_ACME_PRODUCTION_KEY": bad_key})
+    assert bad.returncode == 1
+    assert "tenants.acme.keys.production: tenant 'acme' in 'production': list_chatbots failed: 401" in bad.stderr
+    assert bad_key not in bad.stdout + bad.stderr and SECRET not in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stderr
