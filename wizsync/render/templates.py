@@ -19,7 +19,7 @@ from wizsync.manifest.errors import ManifestError, format_key_path
 
 from .secrets import SecretRef, SecretText
 
-__all__ = ["Origin", "expand", "find_secret_names"]
+__all__ = ["Origin", "expand"]
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -115,24 +115,6 @@ def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def find_secret_names(value: Any) -> list[str]:
-    """Names of every ``SecretRef`` in an expanded structure (in order, unique)."""
-    names: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, SecretText):
-            names.extend(n for n in node.names if n not in names)
-        elif isinstance(node, Mapping):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(value)
-    return names
 
 
 _NOTHING = object()
