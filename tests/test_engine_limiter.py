@@ -1,0 +1,224 @@
+"""The per-key adaptive token bucket, driven by a fake clock and a simulated server bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from wizsync.engine.limiter import CUBIC_BETA, KeyLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ServerBucket:
+    """The emulator's contract (management-api.md): capacity = burst, refill = rate/s."""
+
+    def __init__(self, clock: FakeClock, rate: float, burst: int) -> None:
+        self.clock, self.rate, self.burst = clock, rate, burst
+        self.level = float(burst)
+        self.stamp = clock()
+
+    def hit(self) -> tuple[int, dict[str, str]]:
+        now = self.clock()
+        self.level = min(self.burst, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+        status = 200
+        if self.level >= 1:
+            self.level -= 1
+        else:
+            status = 429
+        headers = {
+            "X-RateLimit-Limit": str(self.burst),
+            "X-RateLimit-Remaining": str(int(math.floor(self.level))),
+            "X-RateLimit-Reset": f"{(self.burst - self.level) / self.rate:.3f}",
+        }
+        if status == 429:
+            headers["Retry-After"] = str(math.ceil((1 - self.level) / self.rate))
+        return status, headers
+
+    def retry_after_exact(self) -> float:
+        return (1 - self.level) / self.rate
+
+
+def drive(limiter: KeyLimiter, server: ServerBucket, clock: FakeClock, seconds: float, latency: float = 0.0) -> dict[str, int]:
+    """Send as fast as the limiter allows for ``seconds``; one request in flight at a time."""
+    counts = {"200": 0, "429": 0}
+    end = clock() + seconds
+    while clock() < end:
+        wait = limiter.poll()
+        if wait > 0:
+            clock.advance(min(wait, 1.0))
+            continue
+        ticket = limiter.take()
+        clock.advance(latency)
+        status, headers = server.hit()
+        limiter.on_response(ticket, status, headers)
+        counts[str(status)] += 1
+        if status == 429:
+            limiter.block(server.retry_after_exact())
+    return counts
+
+
+def test_without_hint_it_probes_then_paces_from_headers() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock, probe=2)
+    server = ServerBucket(clock, rate=10, burst=10)
+    # Nothing known: two probes may go, the third waits for their headers.
+    t1, t2 = limiter.take(), limiter.take()
+    assert limiter.poll() == math.inf
+    for t in (t1, t2):
+        limiter.on_response(t, *server.hit())
+    assert limiter.poll() == 0.0  # 8 tokens left per the headers
+    counts = drive(limiter, server, clock, seconds=30, latency=0.005)
+    sent = counts["200"] + counts["429"]
+    assert counts["429"] <= 0.02 * sent
+    # Burst (8 left) + ~10/s for 30 s; pacing costs at most a few percent.
+    assert 0.9 * (8 + 300) <= counts["200"] <= 8 + 300 + 1
+    assert limiter.snapshot().server_rate == pytest.approx(10, rel=0.1)
+    assert limiter.snapshot().capacity == 10
+
+
+def test_the_hint_paces_from_the_first_request() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(rate_hint=5, burst_hint=3, clock=clock)
+    assert limiter.rate() == 5
+    for _ in range(3):
+        assert limiter.poll() == 0.0
+        limiter.take()
+    assert limiter.poll() == pytest.approx(0.2)  # 1 token / 5 per s
+    clock.advance(0.2)
+    assert limiter.poll() == 0.0
+
+
+def test_headers_win_over_the_hint() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(rate_hint=100, burst_hint=100, clock=clock)  # an optimistic hint
+    server = ServerBucket(clock, rate=4, burst=5)
+    counts = drive(limiter, server, clock, seconds=20, latency=0.01)
+    sent = counts["200"] + counts["429"]
+    # The hint lets the first burst overshoot; the headers then take over.
+    assert counts["429"] <= 3
+    assert counts["200"] >= 0.9 * (5 + 80)
+    assert limiter.snapshot().server_rate == pytest.approx(4, rel=0.1)
+    assert limiter.snapshot().capacity == 5
+    assert sent < 100
+
+
+def test_in_flight_requests_reserve_tokens() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(rate_hint=1, burst_hint=3, clock=clock)
+    tickets = [limiter.take() for _ in range(3)]
+    assert limiter.poll() > 0  # the three in flight spent the bucket before any answer
+    assert limiter.snapshot().in_flight == 3
+    # An answer saying 2 remain, while 2 others are still in flight: 0 for us.
+    limiter.on_response(tickets[0], 200, {"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": "2", "X-RateLimit-Reset": "1"})
+    assert limiter.snapshot().tokens == pytest.approx(0)
+    limiter.on_failure(tickets[1])
+    limiter.on_failure(tickets[2])
+    assert limiter.snapshot().in_flight == 0
+
+
+def test_a_stale_answer_does_not_raise_the_token_count() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(rate_hint=1, burst_hint=10, clock=clock)
+    old, new = limiter.take(), limiter.take()
+    headers = lambda remaining: {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": "5"}  # noqa: E731
+    limiter.on_response(new, 200, headers(1))
+    assert limiter.snapshot().tokens == pytest.approx(0)  # 1 left, and `old` still in flight
+    limiter.on_response(old, 200, headers(9))  # overtaken on the way back
+    assert limiter.snapshot().tokens == pytest.approx(0)
+
+
+def test_a_429_blocks_for_retry_after_and_slows_down_cubic_like() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(rate_hint=10, burst_hint=1, clock=clock)
+    ticket = limiter.take()
+    limiter.on_response(ticket, 429, {})
+    limiter.block(0.3)
+    assert limiter.poll() == pytest.approx(0.3)
+    assert limiter.rate() == pytest.approx(10 * CUBIC_BETA)  # β = 0.7 (botocore)
+    assert limiter.snapshot().recovering
+    clock.advance(0.3)
+    assert limiter.poll() == 0.0  # the server promised one token now
+    # Recovery climbs along the cubic back to the server's rate, then stops tracking.
+    rates = []
+    for _ in range(30):
+        clock.advance(0.1)
+        rates.append(limiter.rate())
+    assert rates == sorted(rates)
+    assert rates[-1] == pytest.approx(10)
+    assert not limiter.snapshot().recovering
+
+
+def test_answers_sent_before_a_slow_down_do_not_slow_it_again() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(rate_hint=10, burst_hint=5, clock=clock)
+    tickets = [limiter.take() for _ in range(5)]
+    for t in tickets:  # five concurrent requests all throttled at once
+        limiter.on_response(t, 429, {})
+    assert limiter.rate() == pytest.approx(7.0)  # one decrease, not 0.7**5
+    later = limiter.take()
+    limiter.on_response(later, 429, {})
+    assert limiter.rate() == pytest.approx(4.9)
+
+
+def test_throttles_under_a_server_slower_than_the_hint_stay_rare() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(rate_hint=10, burst_hint=10, clock=clock)
+    server = ServerBucket(clock, rate=2, burst=2)  # the hint is 5x too optimistic
+    counts = drive(limiter, server, clock, seconds=60, latency=0.01)
+    assert counts["429"] <= 5
+    assert counts["200"] >= 0.9 * 120
+
+
+def test_a_server_without_rate_headers_is_not_paced_until_it_throttles() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock)
+    t = limiter.take()
+    limiter.on_response(t, 200, {})
+    for _ in range(50):
+        assert limiter.poll() == 0.0
+        limiter.on_response(limiter.take(), 200, {})
+    clock.advance(1.0)
+    limiter.on_response(limiter.take(), 429, {})  # now it is paced, from the measured rate
+    limiter.block(1.0)
+    assert limiter.rate() is not None and limiter.rate() > 0
+    assert limiter.poll() == pytest.approx(1.0)
+
+
+def test_estimate_uses_the_floor_formula() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock)
+    assert limiter.estimate_seconds(10) is None  # rate unknown
+    assert limiter.estimate_seconds(0) == 0.0
+    hinted = KeyLimiter(rate_hint=10, burst_hint=20, clock=clock)
+    assert hinted.estimate_seconds(120) == pytest.approx((120 - 20) / 10)
+    assert hinted.estimate_seconds(15) == 0.0
+
+
+def test_acquire_is_fifo_and_wakes_on_news() -> None:
+    async def main() -> list[int]:
+        limiter = KeyLimiter(probe=1)  # real clock; nothing known: one probe at a time
+        order: list[int] = []
+
+        async def worker(i: int) -> None:
+            ticket = await limiter.acquire()
+            order.append(i)
+            await asyncio.sleep(0.001)
+            limiter.on_response(ticket, 200, {})  # no headers: unpaced from now on
+
+        await asyncio.wait_for(asyncio.gather(*(worker(i) for i in range(20))), timeout=5)
+        return order
+
+    assert asyncio.run(main()) == list(range(20))

@@ -1,0 +1,299 @@
+"""One adaptive token bucket per API key, paced from the server's own numbers.
+
+Why our own class: aiolimiter's rate is fixed at construction and
+pyrate-limiter suits static limits (field notes); here the rate is learnt at
+run time and changes on a throttle.
+
+The model mirrors the server's bucket (management-api.md, "Rate limits"):
+capacity = ``X-RateLimit-Limit``, tokens = ``X-RateLimit-Remaining``, and
+``X-RateLimit-Reset`` = seconds until full, so refill rate = (limit −
+remaining) / reset. Before any header the manifest hint (perSecond, burst)
+stands in; with neither, a couple of probe requests go first and their headers
+teach the rest. Tokens are reserved *before* a request is sent (in-flight
+accounting), so a burst of tasks never overdraws the bucket.
+
+On a 429 the key is blocked for the server's Retry-After and its rate drops
+CUBIC-style (botocore ``retries/adaptive.py`` + ``cubic.py``: β = 0.7,
+C = 0.4, min rate 0.5/s), then climbs back along the cubic curve toward the
+rate the server advertises.
+
+The state transitions (``poll``/``take``/``on_response``/``on_failure``/
+``block``) are synchronous and read an injectable clock, so tests drive them
+with a fake clock; ``acquire`` is the only coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot"]
+
+# botocore/retries/adaptive.py + cubic.py
+CUBIC_BETA = 0.7
+CUBIC_C = 0.4
+MIN_RATE = 0.5
+# How many requests may be in flight on a key we know nothing about yet:
+# their response headers tell us the bucket before we send more.
+PROBE_IN_FLIGHT = 2
+# Longest nap of the head waiter before it re-reads the state (a response may
+# have taught us something without waking it, e.g. under a fake clock).
+_MAX_NAP = 0.5
+# Window of the measured send rate (the CUBIC w_max when no rate is known).
+_SEND_WINDOW = 2.0
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A reserved token: handed back with the response (or failure) it paid for."""
+
+    seq: int
+    sent_at: float
+
+
+@dataclass(frozen=True)
+class LimiterSnapshot:
+    capacity: float | None
+    server_rate: float | None  # what the server advertises (headers, else hint)
+    rate: float | None  # what we pace at now (server rate, lowered after a 429)
+    tokens: float | None
+    in_flight: int
+    blocked_for: float
+    recovering: bool  # a 429 lowered the rate and it has not climbed back yet
+
+
+def _header_float(headers: Mapping[str, str], name: str) -> float | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+class KeyLimiter:
+    """Adaptive async token bucket for ONE API key (never shared between keys)."""
+
+    def __init__(
+        self,
+        *,
+        rate_hint: float | None = None,
+        burst_hint: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        probe: int = PROBE_IN_FLIGHT,
+        min_rate: float = MIN_RATE,
+    ) -> None:
+        self._clock = clock
+        self._probe = max(1, probe)
+        self._min_rate = min_rate
+        now = clock()
+        self._stamp = now
+        self._in_flight = 0
+        self._seq = 0
+        self._applied_seq = -1  # newest request whose headers set our token count
+        self._blocked_until = now
+        self._sent: deque[float] = deque()
+        # Bounds on the server's refill rate from headers (Remaining is an
+        # integer, so each sample brackets the true rate).
+        self._lo = 0.0
+        self._hi = math.inf
+        # CUBIC state after a throttle: (w_max, k, t_fail, seq at the decrease).
+        self._cubic: tuple[float, float, float, int] | None = None
+        self._no_headers = False  # the server answered without X-RateLimit-*
+        rate = rate_hint if rate_hint is not None and rate_hint > 0 else None
+        burst = float(burst_hint) if burst_hint is not None and burst_hint > 0 else None
+        if rate is not None and burst is None:
+            burst = max(1.0, float(math.floor(rate)))
+        self._server_rate: float | None = rate
+        self._capacity: float | None = burst
+        self._metered = burst is not None  # we hold a model of the bucket
+        self._tokens: float = burst if burst is not None else 0.0
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+
+    # -- what we pace at ----------------------------------------------------
+
+    def _measured_rate(self, now: float) -> float:
+        while self._sent and self._sent[0] < now - _SEND_WINDOW:
+            self._sent.popleft()
+        return len(self._sent) / _SEND_WINDOW
+
+    def rate(self) -> float | None:
+        """Requests/s this key is paced at now, or None while unknown/unpaced."""
+        return self._rate(self._clock())
+
+    def _rate(self, now: float) -> float | None:
+        rate = self._server_rate
+        if self._cubic is not None:
+            w_max, k, t_fail, _ = self._cubic
+            cubic = max(self._min_rate, CUBIC_C * (now - t_fail - k) ** 3 + w_max)
+            if rate is not None and cubic >= rate:
+                self._cubic = None  # recovered to what the server grants
+            else:
+                rate = cubic if rate is None else min(rate, cubic)
+        return rate
+
+    def _capacity_now(self) -> float:
+        # A bucket we only pace by a CUBIC rate (no headers) releases one at a time.
+        return self._capacity if self._capacity is not None else 1.0
+
+    def _refill(self, now: float) -> None:
+        rate = self._rate(now)
+        if rate is not None and now > self._stamp:
+            self._tokens = min(self._capacity_now(), self._tokens + rate * (now - self._stamp))
+        self._stamp = max(self._stamp, now)
+
+    # -- state transitions (synchronous, clock-driven) -----------------------
+
+    def poll(self) -> float:
+        """Seconds until a token can be taken (0: take one now)."""
+        now = self._clock()
+        if now < self._blocked_until:
+            return self._blocked_until - now
+        if not self._metered and self._cubic is None:
+            if self._no_headers:
+                return 0.0  # nothing to pace by until the server throttles us
+            # Probing: a few requests go first; their headers describe the bucket.
+            return 0.0 if self._in_flight < self._probe else math.inf
+        self._refill(now)
+        if self._tokens >= 1.0 - _EPSILON:  # float refill may land a hair below 1
+            return 0.0
+        rate = self._rate(now)
+        if rate is None:
+            return math.inf  # wait for a response to tell us the rate
+        return (1.0 - self._tokens) / rate
+
+    def take(self) -> Ticket:
+        """Reserve a token for a request about to be sent (call when ``poll() == 0``)."""
+        now = self._clock()
+        self._refill(now)
+        if self._metered or self._cubic is not None:
+            self._tokens -= 1.0
+        self._in_flight += 1
+        self._seq += 1
+        self._sent.append(now)
+        return Ticket(self._seq, now)
+
+    def on_response(self, ticket: Ticket, status: int, headers: Mapping[str, str]) -> None:
+        """The server answered the request ``ticket`` paid for: learn from its headers."""
+        now = self._clock()
+        self._in_flight = max(0, self._in_flight - 1)
+        headers = {k.lower(): v for k, v in headers.items()}  # plain dicts too, not only httpx.Headers
+        limit = _header_float(headers, "x-ratelimit-limit")
+        remaining = _header_float(headers, "x-ratelimit-remaining")
+        reset = _header_float(headers, "x-ratelimit-reset")
+        if limit is not None and remaining is not None and limit > 0:
+            self._learn(now, ticket, limit, min(remaining, limit), reset)
+        elif not self._metered:
+            self._no_headers = True
+        if status == 429:
+            self._decrease(now, ticket)
+        self._changed.set()
+
+    def on_failure(self, ticket: Ticket) -> None:
+        """No answer came back (connection error, cancelled): give back the in-flight slot.
+
+        The token stays spent: the server may have counted the request.
+        """
+        self._in_flight = max(0, self._in_flight - 1)
+        self._changed.set()
+
+    def block(self, seconds: float) -> None:
+        """Send nothing on this key for ``seconds`` (the server's Retry-After)."""
+        now = self._clock()
+        seconds = max(0.0, seconds)
+        self._refill(now)
+        self._blocked_until = max(self._blocked_until, now + seconds)
+        rate = self._rate(now)
+        if rate is not None:
+            # The server's word (retryAfterMs): one token exactly when the wait
+            # ends; requests still in flight will spend before us.
+            self._tokens = 1.0 - rate * seconds - self._in_flight
+        elif self._metered or self._cubic is not None:
+            self._tokens = min(self._tokens, 0.0)
+        self._changed.set()
+
+    def _learn(self, now: float, ticket: Ticket, limit: float, remaining: float, reset: float | None) -> None:
+        self._metered = True
+        self._capacity = limit
+        used = limit - remaining
+        if reset is not None and reset > 0 and used > 0:
+            # Remaining is floored: the true level lies in [remaining, remaining+1),
+            # so the rate lies in ((used-1)/reset, used/reset].
+            lo, hi = max(0.0, (used - 1.0) / reset), used / reset
+            if hi < self._lo or lo > self._hi:  # the server changed its rate: start over
+                self._lo, self._hi = lo, hi
+            else:
+                self._lo, self._hi = max(self._lo, lo), min(self._hi, hi)
+            # The tight lower bound once known; until then a cautious 90 % of the upper one.
+            self._server_rate = max(self._lo, 0.9 * self._hi, self._min_rate)
+        if ticket.seq > self._applied_seq:
+            # The newest answer wins; requests still in flight will spend from
+            # what the server reported, so count them as already spent.
+            self._applied_seq = ticket.seq
+            self._refill(now)
+            self._tokens = min(limit, remaining - self._in_flight)
+            self._stamp = max(self._stamp, now)
+
+    def _decrease(self, now: float, ticket: Ticket) -> None:
+        if self._cubic is not None and ticket.seq <= self._cubic[3]:
+            return  # sent before the last slow-down: no news about the new rate
+        w_max = self._rate(now) or max(self._min_rate, self._measured_rate(now))
+        # Zero point of the cubic: where the curve comes back to w_max (botocore cubic.py).
+        k = (w_max * (1.0 - CUBIC_BETA) / CUBIC_C) ** (1.0 / 3.0)
+        self._cubic = (w_max, k, now, self._seq)
+        self._stamp = max(self._stamp, now)
+        self._tokens = min(self._tokens, 0.0)
+
+    # -- async side ---------------------------------------------------------
+
+    async def acquire(self) -> Ticket:
+        """Wait (FIFO among this key's callers only) until a token is ours."""
+        async with self._lock:
+            while True:
+                wait = self.poll()
+                if wait <= 0:
+                    return self.take()
+                self._changed.clear()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), timeout=min(wait, _MAX_NAP))
+                except asyncio.TimeoutError:
+                    pass
+
+    # -- reporting -----------------------------------------------------------
+
+    def estimate_seconds(self, n_requests: int) -> float | None:
+        """Lower bound on the time ``n_requests`` take on this key, starting from a full bucket.
+
+        Field notes, "Floor": (n − b)/r with b the burst (capacity) and r the
+        rate the server grants. None when the rate is not known yet.
+        """
+        if n_requests <= 0:
+            return 0.0
+        rate = self._server_rate
+        if rate is None:
+            return None
+        burst = self._capacity if self._capacity is not None else 0.0
+        return max(0.0, n_requests - burst) / rate
+
+    def snapshot(self) -> LimiterSnapshot:
+        now = self._clock()
+        self._refill(now)
+        rate = self._rate(now)
+        return LimiterSnapshot(
+            capacity=self._capacity,
+            server_rate=self._server_rate,
+            rate=rate,
+            tokens=self._tokens if self._metered else None,
+            in_flight=self._in_flight,
+            blocked_for=max(0.0, self._blocked_until - now),
+            recovering=self._cubic is not None,
+        )

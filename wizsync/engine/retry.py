@@ -1,0 +1,111 @@
+"""Retry timing and error sorting: small pure functions, no I/O, no clock.
+
+Everything that decides *whether* a failed call is tried again and *how long*
+to wait lives here, so it can be checked by a table (tests/test_engine_retry.py).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Callable, Literal
+
+from wizchat_management import WizChatApiError, WizChatConnectionError
+
+__all__ = [
+    "ErrorKind",
+    "classify",
+    "is_transient",
+    "is_throttled",
+    "is_retryable",
+    "backoff_delay",
+    "throttle_delay",
+    "MAX_THROTTLE_WAIT",
+]
+
+ErrorKind = Literal["transient", "throttled", "permanent"]
+
+# Stainless SDKs (openai/anthropic `_base_client.py`): obey Retry-After up to
+# 60 s (openai now 120 s) and refuse to retry beyond; a batch tool that would
+# sit for minutes on one key is better off failing that item and letting
+# `resume` pick it up later.
+MAX_THROTTLE_WAIT = 60.0
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    """The one place that sorts errors: ``transient`` (retry with backoff),
+    ``throttled`` (429: the key's limiter waits, then retry) or ``permanent``
+    (never retried: the same request would get the same answer).
+    """
+    if isinstance(exc, WizChatApiError):
+        if exc.code == "invalid_response":
+            # The server answered but not per the contract: retrying repeats it.
+            return "permanent"
+        if exc.status == 429:
+            return "throttled"
+        if 500 <= exc.status <= 599:
+            return "transient"
+        # 400/401/403/404 and anything else the server said "no" to.
+        return "permanent"
+    if isinstance(exc, WizChatConnectionError):  # WizChatTimeoutError included
+        # No answer at all; every call of this API is idempotent (the SDK's
+        # WizChatConnectionError docstring), so sending again is safe.
+        return "transient"
+    return "permanent"
+
+
+def is_transient(exc: BaseException) -> bool:
+    return classify(exc) == "transient"
+
+
+def is_throttled(exc: BaseException) -> bool:
+    return classify(exc) == "throttled"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return classify(exc) != "permanent"
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    base: float = 0.5,
+    cap: float = 8.0,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait before retry number ``attempt + 1`` (``attempt`` counts from 0).
+
+    Stainless SDKs: ``min(0.5·2ⁿ, 8 s)·(1 − 0.25·rand)`` — exponential, capped,
+    with up to 25 % jitter downwards so clients that failed together spread out.
+    """
+    n = min(max(int(attempt), 0), 64)  # 2**64 is plenty past any cap; avoids overflow
+    delay = min(base * (2.0**n), cap)
+    r = rand()
+    if not (0.0 <= r <= 1.0):  # a broken random source must not make a negative wait
+        r = 1.0
+    return delay * (1.0 - 0.25 * r)
+
+
+def throttle_delay(
+    retry_after: float | None,
+    *,
+    attempt: int = 0,
+    max_wait: float = MAX_THROTTLE_WAIT,
+    rand: Callable[[], float] = random.random,
+) -> float | None:
+    """Seconds to wait after a 429 (or a 503 carrying Retry-After), or None: do not retry.
+
+    ``retry_after`` is ``WizChatApiError.retry_after``: the SDK already prefers
+    the exact ``details.retryAfterMs`` over the rounded ``Retry-After`` header.
+    A usable value (finite, 0 ≤ v ≤ ``max_wait``) is obeyed as is; a missing or
+    nonsensical one (None, negative, NaN, inf) falls back to ``backoff_delay``;
+    a value beyond ``max_wait`` returns None — refuse rather than stall a run.
+    """
+    if retry_after is None or not isinstance(retry_after, (int, float)) or isinstance(retry_after, bool):
+        return backoff_delay(attempt, rand=rand)
+    value = float(retry_after)
+    if math.isnan(value) or value < 0:
+        return backoff_delay(attempt, rand=rand)
+    if value > max_wait:  # inf included
+        return None
+    return value
