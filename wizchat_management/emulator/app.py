@@ -175,6 +175,19 @@ def _key(request: Request, required: tuple[str, ...] | list[str]) -> ApiKey:
     return key
 
 
+def _check_query(request: Request, allowed: tuple[str, ...]) -> list[dict[str, str]]:
+    """Unknown or repeated query parameters are errors: the contract documents every one."""
+    errors = []
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name not in allowed:
+            errors.append({"path": name or "(empty)", "message": "unknown query parameter"})
+        elif name in seen:
+            errors.append({"path": name, "message": "given more than once"})
+        seen.add(name)
+    return errors
+
+
 def _bool_param(request: Request, name: str, default: bool) -> bool:
     raw = request.query_params.get(name)
     if raw is None:
@@ -193,7 +206,7 @@ def _chatbot(request: Request, key: ApiKey) -> Any:
 
 async def list_chatbots(request: Request) -> Response:
     key = _key(request, ("chatbots:read",))
-    errors = []
+    errors = _check_query(request, ("limit", "cursor"))
     limit = 50
     raw_limit = request.query_params.get("limit")
     if raw_limit is not None:
@@ -223,11 +236,15 @@ async def list_chatbots(request: Request) -> Response:
 
 async def get_chatbot(request: Request) -> Response:
     key = _key(request, ("chatbots:read",))
+    if errors := _check_query(request, ()):
+        raise validation_error(errors)
     return json_response(_chatbot(request, key).public())
 
 
 async def get_config(request: Request) -> Response:
     key = _key(request, engine.CONFIG_READ_SCOPES)
+    if errors := _check_query(request, ()):
+        raise validation_error(errors)
     cb = _chatbot(request, key)
     spec = engine.redact_config(cb.config)
     spec.update(cb.spec_extra)
@@ -254,7 +271,7 @@ def _merge_extra(stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any
 async def apply_config(request: Request) -> Response:
     ctx: EmulatorContext = request.app.state.ctx
     key = _key(request, ())
-    errors = []
+    errors = _check_query(request, ("dryRun", "prune"))
     try:
         dry_run = _bool_param(request, "dryRun", False)
     except ApiError as exc:
