@@ -39,6 +39,10 @@ from .commands.validate import validate  # noqa: E402
 cli.add_command(validate)
 cli.add_command(render)
 
+from .commands.plan import plan  # noqa: E402
+
+cli.add_command(plan)
+
 
 def main() -> None:
     cli()

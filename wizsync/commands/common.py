@@ -1,0 +1,96 @@
+"""Options and error handling shared by the commands that call the API.
+
+Library errors become ``click.ClickException`` here, at the edge: one
+paragraph, exit 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from wizsync.journal import JournalError
+from wizsync.manifest import ManifestError
+from wizsync.report.progress import make_reporter
+from wizsync.report.terminal import color_enabled, make_console
+
+__all__ = [
+    "manifest_argument",
+    "env_option",
+    "selection_options",
+    "journal_option",
+    "concurrency_option",
+    "output_options",
+    "user_errors",
+    "reporter_for",
+    "stdout_console",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+manifest_argument = click.argument("manifest_path", metavar="MANIFEST", type=click.Path(dir_okay=False))
+env_option = click.option("--env", "environment", required=True, metavar="ENV", help="Target environment.")
+journal_option = click.option(
+    "--journal",
+    "journal",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="SQLite journal (default: .wizsync/journal.db beside the manifest).",
+)
+concurrency_option = click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    metavar="N",
+    help="Requests in flight overall (default: rollout.concurrency, else 16).",
+)
+
+
+def selection_options(f: F) -> F:
+    f = click.option(
+        "--chatbot", "chatbots", multiple=True, metavar="GLOB", help="Only chatbots whose logical name matches (repeatable)."
+    )(f)
+    f = click.option(
+        "--select", "select", multiple=True, metavar="EXPR", help="Label filter, e.g. tier=gold,wave!=canary (repeatable: AND)."
+    )(f)
+    return f
+
+
+def output_options(f: F) -> F:
+    f = click.option("--json", "as_json", is_flag=True, help="Machine output (JSON) on stdout; human text on stderr.")(f)
+    f = click.option("--no-color", is_flag=True, help="No colours (also: the NO_COLOR environment variable).")(f)
+    f = click.option("-v", "--verbose", is_flag=True, help="Show unchanged chatbots and every request event.")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="Only failures and the final summary.")(f)
+    return f
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's user-facing errors into a one-paragraph click error (exit 1)."""
+    try:
+        yield
+    except (ManifestError, JournalError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def reporter_for(quiet: bool, verbose: bool, no_color: bool) -> Any:
+    color = None if not no_color else False
+    return make_reporter(sys.stderr, color=color, quiet=quiet, verbose=verbose)
+
+
+def stdout_console(no_color: bool) -> Any:
+    return make_console(sys.stdout, color=color_enabled(sys.stdout, no_color=no_color, env=os.environ))
+
+
+def with_user_errors(f: F) -> F:
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with user_errors():
+            return f(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,93 @@
+"""``wizsync plan``: dry-run every selected chatbot and show what apply would change."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from wizsync.engine import run
+from wizsync.plan import run_plan
+from wizsync.report.jsonout import dumps, plan_document
+from wizsync.report.summary import render_report
+from wizsync.session import open_session
+
+from .common import (
+    concurrency_option,
+    env_option,
+    journal_option,
+    manifest_argument,
+    output_options,
+    reporter_for,
+    selection_options,
+    stdout_console,
+    user_errors,
+)
+
+__all__ = ["plan"]
+
+
+@click.command("plan")
+@manifest_argument
+@env_option
+@selection_options
+@concurrency_option
+@journal_option
+@click.option("--no-prune", is_flag=True, help="Merge only: never plan deletes of items missing from the document.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when nothing would change, 2 when something would, 1 on errors.",
+)
+@output_options
+def plan(
+    manifest_path: str,
+    environment: str,
+    select: tuple[str, ...],
+    chatbots: tuple[str, ...],
+    concurrency: int | None,
+    journal: str | None,
+    no_prune: bool,
+    detailed_exitcode: bool,
+    as_json: bool,
+    no_color: bool,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Dry-run every selected chatbot of ENV on the server and show the diffs.
+
+    Requests run concurrently, paced per API key from the rate-limit headers.
+    The plan is recorded as a run in the journal; `wizsync apply --plan RUN_ID`
+    applies exactly what it showed.
+
+    \b
+    Examples:
+      wizsync plan wizsync.yaml --env production
+      wizsync plan wizsync.yaml --env production --select tier=gold --json
+      wizsync plan wizsync.yaml --env production --detailed-exitcode   # CI: 2 = changes
+    """
+    with user_errors():
+        session = open_session(
+            manifest_path, environment, select=select, chatbots=chatbots, concurrency=concurrency, journal=journal
+        )
+        result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color)))
+    reports = [o.report() for o in result.outcomes]
+    keys = {label: s for label, s in result.stats.items()}
+    if as_json:
+        doc = plan_document(
+            reports, run_id=result.run_id, environment=environment, status="failed" if result.errors else "completed",
+            keys=keys, estimate=result.estimate, forbidden=result.forbidden,
+        )  # fmt: skip
+        sys.stdout.write(dumps(doc))
+    else:
+        console = stdout_console(no_color)
+        console.print(
+            render_report(reports, keys, result.estimate, result.forbidden, only_changes=not verbose, title="Plan")
+        )
+        console.print(f"\nRun {result.run_id} recorded in {session.journal_path}.")
+        if result.changed:
+            console.print(f"Apply exactly this plan: wizsync apply {manifest_path} --env {environment} --plan {result.run_id}")
+    if result.errors:
+        sys.exit(1)
+    if detailed_exitcode and result.changed:
+        sys.exit(2)

@@ -1,0 +1,164 @@
+"""The fleet of one run: manifest + environment → keys, bound targets, rendered documents.
+
+Every API-calling command starts here. The order matters for safety:
+
+1. everything that can be checked offline is checked first (``check_manifest``
+   for the environment: templates, secrets set, key files readable), and
+   every key is read, so bad input fails before a single request is sent;
+2. then, through the engine, the read-only calls rendering needs:
+   ``list_chatbots`` where a target is matched by name or discovered, and
+   ``get_config`` of each ``environment``/``self`` source;
+3. then every target is rendered (``wizsync.render``).
+
+Keys are named everywhere by a label ``tenant/environment``; the key value
+lives only in the engine's clients.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatError
+
+from .commands.live_inputs import api_error
+from .engine import Executor, KeySpec
+from .manifest import Manifest, ManifestError, Target, TargetPlan, read_api_key
+from .render import RenderedDocument, check_manifest, live_config_needed, render_target
+
+__all__ = ["FleetItem", "key_label", "key_specs", "key_pairs", "precheck", "bind_targets", "load_fleet"]
+
+
+def key_label(tenant: str, environment: str) -> str:
+    return f"{tenant}/{environment}"
+
+
+@dataclass(frozen=True)
+class FleetItem:
+    """One selected chatbot, bound to its live id, with its desired document."""
+
+    target: Target
+    rendered: RenderedDocument
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def label(self) -> str:
+        return key_label(self.target.tenant, self.target.environment)
+
+    @property
+    def chatbot_id(self) -> str:
+        assert self.target.chatbot_id is not None  # bound by load_fleet
+        return self.target.chatbot_id
+
+
+def key_pairs(plan: TargetPlan) -> list[tuple[str, str]]:
+    """(tenant, environment) of every key the plan's targets need: their own and their sources'."""
+    pairs: list[tuple[str, str]] = []
+    for target in plan.targets:
+        needed = [(target.tenant, plan.environment)]
+        if target.source.kind == "environment" and target.source.environment:
+            needed.append((target.tenant, target.source.environment))
+        for pair in needed:
+            if pair not in pairs:
+                pairs.append(pair)
+    return pairs
+
+
+def key_specs(
+    manifest: Manifest, pairs: Iterable[tuple[str, str]], environ: Mapping[str, str] | None = None
+) -> dict[str, KeySpec]:
+    """Read every key up front (a missing key is bad input: fail before any request)."""
+    specs: dict[str, KeySpec] = {}
+    for tenant, env in pairs:
+        hint = manifest.tenants[tenant].rateLimit
+        specs[key_label(tenant, env)] = KeySpec(
+            api_key=read_api_key(manifest, tenant, env, environ),
+            base_url=manifest.environments[env].baseUrl,
+            rate_hint=hint.perSecond if hint else None,
+            burst_hint=hint.burst if hint else None,
+        )
+    return specs
+
+
+def precheck(manifest: Manifest, environments: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
+    """Everything ``validate`` checks offline, for these environments; raises the first error.
+
+    All problems are listed in one paragraph each, so the user fixes them in one go.
+    """
+    report = check_manifest(manifest, list(environments), environ)
+    if report.errors:
+        if len(report.errors) == 1:
+            raise report.errors[0]
+        first = report.errors[0]
+        more = "\n".join(f"  {err}" for err in report.errors[1:])
+        raise ManifestError(
+            f"{first.message}\n... and {len(report.errors) - 1} more problem(s):\n{more}",
+            file=first.file,
+            line=first.line,
+            key=first.key,
+            hint=first.hint,
+        )
+
+
+async def _listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> list[PublicChatbot]:
+    try:
+        return await ex.call(key_label(tenant, env), lambda c: c.list_chatbots(), context=f"list:{tenant}")
+    except WizChatError as exc:
+        raise api_error(manifest, tenant, env, "list_chatbots", exc) from None
+
+
+async def bind_targets(ex: Executor, plan: TargetPlan) -> list[Target]:
+    """Bind every target to a live id, listing only the tenants that need it."""
+    tenants = plan.listings_needed()
+    listings = dict(
+        zip(tenants, [await _listing(ex, plan.manifest, t, plan.environment) for t in tenants])
+    )
+    return plan.bind(listings)
+
+
+async def _sources(ex: Executor, manifest: Manifest, targets: Sequence[Target]) -> dict[str, ChatbotConfigDocument]:
+    refs = {t.name: ref for t in targets if (ref := live_config_needed(manifest, t)) is not None}
+    listings: dict[tuple[str, str], list[PublicChatbot]] = {}
+    for ref in refs.values():
+        pair = (ref.tenant, ref.environment)
+        if ref.chatbot_id is None and pair not in listings:
+            listings[pair] = await _listing(ex, manifest, *pair)
+    bound = {name: ref.bind(manifest, listings.get((ref.tenant, ref.environment), [])) for name, ref in refs.items()}
+
+    async def fetch(name: str) -> ChatbotConfigDocument:
+        ref = bound[name]
+        assert ref.chatbot_id is not None
+        chatbot_id = ref.chatbot_id
+        return await ex.call(
+            key_label(ref.tenant, ref.environment), lambda c: c.get_config(chatbot_id), context=name
+        )
+
+    outcomes = await ex.map(list(bound), fetch)
+    documents: dict[str, ChatbotConfigDocument] = {}
+    for outcome in outcomes:
+        ref = bound[outcome.item]
+        if outcome.error is not None:
+            if isinstance(outcome.error, WizChatError):
+                raise api_error(
+                    manifest, ref.tenant, ref.environment, f"get_config of '{ref.chatbot_name}' ({ref.chatbot_id})",
+                    outcome.error,
+                ) from None
+            raise outcome.error
+        assert outcome.value is not None
+        documents[outcome.item] = outcome.value
+    return documents
+
+
+async def load_fleet(ex: Executor, plan: TargetPlan) -> list[FleetItem]:
+    """Bind, fetch live sources and render every selected target, in manifest order."""
+    targets = await bind_targets(ex, plan)
+    sources = await _sources(ex, plan.manifest, targets)
+    items = [FleetItem(t, render_target(plan.manifest, t, sources.get(t.name))) for t in targets]
+    missing = [err for item in items for err in item.rendered.missing_secrets(os.environ)]
+    if missing:
+        raise missing[0]
+    return items

@@ -1,0 +1,229 @@
+"""Plan: a server-side dry-run of every fleet item, concurrently, and what it found.
+
+Plans are data (decK's reconciler style): ``PlanOutcome`` holds the server's
+answer or the error; deciding what to do with it (show it, journal it,
+apply it) is the caller's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wizchat_management import ApplyResult, WizChatApiError, WizChatConnectionError
+
+from .engine import Executor, Outcome
+from .fleet import FleetItem
+from .report import ChatbotReport
+
+__all__ = [
+    "PlanOutcome",
+    "dry_run",
+    "plan_fleet",
+    "error_info",
+    "summary_of",
+    "ops_of",
+    "has_changes",
+    "deletes_of",
+]
+
+
+@dataclass
+class PlanOutcome:
+    item: FleetItem
+    result: ApplyResult | None = None
+    error: dict[str, Any] | None = None
+
+    def report(self, **kwargs: Any) -> ChatbotReport:
+        return ChatbotReport(
+            name=self.item.name,
+            tenant=self.item.target.tenant,
+            chatbot_id=self.item.target.chatbot_id,
+            result=self.result,
+            error=self.error,
+            desired=self.item.rendered.masked,
+            **kwargs,
+        )
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """``{code, message}`` for the journal and reports (never a key: errors carry none)."""
+    if isinstance(exc, WizChatApiError):
+        info: dict[str, Any] = {"code": exc.code, "message": exc.message, "status": exc.status}
+        if exc.request_id:
+            info["request_id"] = exc.request_id
+        if exc.code == "validation_error" and exc.details and isinstance(exc.details.get("errors"), list):
+            paths = [f"{e.get('path')}: {e.get('message')}" for e in exc.details["errors"][:5] if isinstance(e, dict)]
+            if paths:
+                info["message"] = f"{exc.message} ({'; '.join(paths)})"
+        return info
+    if isinstance(exc, WizChatConnectionError):
+        return {"code": "connection_error", "message": str(exc)}
+    return {"code": type(exc).__name__, "message": str(exc)}
+
+
+def effective_prune(item: FleetItem, no_prune: bool) -> bool:
+    return False if no_prune else item.target.prune
+
+
+async def dry_run(ex: Executor, item: FleetItem, *, prune: bool) -> ApplyResult:
+    # Secrets are resolved here, at the last moment, and only into the request body.
+    return await ex.call(
+        item.label,
+        lambda c: c.apply_config(item.chatbot_id, item.rendered.resolve(), dry_run=True, prune=prune),
+        context=item.name,
+    )
+
+
+async def plan_fleet(
+    ex: Executor,
+    items: Sequence[FleetItem],
+    *,
+    no_prune: bool = False,
+    on_outcome: Callable[[PlanOutcome], None] | None = None,
+) -> list[PlanOutcome]:
+    """Dry-run every item concurrently; one ``PlanOutcome`` per item, in input order."""
+
+    def convert(outcome: Outcome[FleetItem, ApplyResult]) -> PlanOutcome:
+        if outcome.error is not None:
+            return PlanOutcome(outcome.item, error=error_info(outcome.error))
+        return PlanOutcome(outcome.item, result=outcome.value)
+
+    def done(outcome: Outcome[FleetItem, ApplyResult]) -> None:
+        if on_outcome is not None:
+            on_outcome(convert(outcome))
+
+    outcomes = await ex.map(items, lambda it: dry_run(ex, it, prune=effective_prune(it, no_prune)), on_outcome=done)
+    return [convert(o) for o in outcomes]
+
+
+def summary_of(result: ApplyResult) -> dict[str, int]:
+    s = result.plan.summary
+    return {"create": s.create, "update": s.update, "delete": s.delete, "noop": s.noop}
+
+
+def ops_of(result: ApplyResult, *, changed_only: bool = True) -> list[dict[str, Any]]:
+    """The plan's operations as JSON-able dicts (noops left out unless asked)."""
+    return [
+        op.model_dump(mode="json", exclude_none=False)
+        for op in result.plan.operations
+        if not changed_only or op.op.value != "noop"
+    ]
+
+
+def has_changes(result: ApplyResult) -> bool:
+    s = result.plan.summary
+    return bool(s.create or s.update or s.delete)
+
+
+def deletes_of(result: ApplyResult) -> list[str]:
+    return [f"{op.section.value}[{op.key}]" if op.key else op.section.value
+            for op in result.plan.operations if op.op.value == "delete"]  # fmt: skip
+
+
+# -- the plan run: dry-run everything, journal it -----------------------------------
+
+
+@dataclass
+class PlanRun:
+    run_id: str
+    outcomes: list[PlanOutcome]
+    stats: dict[str, dict[str, Any]]
+    estimate: Any  # wizsync.report.summary.Estimate | None
+    forbidden: set[str]
+
+    @property
+    def errors(self) -> list[PlanOutcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+    @property
+    def changed(self) -> list[PlanOutcome]:
+        return [o for o in self.outcomes if o.result is not None and has_changes(o.result)]
+
+
+# Requests an apply sends per chatbot: its own plan, the batch's fresh dry-run,
+# then for a chatbot with changes the snapshot (get_config) and the apply.
+APPLY_REQUESTS_CHANGED = 4
+APPLY_REQUESTS_UNCHANGED = 2
+_FLUSH_EVERY = 200
+
+
+def plan_row(outcome: PlanOutcome, counters: dict[str, int]) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": outcome.item.name, "doc_hash": outcome.item.rendered.hash, **counters}
+    if outcome.result is not None:
+        row.update(plan_summary=summary_of(outcome.result), plan_ops=ops_of(outcome.result),
+                   revision_before=outcome.result.revision)  # fmt: skip
+    else:
+        assert outcome.error is not None
+        row.update(state="failed", error_code=outcome.error["code"], error_message=outcome.error["message"])
+    return row
+
+
+def apply_estimate(ex: Executor, outcomes: Sequence[PlanOutcome]) -> Any:
+    from .report.summary import estimate_apply
+
+    requests: dict[str, int] = {}
+    for o in outcomes:
+        n = APPLY_REQUESTS_CHANGED if o.result is not None and has_changes(o.result) else APPLY_REQUESTS_UNCHANGED
+        requests[o.item.label] = requests.get(o.item.label, 0) + n
+    stats = ex.stats()
+    rates = {k: s["server_rate"] or s["rate"] for k, s in stats.items() if (s["server_rate"] or s["rate"])}
+    bursts = {k: s["capacity"] for k, s in stats.items() if s.get("capacity") is not None}
+    return estimate_apply(requests, rates, bursts)
+
+
+async def run_plan(session: Any, *, no_prune: bool = False, reporter: Any = None) -> PlanRun:
+    """``wizsync plan``: load the fleet, dry-run every chatbot, journal it as a run of its own."""
+    from .fleet import load_fleet
+    from .journal import new_run_id
+    from .manifest import ManifestError
+    from .recorder import Recorder
+
+    journal = session.open_journal()
+    run_id = new_run_id()
+    options = {**session.selectors, "no_prune": no_prune, "concurrency": session.concurrency}
+    journal.start_run("plan", session.environment, session.manifest_path, session.manifest_hash, options, run_id=run_id)
+    recorder = Recorder(journal, run_id)
+    try:
+        async with session.executor(recorder) as ex:
+            items = await load_fleet(ex, session.plan)
+            forbidden = session.forbidden(items)
+            journal.forbid(forbidden)
+            journal.add_items(run_id, [
+                {"name": it.name, "tenant": it.target.tenant, "chatbot_id": it.chatbot_id, "position": i,
+                 "batch": 0, "doc_hash": it.rendered.hash}
+                for i, it in enumerate(items)
+            ])  # fmt: skip
+            if reporter is not None:
+                reporter.start(len(items), [it.target.tenant for it in items], title=f"plan {session.environment}")
+            pending: list[dict[str, Any]] = []
+
+            def record(outcome: PlanOutcome) -> None:
+                pending.append(plan_row(outcome, recorder.take(outcome.item.name)))
+                if len(pending) >= _FLUSH_EVERY:
+                    journal.record_plans(run_id, pending)
+                    pending.clear()
+                if reporter is not None:
+                    state = "failed" if outcome.error else ("changes" if outcome.result and has_changes(outcome.result) else "noop")
+                    detail = outcome.error["message"] if outcome.error else ""
+                    reporter.item_done(outcome.item.name, outcome.item.target.tenant, state, detail)
+
+            outcomes = await plan_fleet(ex, items, no_prune=no_prune, on_outcome=record)
+            if pending:
+                journal.record_plans(run_id, pending)
+            stats = ex.stats()
+            estimate = apply_estimate(ex, outcomes)
+        status = "failed" if any(o.error for o in outcomes) else "completed"
+        journal.finish_run(run_id, status)
+        return PlanRun(run_id, outcomes, stats, estimate, forbidden)
+    except ManifestError as exc:
+        journal.finish_run(run_id, "failed", error=str(exc))
+        raise
+    except BaseException:
+        journal.finish_run(run_id, "interrupted")
+        raise
+    finally:
+        if reporter is not None:
+            reporter.finish()
+        journal.close()

@@ -1,0 +1,58 @@
+"""Bridges the engine's per-attempt events into the journal and per-item counters.
+
+The engine reports every attempt, retry, 429 and failure as
+``on_event(key_label, context, kind, detail)`` where ``context`` is the
+chatbot's logical name. Counters per item (requests, 429s, retries) are kept
+in memory and written with the item's result; retries, 429s and failures are
+also appended to the journal's event log as they happen, so a run killed
+mid-way still shows them. Attempts and successes are too frequent to log one
+row each (a 10,000-chatbot plan): they only count.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from .journal import Journal
+
+__all__ = ["ItemCounters", "Recorder"]
+
+_LOGGED = {"retry": "request.retry", "throttled": "request.throttled", "failed": "request.failed"}
+
+
+@dataclass
+class ItemCounters:
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+
+    def as_fields(self) -> dict[str, int]:
+        return {"requests": self.requests, "throttled": self.throttled, "retries": self.retries}
+
+
+class Recorder:
+    """``on_event`` for the engine; one per run. Must be called on the journal's thread (the loop's)."""
+
+    def __init__(self, journal: Journal | None, run_id: str | None) -> None:
+        self.journal = journal
+        self.run_id = run_id
+        self.items: defaultdict[str, ItemCounters] = defaultdict(ItemCounters)
+
+    def __call__(self, label: str, context: str | None, kind: str, detail: dict[str, Any]) -> None:
+        counters = self.items[context or ""]
+        if kind == "attempt":
+            counters.requests += 1
+        elif kind == "throttled":
+            counters.throttled += 1
+        elif kind == "retry":
+            counters.retries += 1
+        event = _LOGGED.get(kind)
+        if event is not None and self.journal is not None and self.run_id is not None:
+            self.journal.event(self.run_id, event, item=context, key=label, **detail)
+
+    def take(self, name: str) -> dict[str, int]:
+        """The counters of ``name`` since the last take (record_result adds them up)."""
+        counters = self.items.pop(name, None) or ItemCounters()
+        return counters.as_fields()

@@ -1,0 +1,89 @@
+"""One command's context: the manifest, its selected targets, the keys, the journal.
+
+Built in the order that keeps bad input from ever reaching the API: load the
+manifest, select targets, run every offline check, read every key; only
+then does a command open the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engine import DEFAULT_CONCURRENCY, Executor, KeySpec
+from .fleet import FleetItem, key_pairs, key_specs, precheck
+from .journal import Journal, default_journal_path
+from .manifest import Manifest, TargetPlan, load_manifest, parse_selection, resolve_targets
+from .recorder import Recorder
+from .report.values import forbidden_values
+
+__all__ = ["Session", "manifest_hash", "open_session"]
+
+
+def manifest_hash(path: str | os.PathLike[str]) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass
+class Session:
+    manifest_path: Path
+    manifest: Manifest
+    environment: str
+    plan: TargetPlan
+    keys: dict[str, KeySpec]
+    concurrency: int
+    journal_path: Path
+    selectors: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def manifest_hash(self) -> str:
+        return manifest_hash(self.manifest_path)
+
+    def forbidden(self, items: Sequence[FleetItem] = ()) -> set[str]:
+        """Values no output, file or journal row may hold: every API key and resolved secret."""
+        names = {n for item in items for n in item.rendered.secret_names}
+        return forbidden_values(names, os.environ, [spec.api_key for spec in self.keys.values()])
+
+    def open_journal(self) -> Journal:
+        journal = Journal.open(self.journal_path)
+        journal.forbid(self.forbidden())
+        return journal
+
+    def executor(self, recorder: Recorder | None = None, **kwargs: Any) -> Executor:
+        return Executor(self.keys, concurrency=self.concurrency, on_event=recorder, **kwargs)
+
+    def rates(self, ex: Executor) -> dict[str, Any]:
+        return {label: stats for label, stats in ex.stats().items()}
+
+
+def open_session(
+    manifest_path: str | os.PathLike[str],
+    environment: str,
+    *,
+    select: Sequence[str] = (),
+    chatbots: Sequence[str] = (),
+    concurrency: int | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Session:
+    """Everything a command needs before its first request; raises ``ManifestError`` on bad input."""
+    manifest = load_manifest(manifest_path)
+    selection = parse_selection(list(select), list(chatbots))
+    plan = resolve_targets(manifest, environment, select=selection)
+    pairs = key_pairs(plan)
+    precheck(manifest, sorted({env for _, env in pairs}), environ)
+    keys = key_specs(manifest, pairs, environ)
+    return Session(
+        manifest_path=Path(manifest_path).resolve(),
+        manifest=manifest,
+        environment=environment,
+        plan=plan,
+        keys=keys,
+        concurrency=concurrency or manifest.rollout.concurrency or DEFAULT_CONCURRENCY,
+        journal_path=Path(journal) if journal else default_journal_path(manifest_path),
+        selectors={"select": list(select), "chatbots": list(chatbots)},
+    )
