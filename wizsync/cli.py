@@ -43,6 +43,10 @@ from .commands.plan import plan  # noqa: E402
 
 cli.add_command(plan)
 
+from .commands.export import export  # noqa: E402
+
+cli.add_command(export)
+
 
 def main() -> None:
     cli()

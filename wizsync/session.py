@@ -69,13 +69,22 @@ def open_session(
     concurrency: int | None = None,
     journal: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    check: bool = True,
+    sources: bool = True,
 ) -> Session:
-    """Everything a command needs before its first request; raises ``ManifestError`` on bad input."""
+    """Everything a command needs before its first request; raises ``ManifestError`` on bad input.
+
+    ``check`` runs every offline check of ``validate`` for the environments
+    involved; ``sources`` also reads the keys of source environments.
+    """
     manifest = load_manifest(manifest_path)
     selection = parse_selection(list(select), list(chatbots))
     plan = resolve_targets(manifest, environment, select=selection)
-    pairs = key_pairs(plan)
-    precheck(manifest, sorted({env for _, env in pairs}), environ)
+    # export reads the environment it exports and nothing else: no sources, no templates.
+    pairs = key_pairs(plan) if sources else [(t.tenant, environment) for t in plan.targets]
+    pairs = list(dict.fromkeys(pairs))
+    if check:
+        precheck(manifest, sorted({env for _, env in pairs}), environ)
     keys = key_specs(manifest, pairs, environ)
     return Session(
         manifest_path=Path(manifest_path).resolve(),
