@@ -18,3 +18,14 @@ def emulator() -> Iterator[EmulatorServer]:
     """
     with EmulatorServer(seed="demo") as emu:
         yield emu
+
+
+@pytest.fixture
+def secret_scan() -> Iterator[object]:
+    """A ``SecretScan`` (tests/secret_scan.py): register keys and secrets, run wizsync through ``scan.run``,
+    ``scan.watch(dir)`` / ``scan.watch_journal(path)``; the test fails at teardown if any value leaked."""
+    from secret_scan import SecretScan
+
+    scan = SecretScan()
+    yield scan
+    scan.check()
