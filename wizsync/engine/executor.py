@@ -206,8 +206,11 @@ class _PacedTransport(httpx.AsyncBaseTransport):
         if status == 429:
             key.stats.throttled += 1
         key.limiter.on_response(ticket, status, response.headers)
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _ReleasingStream(response.stream, ex._slots.release)
+        if response.is_closed:  # body already in memory (e.g. MockTransport): nothing holds a connection
+            ex._slots.release()
+        else:
+            assert isinstance(response.stream, httpx.AsyncByteStream)
+            response.stream = _ReleasingStream(response.stream, ex._slots.release)
         return response
 
     async def aclose(self) -> None:
