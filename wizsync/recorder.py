@@ -20,6 +20,9 @@ from .journal import Journal
 __all__ = ["ItemCounters", "Recorder"]
 
 _LOGGED = {"retry": "request.retry", "throttled": "request.throttled", "failed": "request.failed"}
+# Journal.event's own parameters: an event detail of that name (the engine's "kind"
+# of a failure) would collide with them, so it is stored under "error_<name>".
+_RESERVED = {"run_id", "kind", "item", "key"}
 
 
 @dataclass
@@ -50,7 +53,8 @@ class Recorder:
             counters.retries += 1
         event = _LOGGED.get(kind)
         if event is not None and self.journal is not None and self.run_id is not None:
-            self.journal.event(self.run_id, event, item=context, key=label, **detail)
+            data = {(f"error_{k}" if k in _RESERVED else k): v for k, v in detail.items()}
+            self.journal.event(self.run_id, event, item=context, key=label, **data)
 
     def take(self, name: str) -> dict[str, int]:
         """The counters of ``name`` since the last take (record_result adds them up)."""
