@@ -6,6 +6,9 @@ library errors become ``click.ClickException`` at that edge, never a traceback.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from . import __version__
@@ -47,9 +50,31 @@ from .commands.export import export  # noqa: E402
 
 cli.add_command(export)
 
+from .commands.apply import apply  # noqa: E402
+from .commands.history import runs, show  # noqa: E402
+from .commands.resume import resume  # noqa: E402
+from .commands.rollback import rollback  # noqa: E402
+
+cli.add_command(apply)
+cli.add_command(resume)
+cli.add_command(rollback)
+cli.add_command(runs)
+cli.add_command(show)
+
 
 def main() -> None:
-    cli()
+    """Entry point: a bug shows as one paragraph (WIZSYNC_DEBUG=1 for the traceback), never a secret."""
+    try:
+        cli(standalone_mode=True)
+    except Exception as exc:  # click handles its own errors; this is only what escaped as a bug
+        if os.environ.get("WIZSYNC_DEBUG"):
+            raise
+        click.echo(
+            f"wizsync: internal error: {type(exc).__name__}. This is a bug in wizsync; nothing more was sent. "
+            "Re-run with WIZSYNC_DEBUG=1 for the traceback and report it.",
+            err=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,340 @@
+"""Apply: ordered batches with a fresh dry-run per chatbot, write-ahead journaling, a failure budget.
+
+The same machinery runs ``apply``, ``resume`` and ``rollback``; they differ
+only in where the items and their desired documents come from.
+
+Per chatbot, in its batch (the batch's chatbots run concurrently):
+
+1. fresh dry-run → ``planned``; all ``noop`` → ``unchanged`` (no apply sent);
+2. with ``--plan RUN_ID``: a plan that differs from the approved one, or a
+   rendered document that changed since, → ``drifted`` (not applied);
+3. deletes without ``--allow-deletes`` → ``failed`` (``deletes_refused``);
+4. snapshot: the live config (the server's export, secrets ``<redacted>``)
+   stored before anything changes (the first one of a run wins);
+5. ``applying`` committed durably, THEN the apply request: after a crash an
+   ``applying`` item means "may have happened", never "did not";
+6. ``applied``, or ``failed`` with the server's ``ApplyResult.failed`` (a 422
+   keeps what ran before it) or the error.
+
+After each batch the run halts if failures exceed the budget. A stop
+(Ctrl-C) lets requests in flight finish and record, then ends the run
+``interrupted``. Resuming re-plans every unfinished item: an ``applying``
+item whose fresh plan is all ``noop`` was applied (``applied``); anything
+else is applied again (apply is idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from wizchat_management import ApplyResult, ChatbotConfigDocument
+
+from .engine import Executor, Stopped
+from .fleet import FleetItem, key_label
+from .journal import Journal, now_rfc3339
+from .plan import deletes_of, error_info, has_changes, ops_of, summary_of
+from .recorder import Recorder
+from .rollout import budget_exceeded, failure_budget
+
+__all__ = [
+    "Desired",
+    "RunItem",
+    "ApplyOptions",
+    "BatchRunner",
+    "RunSummary",
+    "UNFINISHED_STATES",
+    "SECRET_PATHS",
+]
+
+# Items a resume works on again. ``drifted`` and ``skipped`` are re-checked too:
+# the drift may be gone, the refusal may be lifted.
+UNFINISHED_STATES = ("pending", "planned", "applying", "failed", "drifted", "skipped")
+
+
+class Desired(Protocol):
+    """What a run wants a chatbot to be (``RenderedDocument`` or a snapshot)."""
+
+    @property
+    def masked(self) -> dict[str, Any]: ...
+
+    @property
+    def hash(self) -> str: ...
+
+    def resolve(self, environ: Mapping[str, str] | None = None) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class RunItem:
+    name: str
+    tenant: str
+    environment: str
+    chatbot_id: str
+    desired: Desired
+    prune: bool
+
+    @property
+    def label(self) -> str:
+        return key_label(self.tenant, self.environment)
+
+    @classmethod
+    def from_fleet(cls, item: FleetItem, *, no_prune: bool) -> RunItem:
+        return cls(
+            name=item.name,
+            tenant=item.target.tenant,
+            environment=item.target.environment,
+            chatbot_id=item.chatbot_id,
+            desired=item.rendered,
+            prune=False if no_prune else item.target.prune,
+        )
+
+
+@dataclass
+class ApplyOptions:
+    """The options a run is recorded with (and resumed with)."""
+
+    batches: list[int | str] = field(default_factory=lambda: ["100%"])
+    max_failures: int | str = 0
+    no_prune: bool = False
+    allow_deletes: bool = False
+    plan_run: str | None = None
+    concurrency: int = 16
+    select: list[str] = field(default_factory=list)
+    chatbots: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ApplyOptions:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str
+    counts: dict[str, int]
+    total: int
+    batches: int
+    batches_done: int
+    budget: int
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+@dataclass(frozen=True)
+class Approved:
+    """What a plan run showed for one chatbot: ``--plan RUN_ID`` applies exactly this."""
+
+    doc_hash: str | None
+    ops: list[dict[str, Any]]
+
+
+def _normal_ops(ops: Sequence[Mapping[str, Any]] | None) -> list[Any]:
+    """Operations in a comparable form (order-insensitive, noops left out)."""
+    out = [
+        (o.get("op"), o.get("section"), o.get("key"), sorted(((c.get("path"), repr(c.get("before")), repr(c.get("after"))) for c in (o.get("changes") or [])), key=repr))
+        for o in ops or []
+        if o.get("op") != "noop"
+    ]  # fmt: skip
+    return sorted(out, key=repr)
+
+
+def snapshot_document(doc: ChatbotConfigDocument) -> dict[str, Any]:
+    return doc.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+class BatchRunner:
+    """Runs the items of one run in batches; every result goes to the journal as it happens."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        run_id: str,
+        ex: Executor,
+        recorder: Recorder,
+        options: ApplyOptions,
+        *,
+        approved: Mapping[str, Approved] | None = None,
+        reporter: Any = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.run_id = run_id
+        self.ex = ex
+        self.recorder = recorder
+        self.options = options
+        self.approved = approved
+        self.reporter = reporter
+        self.environ = os.environ if environ is None else environ
+
+    # -- one chatbot --------------------------------------------------------
+
+    def _finish(self, item: RunItem, state: str, detail: str = "", **fields: Any) -> None:
+        self.journal.record_result(self.run_id, item.name, state, **fields, **self.recorder.take(item.name))
+        if self.reporter is not None:
+            self.reporter.item_done(item.name, item.tenant, state, detail)
+
+    async def _apply_call(self, item: RunItem, *, dry_run: bool) -> ApplyResult:
+        # Secrets resolved here, into the request body only.
+        return await self.ex.call(
+            item.label,
+            lambda c: c.apply_config(item.chatbot_id, item.desired.resolve(self.environ), dry_run=dry_run, prune=item.prune),
+            context=item.name,
+        )
+
+    def _check_approved(self, item: RunItem, result: ApplyResult) -> str | None:
+        """Why this item may not be applied under ``--plan``, or None."""
+        if self.approved is None:
+            return None
+        approved = self.approved.get(item.name)
+        if approved is None:
+            return f"not in plan run {self.options.plan_run}"
+        if approved.doc_hash is not None and approved.doc_hash != item.desired.hash:
+            return f"its rendered document changed since plan run {self.options.plan_run}"
+        if _normal_ops(ops_of(result)) != _normal_ops(approved.ops):
+            return f"its fresh plan differs from what plan run {self.options.plan_run} showed"
+        return None
+
+    async def process(self, item: RunItem) -> None:
+        """Plan, snapshot, mark, apply, record one chatbot. Never raises for an API error."""
+        journal, run_id = self.journal, self.run_id
+        before = journal.item(run_id, item.name)
+        try:
+            plan = await self._apply_call(item, dry_run=True)
+        except Stopped:
+            return
+        except Exception as exc:
+            info = error_info(exc)
+            self._finish(item, "failed", info["message"], error_code=info["code"], error_message=info["message"])
+            return
+        journal.update_item(
+            run_id, item.name, state="planned", plan_summary=summary_of(plan), plan_ops=ops_of(plan),
+            doc_hash=item.desired.hash, planned_at=now_rfc3339(),
+        )  # fmt: skip
+        if not has_changes(plan):
+            # An item this run already sent an apply for, now all noop, was applied
+            # (before a crash or a lost answer): say so rather than "unchanged".
+            state = "applied" if before.attempts > 0 else "unchanged"
+            self._finish(item, state, f"rev {plan.revision}", revision_after=plan.revision)
+            return
+        refusal = self._check_approved(item, plan)
+        if refusal is not None:
+            self._finish(item, "drifted", refusal, error_code="drifted", error_message=f"not applied: {refusal}")
+            return
+        deletes = deletes_of(plan)
+        if deletes and not self.options.allow_deletes:
+            message = f"the plan deletes {', '.join(deletes)}; pass --allow-deletes (or --no-prune) to apply it"
+            self._finish(item, "failed", message, error_code="deletes_refused", error_message=message)
+            return
+        try:
+            live = await self.ex.call(item.label, lambda c: c.get_config(item.chatbot_id), context=item.name)
+        except Stopped:
+            return
+        except Exception as exc:
+            info = error_info(exc)
+            message = f"snapshot (get_config) failed: {info['message']}"
+            self._finish(item, "failed", message, error_code=info["code"], error_message=message)
+            return
+        journal.save_snapshot(
+            run_id, item.name, snapshot_document(live), live.metadata.revision if live.metadata else plan.revision,
+            tenant=item.tenant, chatbot_id=item.chatbot_id,
+        )  # fmt: skip
+        journal.mark_applying(run_id, item.name, doc_hash=item.desired.hash, revision_before=plan.revision)
+        try:
+            result = await self._apply_call(item, dry_run=False)
+        except Stopped:
+            # A stop during a retry's wait: a request may have gone out. The item
+            # stays ``applying`` ("may have happened"); resume settles it.
+            journal.event(run_id, "apply.stopped", item=item.name)
+            return
+        except Exception as exc:
+            info = error_info(exc)
+            self._finish(item, "failed", info["message"], error_code=info["code"], error_message=info["message"])
+            return
+        applied = [op.model_dump(mode="json") for op in result.applied]
+        if result.failed is not None:
+            f = result.failed
+            key = f" {f.key}" if f.key else ""
+            message = f"{f.section.value}{key}: {f.code}: {f.message} ({len(applied)} operation(s) before it kept)"
+            self._finish(
+                item, "failed", message, applied_ops=applied, revision_after=result.revision,
+                error_code=f.code, error_message=f.message, error_section=f.section.value, error_key=f.key,
+            )  # fmt: skip
+            return
+        self._finish(item, "applied", f"rev {result.revision}", applied_ops=applied, revision_after=result.revision)
+
+    # -- the run ------------------------------------------------------------
+
+    def failures(self) -> int:
+        return self.journal.item_counts(self.run_id).get("failed", 0)
+
+    async def run(self, batches: Sequence[Sequence[RunItem]], total: int) -> RunSummary:
+        """Run the batches in order, skipping items already done; returns how the run ended."""
+        journal, run_id = self.journal, self.run_id
+        budget = failure_budget(self.options.max_failures, total)
+        done = 0
+        status = "completed"
+        message = ""
+        for number, batch in enumerate(batches, 1):
+            states = {r.name: r.state for r in journal.items(run_id)}
+            todo = [item for item in batch if states.get(item.name) in UNFINISHED_STATES]
+            if not todo:
+                done += 1
+                continue
+            if self.ex.stopping:
+                status = "interrupted"
+                break
+            journal.event(run_id, "batch.start", batch=number, size=len(todo))
+            if self.reporter is not None:
+                self.reporter.batch_started(number, len(todo))
+            await self.ex.map(todo, self.process)
+            failures = self.failures()
+            journal.event(run_id, "batch.done", batch=number, failures=failures)
+            done += 1
+            if self.ex.stopping:
+                status = "interrupted"
+                break
+            if budget_exceeded(failures, self.options.max_failures, total):
+                status = "halted"
+                message = (
+                    f"halted after batch {number} of {len(batches)}: {failures} failed chatbot(s) "
+                    f"exceed the failure budget of {budget}"
+                )
+                journal.event(run_id, "run.halted", batch=number, failures=failures, budget=budget)
+                break
+        counts = journal.item_counts(run_id)
+        if status == "completed" and any(counts.get(s) for s in UNFINISHED_STATES):
+            status = "failed"
+        return RunSummary(run_id, status, counts, total, len(batches), done, budget, message)
+
+
+# Secret fields are write-only: a value a run changed cannot be read back, so
+# rollback can only name them. (section, path prefix) as the server reports them.
+SECRET_PATHS: tuple[tuple[str, str], ...] = (("security", "webhookSecret"), ("mcpServers", "headers"))
+
+
+def is_secret_change(section: str, path: str) -> bool:
+    return any(section == s and (path == p or path.startswith(p + ".")) for s, p in SECRET_PATHS)
+
+
+def approved_from(journal: Journal, plan_run: str, environment: str) -> dict[str, Approved]:
+    """The approved plan of ``plan_run`` (must be a plan run of the same environment)."""
+    from .journal import JournalError
+
+    run = journal.get_run(plan_run)
+    if run.command != "plan":
+        raise JournalError(f"run {plan_run} is a{'n' if run.command[0] in 'aeiou' else ''} {run.command} run, not a plan run: --plan takes the id `wizsync plan` printed")
+    if run.environment != environment:
+        raise JournalError(f"plan run {plan_run} planned environment '{run.environment}', not '{environment}'")
+    if run.status != "completed":
+        raise JournalError(f"plan run {plan_run} did not complete (status {run.status}): plan again")
+    return {r.name: Approved(r.doc_hash, list(r.plan_ops or [])) for r in journal.items(plan_run)}
+

@@ -1,0 +1,143 @@
+"""``wizsync apply``: roll a manifest out to an environment in ordered batches."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from wizsync.apply import ApplyOptions
+from wizsync.engine import run
+from wizsync.journal import Journal, RunLockedError
+from wizsync.rollout import parse_batches, parse_max_failures
+from wizsync.runs import apply_run
+from wizsync.session import open_session
+
+from .common import (
+    concurrency_option,
+    env_option,
+    journal_option,
+    manifest_argument,
+    output_options,
+    reporter_for,
+    selection_options,
+    user_errors,
+)
+from .runview import confirmer, print_run, run_json
+
+__all__ = ["apply", "batches_option", "max_failures_option"]
+
+
+def _batches(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int | str] | None:
+    if value is None:
+        return None
+    try:
+        return parse_batches(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _max_failures(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    try:
+        return parse_max_failures(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+batches_option = click.option(
+    "--batches", callback=_batches, metavar="SIZES",
+    help="Batch sizes, counts or percentages of the run; the last repeats (default: rollout.batches), e.g. 1,10%,100%.",
+)  # fmt: skip
+max_failures_option = click.option(
+    "--max-failures", callback=_max_failures, metavar="N|P%",
+    help="Halt after the batch in which failed chatbots exceed this (default: rollout.maxFailures).",
+)  # fmt: skip
+
+
+def finish(outcome: Any, as_json: bool, verbose: bool) -> None:
+    """Show the run from the journal, name what cannot be restored, exit 0 only when it completed."""
+    with Journal.open(outcome.journal_path, create=False) as journal:
+        if as_json:
+            losses = [str(loss) for loss in outcome.losses]
+            sys.stdout.write(run_json(journal, outcome.journal_path, outcome.summary.run_id, outcome.forbidden,
+                                      {"cannot_restore": losses} if losses else None))  # fmt: skip
+        else:
+            print_run(journal, outcome.journal_path, outcome.summary.run_id, verbose=verbose, forbidden=outcome.forbidden)
+    if outcome.summary.message:
+        click.echo(outcome.summary.message, err=True)
+    for loss in outcome.losses:
+        click.echo(f"cannot restore: {loss}", err=True)
+    if not outcome.summary.ok:
+        sys.exit(1)
+
+
+def locked(exc: RunLockedError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.command("apply")
+@manifest_argument
+@env_option
+@selection_options
+@batches_option
+@max_failures_option
+@click.option("--no-prune", is_flag=True, help="Merge only: never delete items missing from the documents.")
+@click.option("--allow-deletes", is_flag=True, help="Apply plans that delete items (refused without it).")
+@click.option("--plan", "plan_run", metavar="RUN_ID", help="Apply exactly what that plan run showed; anything that differs is 'drifted'.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a protected environment.")
+@concurrency_option
+@journal_option
+@output_options
+def apply(
+    manifest_path: str,
+    environment: str,
+    select: tuple[str, ...],
+    chatbots: tuple[str, ...],
+    batches: list[int | str] | None,
+    max_failures: int | str | None,
+    no_prune: bool,
+    allow_deletes: bool,
+    plan_run: str | None,
+    yes: bool,
+    concurrency: int | None,
+    journal: str | None,
+    as_json: bool,
+    no_color: bool,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Apply the manifest to ENV in ordered batches, journaling every result.
+
+    Chatbots go in rollout.waves order (canary first), then manifest order,
+    cut into batches. Each batch re-plans its chatbots, skips the unchanged,
+    applies the rest concurrently; the run halts when failures exceed the
+    budget. Interrupted or halted runs continue with `wizsync resume RUN_ID`;
+    `wizsync rollback RUN_ID` restores what a run changed.
+
+    \b
+    Examples:
+      wizsync apply wizsync.yaml --env staging
+      wizsync apply wizsync.yaml --env production --batches 1,10%,100% --max-failures 2
+      wizsync apply wizsync.yaml --env production --plan r20261125-101500-ab12 --yes
+    """
+    with user_errors():
+        session = open_session(manifest_path, environment, select=select, chatbots=chatbots,
+                               concurrency=concurrency, journal=journal)  # fmt: skip
+        rollout = session.manifest.rollout
+        options = ApplyOptions(
+            batches=batches or list(rollout.batches),
+            max_failures=rollout.maxFailures if max_failures is None else max_failures,
+            no_prune=no_prune,
+            allow_deletes=allow_deletes,
+            plan_run=plan_run,
+            concurrency=session.concurrency,
+            select=list(select),
+            chatbots=list(chatbots),
+        )
+        # Before any request: a protected environment without --yes needs a terminal.
+        confirm = confirmer(environment, session.manifest.environments[environment].protected, yes)
+        outcome = run(apply_run(session, options, confirm=confirm, reporter=reporter_for(quiet, verbose, no_color)))
+    finish(outcome, as_json, verbose)

@@ -1,0 +1,56 @@
+"""``wizsync rollback``: restore what a run changed, from the snapshots it journaled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from wizsync.engine import run
+from wizsync.runs import rollback_run
+
+from .apply import batches_option, finish, max_failures_option
+from .common import output_options, reporter_for, user_errors
+from .runview import confirmer, journal_path_option
+
+__all__ = ["rollback"]
+
+
+@click.command("rollback")
+@click.argument("run_id", metavar="RUN_ID")
+@journal_path_option
+@batches_option
+@max_failures_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a protected environment.")
+@output_options
+def rollback(
+    run_id: str,
+    journal: str,
+    batches: list[int | str] | None,
+    max_failures: int | str | None,
+    yes: bool,
+    as_json: bool,
+    no_color: bool,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Re-apply the config each chatbot had before run RUN_ID, as a run of its own.
+
+    Goes in reverse batch order through the same batches and failure budget
+    (unless overridden). Only the sections the run touched are restored.
+    Secret values are write-only: a secret the run changed cannot be
+    restored, and rollback names each such field. Rolling back a rollback
+    re-applies the original.
+
+    \b
+    Examples:
+      wizsync rollback r20261125-101500-ab12
+      wizsync rollback r20261125-101500-ab12 --batches 100% --yes
+    """
+    with user_errors():
+        outcome = run(rollback_run(
+            Path(journal).resolve(), run_id, batches=batches, max_failures=max_failures,
+            confirm_for=lambda env, protected: confirmer(env, protected, yes),
+            reporter=reporter_for(quiet, verbose, no_color),
+        ))  # fmt: skip
+    finish(outcome, as_json, verbose)

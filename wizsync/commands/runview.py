@@ -1,0 +1,135 @@
+"""How a run is shown after apply/resume/rollback, and by ``show``: from the journal, always.
+
+Reading the journal (not in-memory state) means what a user sees is exactly
+what was recorded, whether the run just ended or ended last week.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from wizsync.journal import ItemRecord, Journal, RunRecord, lock_holder
+from wizsync.report import ChatbotReport
+from wizsync.report.jsonout import build_document, dumps
+from wizsync.report.values import scrub
+
+__all__ = ["item_reports", "effective_status", "print_run", "run_json", "confirmer", "journal_path_option"]
+
+journal_path_option = click.option(
+    "--journal",
+    "journal",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    default=".wizsync/journal.db",
+    show_default=True,
+    envvar="WIZSYNC_JOURNAL",
+    help="SQLite journal holding the run (env: WIZSYNC_JOURNAL).",
+)
+
+
+def confirmer(environment: str, protected: bool, yes: bool) -> Any:
+    """None when no question is needed; else a prompt; refuses when there is no terminal to ask on."""
+    if yes or not protected:
+        return None
+    if not sys.stdin.isatty():
+        raise click.ClickException(
+            f"'{environment}' is a protected environment and there is no terminal to confirm on: "
+            "review the plan, then pass --yes"
+        )
+    return lambda question: click.confirm(f"{question} ('{environment}' is protected)", default=False, err=True)
+
+
+def effective_status(journal_path: Path, run: RunRecord) -> str:
+    """A run still marked ``running`` that no live process holds was killed: it is interrupted."""
+    if run.status == "running" and lock_holder(journal_path, run.id) is None:
+        return "interrupted"
+    return run.status
+
+
+def item_reports(records: Iterable[ItemRecord]) -> list[ChatbotReport]:
+    reports = []
+    for r in records:
+        error = {"code": r.error_code, "message": r.error_message or ""} if r.error_code else None
+        reports.append(ChatbotReport(
+            name=r.name, tenant=r.tenant or "", chatbot_id=r.chatbot_id, summary=r.plan_summary,
+            state=r.state, revision=r.revision_after, batch=r.batch, error=error,
+        ))  # fmt: skip
+    return reports
+
+
+def run_json(journal: Journal, journal_path: Path, run_id: str, forbidden: Iterable[str] = (), extra: dict[str, Any] | None = None) -> str:
+    run = journal.get_run(run_id)
+    records = journal.items(run_id)
+    keys: dict[str, dict[str, int]] = {}
+    for r in records:
+        st = keys.setdefault(f"{r.tenant}/{run.environment}", {"requests": 0, "throttled": 0, "retries": 0})
+        st["requests"] += r.requests
+        st["throttled"] += r.throttled
+        st["retries"] += r.retries
+    info = run.to_dict()
+    info["status"] = effective_status(journal_path, run)
+    info["counts"] = journal.item_counts(run_id)
+    info["journal"] = str(journal_path)
+    if extra:
+        info.update(extra)
+    doc = build_document(run.command, item_reports(records), run_id=run_id, environment=run.environment,
+                         status=info["status"], keys=keys, run=info, forbidden=forbidden)  # fmt: skip
+    return dumps(doc)
+
+
+def _duration(run: RunRecord) -> str:
+    from wizsync.journal.ids import parse_rfc3339
+
+    if not run.finished_at:
+        return "-"
+    seconds = (parse_rfc3339(run.finished_at) - parse_rfc3339(run.started_at)).total_seconds()
+    return f"{seconds:.1f}s"
+
+
+def print_run(journal: Journal, journal_path: Path, run_id: str, *, verbose: bool = False, forbidden: Iterable[str] = ()) -> None:
+    """A run as a human reads it: status, counts, every failure, what is left, what to run next."""
+    fb = list(forbidden)
+    run = journal.get_run(run_id)
+    status = effective_status(journal_path, run)
+    records = journal.items(run_id)
+    counts = journal.item_counts(run_id)
+    out = click.echo
+    parent = f" (rolls back {run.parent_run})" if run.command == "rollback" and run.parent_run else ""
+    out(f"Run {run.id}: {run.command} '{run.environment}'{parent}: {status}  [{_duration(run)}]")
+    out("  " + ", ".join(f"{state} {n}" for state, n in sorted(counts.items())) + f"  ({len(records)} chatbots)")
+    requests = sum(r.requests for r in records)
+    out(f"  {requests} requests, {sum(r.throttled for r in records)} throttled (429), {sum(r.retries for r in records)} retries")
+    if run.error:
+        out(f"  error: {scrub(run.error, fb)}")
+    batches = sorted({r.batch for r in records if r.batch is not None})
+    for b in batches:
+        in_batch = [r for r in records if r.batch == b]
+        states: dict[str, int] = {}
+        for r in in_batch:
+            states[r.state] = states.get(r.state, 0) + 1
+        out(f"  batch {b}: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items())))
+    for r in records:
+        if r.state in ("failed", "drifted", "skipped", "applying") or verbose:
+            detail = ""
+            if r.error_code:
+                where = f" [{r.error_section}{' ' + r.error_key if r.error_key else ''}]" if r.error_section else ""
+                detail = f": {r.error_code}{where}: {scrub(r.error_message or '', fb)}"
+            elif r.state == "applying":
+                detail = ": an apply was sent and no answer recorded (the process stopped); resume settles it"
+            rev = f" rev {r.revision_before}→{r.revision_after}" if r.revision_after is not None and r.state == "applied" else ""
+            out(f"    {r.name} ({r.tenant}, {r.chatbot_id}, batch {r.batch}): {r.state}{rev}{detail}")
+    left = [r for r in records if r.state in ("pending", "planned", "applying")]
+    journal_arg = f" --journal {journal_path}"
+    if status in ("halted", "interrupted", "failed") and run.command in ("apply", "rollback"):
+        if left:
+            untouched = sorted({r.batch for r in left if r.batch is not None})
+            out(f"  not done: {len(left)} chatbot(s), batches {', '.join(map(str, untouched))}")
+        out(f"Resume:   wizsync resume {run.id}{journal_arg}")
+    if run.command in ("apply", "rollback") and (counts.get("applied") or counts.get("failed")):
+        out(f"Rollback: wizsync rollback {run.id}{journal_arg}")
+    out(f"Details:  wizsync show {run.id}{journal_arg}")
