@@ -69,12 +69,20 @@ def output_options(f: F) -> F:
     return f
 
 
+# A ManifestError about one of these names a bad command-line argument: a usage error (exit 2, spec).
+_OPTION_KEYS = {"--env", "--select", "--chatbot"}
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's user-facing errors into a one-paragraph click error (exit 1)."""
+    """Turn the library's user-facing errors into a one-paragraph click error (exit 1; 2 for a bad option)."""
     try:
         yield
-    except (ManifestError, JournalError) as exc:
+    except ManifestError as exc:
+        if exc.key in _OPTION_KEYS:
+            raise click.UsageError(str(exc), ctx=click.get_current_context(silent=True)) from None
+        raise click.ClickException(str(exc)) from None
+    except JournalError as exc:
         raise click.ClickException(str(exc)) from None
 
 
