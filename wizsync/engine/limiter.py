@@ -234,7 +234,8 @@ class KeyLimiter:
             else:
                 self._lo, self._hi = max(self._lo, lo), min(self._hi, hi)
             # The tight lower bound once known; until then a cautious 90 % of the upper one.
-            self._server_rate = max(self._lo, 0.9 * self._hi, self._min_rate)
+            # (No MIN_RATE floor here: that bounds our own slow-down, not what the server grants.)
+            self._server_rate = max(self._lo, 0.9 * self._hi)
         if ticket.seq > self._applied_seq:
             # The newest answer wins; requests still in flight will spend from
             # what the server reported, so count them as already spent.

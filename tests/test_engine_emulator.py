@@ -1,0 +1,129 @@
+"""The execution engine against the real emulator over HTTP on 127.0.0.1 (issue 4's rate-limit check)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from wizchat_management.emulator import EmulatorServer
+from wizchat_management.emulator.seed import derive_chatbot_id
+from wizsync.engine import Executor, KeySpec, run
+
+
+def fleet_seed(keys: dict[str, tuple[float | None, int | None, int]]) -> dict[str, Any]:
+    """One organization per key label: ``label -> (rate, burst, number of chatbots)``."""
+    orgs = []
+    for i, (label, (rate, burst, n)) in enumerate(keys.items()):
+        key: dict[str, Any] = {"label": label}
+        if rate is not None:
+            key.update(rate=rate, burst=burst)
+        orgs.append({
+            "name": f"org{i}", "id": f"org_{i}", "tenant": label.split("/")[0], "environment": "production",
+            "keys": [key],
+            "chatbots": [{"name": f"bot-{j:03d}", "config": {"core": {"name": f"Bot {j}", "temperature": 0.5}}}
+                         for j in range(n)],
+        })
+    return {"keySeed": "engine-tests", "organizations": orgs}
+
+
+def fleet_ids(keys: dict[str, tuple[float | None, int | None, int]]) -> list[tuple[str, str]]:
+    return [(label, derive_chatbot_id(f"org_{i}", f"bot-{j:03d}"))
+            for i, (label, (_r, _b, n)) in enumerate(keys.items()) for j in range(n)]
+
+
+DESIRED = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"core": {"temperature": 0.2}}}
+
+
+def test_fleet_of_300_over_3_keys_is_planned_with_rare_429s_and_no_key_waits_on_another() -> None:
+    fleet = {
+        "acme/production": (10.0, 10, 100),
+        "globex/production": (10.0, 10, 100),
+        "initech/production": (10.0, 10, 100),
+        # A much slower key in the same run: its 4 chatbots need (4 - 1) / 0.3 = 10 s.
+        "slowco/production": (0.3, 1, 4),
+    }
+    with EmulatorServer(seed=fleet_seed(fleet)) as emu:
+        specs = {label: KeySpec(emu.keys[label], emu.base_url) for label in fleet}
+        done_at: dict[str, float] = {}
+
+        async def main() -> Any:
+            async with Executor(specs, concurrency=16) as ex:
+                t0 = time.monotonic()
+
+                async def plan(item: tuple[str, str]) -> Any:
+                    label, cid = item
+                    result = await ex.call(label, lambda c: c.apply_config(cid, DESIRED, dry_run=True), context=cid)
+                    done_at[label] = time.monotonic() - t0
+                    return result
+
+                outcomes = await ex.map(fleet_ids(fleet), plan)
+                return outcomes, ex.stats(), ex.estimate_seconds({label: n for label, (_r, _b, n) in fleet.items()})
+
+        outcomes, stats, estimate = run(main())
+        server_stats = emu.stats()
+
+    assert len(outcomes) == 304
+    failed = [(o.item, repr(o.error)) for o in outcomes if not o.ok]
+    assert not failed, failed[:3]
+    assert all(o.value.dryRun and o.value.plan.summary.update == 1 for o in outcomes)
+
+    requests = sum(s["requests"] for s in stats.values())
+    throttled = sum(s["throttled"] for s in stats.values())
+    assert requests == 304 + throttled
+    assert throttled < 0.02 * requests, stats
+    assert all(s["retries"] == 0 and s["failed"] == 0 for s in stats.values())
+
+    # Each 10/s key is bound by its own floor (100 − 10) / 10 = 9 s (field notes), not by the slow key.
+    for label in ("acme/production", "globex/production", "initech/production"):
+        assert done_at[label] < 9 * 1.1 + 1.0, (label, done_at)
+        assert stats[label]["server_rate"] is not None and abs(stats[label]["server_rate"] - 10) < 1.0
+        assert stats[label]["capacity"] == 10
+    # ...while the slow key was still busy: its calls were queued alongside theirs from the start.
+    assert done_at["slowco/production"] > max(v for k, v in done_at.items() if k != "slowco/production")
+    assert done_at["slowco/production"] >= 9.5, done_at
+    # The estimate for a second pass uses the learnt rates: max_k (n_k − b_k)/r_k ≈ 10 s.
+    assert estimate is not None and 9.0 < estimate < 12.5, estimate
+    assert server_stats is not None
+
+
+def test_1200_queued_calls_on_a_small_pool_never_hit_pool_timeout() -> None:
+    fleet = {"a/production": (None, None, 3), "b/production": (None, None, 3)}
+    ids = fleet_ids(fleet)
+    with EmulatorServer(seed=fleet_seed(fleet)) as emu:
+        specs = {label: KeySpec(emu.keys[label], emu.base_url) for label in fleet}
+
+        async def main() -> Any:
+            # Pool = cap = 3 connections per key, and a pool timeout short enough
+            # that any request waiting for a connection would fail the test.
+            async with Executor(specs, concurrency=3, timeout=httpx.Timeout(10.0, pool=0.2)) as ex:
+                outcomes = await ex.map(range(1200), lambda i: ex.call(ids[i % 6][0], lambda c: c.get_chatbot(ids[i % 6][1])))
+                return outcomes, ex.stats()
+
+        outcomes, stats = run(main())
+    errors = [repr(o.error) for o in outcomes if not o.ok]
+    assert not errors, errors[:3]
+    assert sum(s["requests"] for s in stats.values()) == 1200
+    assert all(s["connection_errors"] == 0 for s in stats.values())
+
+
+def test_forced_429s_from_the_emulator_are_waited_out_and_counted() -> None:
+    fleet = {"acme/production": (None, None, 1)}
+    (label, cid), = fleet_ids(fleet)
+    events: list[tuple[str, str | None, str, dict[str, Any]]] = []
+    with EmulatorServer(seed=fleet_seed(fleet)) as emu:
+        emu.force_429(label, count=2)
+        specs = {label: KeySpec(emu.keys[label], emu.base_url)}
+
+        async def main() -> Any:
+            async with Executor(specs, max_attempts=1, on_event=lambda *e: events.append(e)) as ex:
+                bot = await ex.call(label, lambda c: c.get_chatbot(cid), context="bot-000")
+                return bot, ex.stats()
+
+        bot, stats = run(main())
+        key = emu.keys[label]
+    assert bot.id == cid
+    assert stats[label]["throttled"] == 2 and stats[label]["responses"]["200"] == 1
+    assert [e[2] for e in events] == ["attempt", "throttled", "attempt", "throttled", "attempt", "ok"]
+    assert key not in repr(events)
