@@ -16,6 +16,7 @@ lives only in the engine's clients.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -114,19 +115,15 @@ async def _listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> l
 async def bind_targets(ex: Executor, plan: TargetPlan) -> list[Target]:
     """Bind every target to a live id, listing only the tenants that need it."""
     tenants = plan.listings_needed()
-    listings = dict(
-        zip(tenants, [await _listing(ex, plan.manifest, t, plan.environment) for t in tenants])
-    )
-    return plan.bind(listings)
+    pages = await asyncio.gather(*(_listing(ex, plan.manifest, t, plan.environment) for t in tenants))
+    return plan.bind(dict(zip(tenants, pages)))
 
 
 async def _sources(ex: Executor, manifest: Manifest, targets: Sequence[Target]) -> dict[str, ChatbotConfigDocument]:
     refs = {t.name: ref for t in targets if (ref := live_config_needed(manifest, t)) is not None}
-    listings: dict[tuple[str, str], list[PublicChatbot]] = {}
-    for ref in refs.values():
-        pair = (ref.tenant, ref.environment)
-        if ref.chatbot_id is None and pair not in listings:
-            listings[pair] = await _listing(ex, manifest, *pair)
+    pairs = list(dict.fromkeys((r.tenant, r.environment) for r in refs.values() if r.chatbot_id is None))
+    pages = await asyncio.gather(*(_listing(ex, manifest, *pair) for pair in pairs))
+    listings: dict[tuple[str, str], list[PublicChatbot]] = dict(zip(pairs, pages))
     bound = {name: ref.bind(manifest, listings.get((ref.tenant, ref.environment), [])) for name, ref in refs.items()}
 
     async def fetch(name: str) -> ChatbotConfigDocument:
