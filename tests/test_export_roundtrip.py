@@ -175,3 +175,41 @@ def test_a_killed_export_leaves_no_half_written_file(emulator: EmulatorServer, s
     assert proc.returncode == 0, proc.stderr
     assert {p.relative_to(partial): p.read_bytes() for p in partial.rglob("*.yaml")} == expected
     secret_scan.check()
+
+
+TRICKY = {
+    "core": {"name": "tricky", "systemPrompt": "Hi ${user}, cost $${x} and $5 {y} ${",
+             "welcomeMessage": "ünïcödé — “quotes” 'single' \"double\"\nline2: x"},
+    "skills": [{"name": "a: b", "instructions": "- item\n# not a comment", "triggers": ["yes", "no", "on", "1.0", "null"]}],
+}  # fmt: skip
+
+
+def test_values_that_look_like_templates_or_yaml_survive_the_round_trip(secret_scan: Any, tmp_path: Path) -> None:
+    seed = {"keySeed": "tricky", "organizations": [{
+        "name": "acme-staging", "tenant": "acme", "environment": "staging",
+        "keys": [{"label": "acme/staging", "envName": "WIZCHAT_ACME_STAGING_KEY"}],
+        "chatbots": [{"name": "tricky", "id": "cb_tricky", "config": TRICKY}]}]}  # fmt: skip
+    with EmulatorServer(seed=seed) as emu:
+        secret_scan.register_all(emu.keys)
+        head = f'version: 1\nenvironments:\n  staging: {{baseUrl: "{emu.base_url}"}}\n' \
+               "tenants:\n  acme: {keys: {staging: {env: WIZCHAT_ACME_STAGING_KEY}}}\nchatbots:\n"  # fmt: skip
+        (tmp_path / "export.yaml").write_text(head + "  - discover: {tenant: acme}\n    source: {self: true}\n")
+        (tmp_path / "rt.yaml").write_text(
+            head + "  - {name: tricky, tenant: acme, ids: {staging: cb_tricky}, source: {file: out/staging/acme/tricky.yaml}}\n"
+        )
+        proc = secret_scan.run(["export", "export.yaml", "--env", "staging", "--out", "out"], cwd=tmp_path, env=emu.key_env)
+        assert proc.returncode == 0, proc.stderr
+        proc = secret_scan.run(["plan", "rt.yaml", "--env", "staging", "--json", "--journal", str(tmp_path / "j.db")],
+                               cwd=tmp_path, env=emu.key_env)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        (chatbot,) = json.loads(proc.stdout)["chatbots"]
+        assert chatbot["error"] is None
+        assert [op for op in chatbot["operations"] if op["op"] != "noop"] == []
+        # the rendered document is what the server holds, character for character
+        proc = secret_scan.run(["render", "rt.yaml", "--env", "staging"], cwd=tmp_path, env=emu.key_env)
+        assert proc.returncode == 0, proc.stderr
+        rendered = yaml.safe_load(proc.stdout)["spec"]
+        assert rendered["core"]["systemPrompt"] == TRICKY["core"]["systemPrompt"]
+        assert rendered["core"]["welcomeMessage"] == TRICKY["core"]["welcomeMessage"]
+        assert rendered["skills"][0]["triggers"] == TRICKY["skills"][0]["triggers"]
+    secret_scan.check()
