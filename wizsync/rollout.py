@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import TypeVar
 
 __all__ = ["parse_batches", "batch_sizes", "cut_batches", "wave_order", "failure_budget", "budget_exceeded", "parse_max_failures"]
@@ -29,6 +30,13 @@ def _percent(value: str) -> float | None:
     except ValueError:
         return None
     return pct if math.isfinite(pct) else None
+
+
+def _exact_percent(spec: str) -> Fraction:
+    """The percentage as an exact fraction: with floats, 64.4% of 250 came out 161.00000000000003
+    (ceil → 162) and 18.4% of 375 came out 68.99999999999999 (floor → a budget of 68, not 69)."""
+    assert _percent(spec) is not None, spec
+    return Fraction(spec.strip()[:-1])
 
 
 def parse_batches(text: str) -> list[int | str]:
@@ -70,9 +78,7 @@ def parse_max_failures(text: str) -> int | str:
 def _size(spec: int | str, total: int) -> int:
     if isinstance(spec, int):
         return spec
-    pct = _percent(spec)
-    assert pct is not None, spec
-    return max(1, math.ceil(total * pct / 100))
+    return max(1, math.ceil(total * _exact_percent(spec) / 100))
 
 
 def batch_sizes(total: int, specs: Sequence[int | str]) -> list[int]:
@@ -109,9 +115,7 @@ def failure_budget(max_failures: int | str, total: int) -> int:
     """How many failed chatbots the run tolerates."""
     if isinstance(max_failures, int):
         return max_failures
-    pct = _percent(max_failures)
-    assert pct is not None, max_failures
-    return math.floor(total * pct / 100)
+    return math.floor(total * _exact_percent(max_failures) / 100)
 
 
 def budget_exceeded(failures: int, max_failures: int | str, total: int) -> bool:
