@@ -12,13 +12,23 @@ import sys
 import click
 
 from . import __version__
+from .logfile import LoggedGroup, start_logging
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "WIZSYNC"}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(cls=LoggedGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="wizsync")
-def cli() -> None:
+@click.option(
+    "--log-file",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    envvar="WIZSYNC_LOG_FILE",
+    show_envvar=True,
+    help="Append a plain-text log of the command's events to PATH (labels and states; never a key or secret).",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_file: str | None) -> None:
     """Fleet config-as-code for WizChat chatbots.
 
     \b
@@ -29,7 +39,11 @@ def cli() -> None:
       wizsync demo                                  # the whole job on a local emulator
       wizsync plan wizsync.yaml --env production    # dry-run every chatbot
       wizsync apply wizsync.yaml --env production   # roll out in batches
+
+    Options of every command also read WIZSYNC_<COMMAND>_<OPTION> environment
+    variables (e.g. WIZSYNC_PLAN_CONCURRENCY=8); see docs/cli.md.
     """
+    start_logging(ctx, log_file, __version__)
 
 
 from wizchat_management.emulator.cli import emulator_command  # noqa: E402
@@ -60,6 +74,10 @@ cli.add_command(resume)
 cli.add_command(rollback)
 cli.add_command(runs)
 cli.add_command(show)
+
+from .commands.demo import demo  # noqa: E402
+
+cli.add_command(demo)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from wizsync.journal import JournalError
+from wizsync.logfile import LoggingReporter
 from wizsync.manifest import ManifestError
 from wizsync.report.progress import make_reporter
 from wizsync.report.terminal import color_enabled, make_console
@@ -41,13 +42,15 @@ journal_option = click.option(
     "journal",
     metavar="PATH",
     type=click.Path(dir_okay=False),
-    help="SQLite journal (default: .wizsync/journal.db beside the manifest).",
+    envvar="WIZSYNC_JOURNAL",
+    help="SQLite journal (default: .wizsync/journal.db beside the manifest; env: WIZSYNC_JOURNAL).",
 )
 concurrency_option = click.option(
     "--concurrency",
     type=click.IntRange(1, 1024),
     metavar="N",
-    help="Requests in flight overall (default: rollout.concurrency, else 16).",
+    envvar="WIZSYNC_CONCURRENCY",
+    help="Requests in flight overall (default: rollout.concurrency, else 16; env: WIZSYNC_CONCURRENCY).",
 )
 
 
@@ -88,7 +91,8 @@ def user_errors() -> Iterator[None]:
 
 def reporter_for(quiet: bool, verbose: bool, no_color: bool) -> Any:
     color = None if not no_color else False
-    return make_reporter(sys.stderr, color=color, quiet=quiet, verbose=verbose)
+    # Every progress event also goes to --log-file (a no-op without it).
+    return LoggingReporter(make_reporter(sys.stderr, color=color, quiet=quiet, verbose=verbose))
 
 
 def stdout_console(no_color: bool) -> Any:
