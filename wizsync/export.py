@@ -107,6 +107,11 @@ async def export_fleet(ex: Executor, targets: Sequence[Target], out_dir: Path) -
     Returns ``Outcome`` objects (``item`` the target, ``value`` an ``ExportedFile``).
     """
 
+    # A previous export killed mid-write may have left its temporary files: ours by name, safe to drop.
+    for env in {t.environment for t in targets}:
+        for stale in (out_dir / env).glob("*/.*.yaml.*.tmp"):
+            stale.unlink(missing_ok=True)
+
     async def one(target: Target) -> ExportedFile:
         chatbot_id = target.chatbot_id
         assert chatbot_id is not None

@@ -116,7 +116,16 @@ async def bind_targets(ex: Executor, plan: TargetPlan) -> list[Target]:
     """Bind every target to a live id, listing only the tenants that need it."""
     tenants = plan.listings_needed()
     pages = await asyncio.gather(*(_listing(ex, plan.manifest, t, plan.environment) for t in tenants))
-    return plan.bind(dict(zip(tenants, pages)))
+    targets = plan.bind(dict(zip(tenants, pages)))
+    if not targets:
+        # An empty selection that "succeeds" hides a typo in --select/--chatbot (field notes: silent success).
+        raise ManifestError(
+            f"no chatbot of '{plan.environment}' matches the selection",
+            file=plan.manifest.file,
+            key="--select/--chatbot" if (plan.selection.terms or plan.selection.chatbot_globs) else "chatbots",
+            hint="Check the --select/--chatbot patterns against `wizsync render --env ...`, or the manifest's chatbots",
+        )
+    return targets
 
 
 async def _sources(ex: Executor, manifest: Manifest, targets: Sequence[Target]) -> dict[str, ChatbotConfigDocument]:
