@@ -1,0 +1,112 @@
+"""What peers do, as baselines for the benches (field notes, "What peers do").
+
+- ``sequential``: one loop over the sync SDK, one dry-run after another;
+  a 429 waits the server's Retry-After and tries again.
+- ``pool``: a fixed pool of 10 threads (decK / Terraform ``-parallelism=10``),
+  each retrying its 429s after Retry-After; no pacing, no shared limiter.
+
+Both send exactly the documents wizsync sends (rendered by wizsync's own
+render step), so the requests are the same and only the scheduling differs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wizchat_management import WizChatApiError, WizChatClient, WizChatConnectionError
+
+from wizsync.manifest import load_manifest, parse_selection, resolve_targets
+from wizsync.render import render_target
+
+
+@dataclass(frozen=True)
+class Job:
+    label: str  # key label tenant/env
+    chatbot_id: str
+    document: dict[str, Any]
+    prune: bool
+
+
+def jobs(manifest_path: Path, environment: str, environ: dict[str, str]) -> list[Job]:
+    """The fleet as wizsync renders it (file sources only: no network needed)."""
+    manifest = load_manifest(manifest_path)
+    plan = resolve_targets(manifest, environment, select=parse_selection([], []))
+    out = []
+    for target in plan.targets:
+        rendered = render_target(manifest, target, None)
+        assert target.chatbot_id is not None, "the bench binds chatbots by id"
+        out.append(Job(f"{target.tenant}/{environment}", target.chatbot_id, rendered.resolve(environ), target.prune))
+    return out
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+    failed: int = 0
+
+
+def _one(client: WizChatClient, job: Job, counters: Counters, max_tries: int = 50) -> None:
+    for _ in range(max_tries):
+        counters.requests += 1
+        try:
+            client.apply_config(job.chatbot_id, job.document, dry_run=True, prune=job.prune)
+            return
+        except WizChatApiError as exc:
+            if exc.status == 429:
+                counters.throttled += 1
+                time.sleep(exc.retry_after if exc.retry_after is not None else 1.0)
+                continue
+            if exc.status >= 500:
+                counters.retries += 1
+                time.sleep(0.5)
+                continue
+            counters.failed += 1
+            return
+        except WizChatConnectionError:
+            counters.retries += 1
+            time.sleep(0.5)
+    counters.failed += 1
+
+
+def run(kind: str, jobs_: Sequence[Job], clients: dict[str, WizChatClient], parallelism: int = 10) -> tuple[float, Counters]:
+    """Run one baseline; (wall seconds, counters). Counter updates from threads are GIL-atomic enough
+    for += on ints in CPython only approximately, so each worker keeps its own and they are summed."""
+    start = time.perf_counter()
+    if kind == "sequential":
+        c = Counters()
+        for job in jobs_:
+            _one(clients[job.label], job, c)
+        return time.perf_counter() - start, c
+    per_worker: list[Counters] = []
+    todo = list(jobs_)
+    todo.reverse()
+
+    def worker() -> None:
+        c = Counters()
+        per_worker.append(c)
+        while True:
+            try:
+                job = todo.pop()  # list.pop is atomic under the GIL
+            except IndexError:
+                return
+            _one(clients[job.label], job, c)
+
+    with ThreadPoolExecutor(parallelism) as pool:
+        for f in [pool.submit(worker) for _ in range(parallelism)]:
+            f.result()
+    total = Counters()
+    for c in per_worker:
+        for f in ("requests", "throttled", "retries", "failed"):
+            setattr(total, f, getattr(total, f) + getattr(c, f))
+    return time.perf_counter() - start, total
+
+
+def make_clients(keys: dict[str, str], base_url: str, labels: Sequence[str], env_name: Callable[[str], str]) -> dict[str, WizChatClient]:
+    return {label: WizChatClient(keys[env_name(label)], base_url=base_url) for label in labels}

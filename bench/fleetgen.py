@@ -1,0 +1,200 @@
+"""A generated fleet for the benches: an emulator seed and the manifest that targets it.
+
+N chatbots spread round-robin over K tenants (one organization and one key
+each, environment ``staging``). Every chatbot is seeded with temperature 0.3
+and a telemetry rate; the manifest's file source asks for 0.5, so a plan
+shows one update per chatbot and an apply changes every one of them.
+Chatbots are bound by id (no ``list_chatbots``): one request per chatbot
+in a plan, exactly what the floor formula counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV = "staging"
+
+BOT_DOC = """\
+spec:
+  core:
+    name: "${chatbot}"
+    model: gpt-4o
+    temperature: 0.5
+    systemPrompt: "You help customers of ${tenant}. Be brief."
+  telemetry: {enabled: true, sampleRate: 0.25}
+  skills:
+    - name: escalate
+      instructions: "Hand over to a human when asked."
+"""
+
+
+def tenant_name(k: int) -> str:
+    return f"t{k:03d}"
+
+
+def chatbot_id(k: int, i: int) -> str:
+    return f"cb_{tenant_name(k)}_{i:05d}"
+
+
+def key_env(k: int) -> str:
+    return f"WIZCHAT_{tenant_name(k).upper()}_{ENV.upper()}_KEY"
+
+
+def key_label(k: int) -> str:
+    return f"{tenant_name(k)}/{ENV}"
+
+
+def split(n: int, k: int) -> list[int]:
+    """Chatbots per tenant, round-robin (the first ones get one more)."""
+    return [n // k + (1 if t < n % k else 0) for t in range(k)]
+
+
+def seed(n: int, k: int, *, rate: float | None = None, burst: int | None = None) -> dict[str, Any]:
+    orgs = []
+    for t, count in enumerate(split(n, k)):
+        key: dict[str, Any] = {"label": key_label(t), "envName": key_env(t)}
+        if rate is not None:
+            key.update(rate=rate, burst=burst)
+        orgs.append({
+            "name": f"{tenant_name(t)}-{ENV}", "tenant": tenant_name(t), "environment": ENV, "keys": [key],
+            "chatbots": [{"name": f"bot-{i:05d}", "id": chatbot_id(t, i), "config": {
+                "core": {"name": f"bot-{i:05d}", "model": "gpt-4o", "temperature": 0.3,
+                         "systemPrompt": f"You help customers of {tenant_name(t)}. Be brief."},
+                "telemetry": {"enabled": True, "sampleRate": 0.5},
+                "skills": [{"name": "escalate", "instructions": "Hand over to a human when asked."}],
+            }} for i in range(count)],
+        })  # fmt: skip
+    return {"keySeed": f"bench-{n}-{k}", "organizations": orgs}
+
+
+def manifest(base_url: str, n: int, k: int, *, concurrency: int | None = None) -> str:
+    lines = ["version: 1", "environments:", f'  {ENV}: {{baseUrl: "{base_url}"}}', "tenants:"]
+    for t in range(k):
+        lines.append(f"  {tenant_name(t)}: {{keys: {{{ENV}: {{env: {key_env(t)}}}}}}}")
+    lines += ["defaults:", "  sections: [core, telemetry, skills]", "  source: {file: bot.yaml}"]
+    if concurrency is not None:
+        lines += ["rollout:", f"  concurrency: {concurrency}"]
+    lines.append("chatbots:")
+    counts = split(n, k)
+    # Interleave tenants as a real manifest grouped by customer would not: neither helps nor hurts
+    # wizsync (per-key queues), and it is the fair order for the baselines' shared pool.
+    for i in range(max(counts, default=0)):
+        for t in range(k):
+            if i < counts[t]:
+                lines.append(f"  - {{name: {tenant_name(t)}-bot-{i:05d}, tenant: {tenant_name(t)}, "
+                             f"ids: {{{ENV}: {chatbot_id(t, i)}}}}}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def targets(n: int, k: int) -> list[tuple[int, str]]:
+    """(tenant index, chatbot id) in manifest order."""
+    counts = split(n, k)
+    return [(t, chatbot_id(t, i)) for i in range(max(counts, default=0)) for t in range(k) if i < counts[t]]
+
+
+def write_workspace(root: Path, base_url: str, n: int, k: int, **kw: Any) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "bot.yaml").write_text(BOT_DOC)
+    path = root / "wizsync.yaml"
+    path.write_text(manifest(base_url, n, k, **kw))
+    return path
+
+
+def write_seed(path: Path, n: int, k: int, **kw: Any) -> Path:
+    path.write_text(json.dumps(seed(n, k, **kw)))  # JSON is YAML: the emulator's --seed reads it
+    return path
+
+
+@dataclass
+class ProcResult:
+    returncode: int
+    wall: float
+    cpu: float  # user + system seconds of the child alone (os.wait4)
+    max_rss_mb: float
+    stdout: str
+    stderr: str
+
+
+def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 1800) -> ProcResult:
+    """``python -m wizsync.cli ARGS`` as a child; its own CPU and peak RSS from ``wait4``.
+
+    wait4 gives the rusage of exactly that child (RUSAGE_CHILDREN would add up
+    every child so far and keep the largest peak RSS of any of them).
+    """
+    out, err = cwd / ".bench.out", cwd / ".bench.err"
+    with open(out, "w") as fo, open(err, "w") as fe:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "wizsync.cli", *args], cwd=cwd, env=env, stdout=fo,
+                                stderr=fe, stdin=subprocess.DEVNULL)  # fmt: skip
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.005)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return ProcResult(proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                      out.read_text(), err.read_text())  # fmt: skip
+
+
+def self_usage() -> tuple[float, float]:
+    """(CPU seconds, peak RSS MB) of this process so far."""
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime, u.ru_maxrss / 1024
+
+
+def base_env(keys: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIZCHAT_")}
+    env.update(keys)
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Per key label: requests and 429s the emulator saw between two ``stats()``."""
+    out: dict[str, dict[str, int]] = {}
+    for label, a in after["keys"].items():
+        b = before["keys"].get(label, {})
+        out[label] = {
+            "requests": a.get("requests", 0) - b.get("requests", 0),
+            "rate_limited": a.get("rateLimited", 0) - b.get("rateLimited", 0),
+        }
+    return out
+
+
+def floor_seconds(per_key: dict[str, dict[str, int]], rate: float | None, burst: int | None) -> float:
+    """Field notes, "Floor": max over keys of (requests_k − B) / R, counting only the requests the
+    server let through (a 429 costs no token)."""
+    if not rate:
+        return 0.0
+    return max((max(0, s["requests"] - s["rate_limited"] - (burst or 0)) / rate for s in per_key.values()), default=0.0)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
