@@ -187,3 +187,18 @@ def test_demo_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "not an empty directory" in proc.stderr and "Traceback" not in proc.stderr
     assert (tmp_path / "used" / "wizsync.yaml").read_text() == "version: 1\n"
+
+
+def test_readme_two_commands_match_ci() -> None:
+    """README's "Run the tests" is exactly what .ci/run runs; its first command is the demo."""
+    root = Path(__file__).resolve().parent.parent
+    ci = [line.strip() for line in (root / ".ci" / "run").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    test_command = next(line for line in ci if "pytest" in line)
+    install = next(line for line in ci if "pip install" in line and "-e" in line)
+    readme = (root / "README.md").read_text()
+    two = readme.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    assert "wizsync demo" in two.split("Run the tests", 1)[0]
+    tests_block = two.split("Run the tests", 1)[1]
+    assert test_command in tests_block
+    assert install.split("pip install", 1)[1].replace("--quiet", "").split() == ["-e", '".[dev]"']
+    assert 'pip install -e ".[dev]"' in tests_block
