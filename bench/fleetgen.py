@@ -198,3 +198,45 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
     return str(v)
+
+
+class Window:
+    """When the emulator saw the first and the last API request of a phase, from outside.
+
+    A thread polls the emulator's stats every ``every`` seconds; the window is
+    first change → last change (resolution ``every``), i.e. the request phase
+    without process start-up, manifest loading and the final report.
+    """
+
+    def __init__(self, emu: Any, every: float = 0.05) -> None:
+        import threading
+
+        self._emu, self._every = emu, every
+        self._stop = threading.Event()
+        self.first: float | None = None
+        self.last: float | None = None
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        seen = self._emu.stats()["total"]["requests"]
+        while not self._stop.is_set():
+            now = self._emu.stats()["total"]["requests"]
+            t = time.perf_counter()
+            if now != seen:
+                if self.first is None:
+                    self.first = t - self._every / 2  # the change happened within the last interval
+                self.last = t - self._every / 2
+                seen = now
+            self._stop.wait(self._every)
+
+    def __enter__(self) -> Window:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.first is None or self.last is None else self.last - self.first

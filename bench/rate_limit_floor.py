@@ -12,7 +12,8 @@ where accepted_k = requests_k − 429s_k (a 429 costs the key no token, so
 sending it does not move the floor). Targets: T/T_floor ≤ 1.10, 429s ≤ 1 %.
 T is the CLI's whole wall time (process start, manifest, journal included);
 ``startup`` is the wall time of `wizsync validate` on the same manifest, the
-part of T that no request pacing can shorten.
+part of T that no request pacing can shorten. ``window`` is the request phase
+alone, seen from the emulator (first to last request, ±50 ms).
 
 Baselines, same emulator settings, same documents, dry-runs like plan:
 (a) a sequential loop over the sync SDK; (b) a fixed pool of 10 threads
@@ -48,7 +49,8 @@ def _settle(rate: float, burst: int) -> None:
 
 def wizsync_phase(name: str, args: list[str], emu: EmulatorProcess, work: Path, env: dict[str, str], o: argparse.Namespace) -> dict[str, Any]:
     before = emu.stats()
-    res = fleetgen.run_cli(args, cwd=work, env=env)
+    with fleetgen.Window(emu) as window:
+        res = fleetgen.run_cli(args, cwd=work, env=env)
     after = emu.stats()
     if res.returncode != 0:
         raise SystemExit(f"wizsync {name} failed ({res.returncode}):\n{res.stderr[-3000:]}")
@@ -64,6 +66,8 @@ def wizsync_phase(name: str, args: list[str], emu: EmulatorProcess, work: Path, 
         "wall_s": round(res.wall, 3),
         "floor_s": round(floor, 3),
         "t_over_floor": round(res.wall / floor, 3) if floor else None,
+        "window_s": round(window.seconds or 0.0, 3),
+        "window_over_floor": round((window.seconds or 0.0) / floor, 3) if floor else None,
         "requests": requests,
         "429s": throttled,
         "429_pct": round(100.0 * throttled / requests, 3) if requests else 0.0,
@@ -79,7 +83,8 @@ def baseline_phase(kind: str, jobs: list[baselines.Job], clients: dict[str, Any]
                    o: argparse.Namespace) -> dict[str, Any]:
     before = emu.stats()
     cpu0, _ = fleetgen.self_usage()
-    wall, c = baselines.run(kind, jobs, clients, parallelism=10)
+    with fleetgen.Window(emu) as window:
+        wall, c = baselines.run(kind, jobs, clients, parallelism=10)
     cpu1, rss = fleetgen.self_usage()
     per_key = fleetgen.stats_delta(before, emu.stats())
     requests = sum(s["requests"] for s in per_key.values())
@@ -91,6 +96,8 @@ def baseline_phase(kind: str, jobs: list[baselines.Job], clients: dict[str, Any]
         "wall_s": round(wall, 3),
         "floor_s": round(floor, 3),
         "t_over_floor": round(wall / floor, 3) if floor else None,
+        "window_s": round(window.seconds or 0.0, 3),
+        "window_over_floor": round((window.seconds or 0.0) / floor, 3) if floor else None,
         "requests": requests,
         "429s": throttled,
         "429_pct": round(100.0 * throttled / requests, 3) if requests else 0.0,
@@ -161,7 +168,7 @@ def main() -> int:
     }
     print(json.dumps(doc, indent=2))
     if not o.json_only:
-        cols = ["phase", "chatbots", "wall_s", "floor_s", "t_over_floor", "requests", "429s", "429_pct", "retries",
+        cols = ["phase", "chatbots", "wall_s", "floor_s", "t_over_floor", "window_s", "window_over_floor", "requests", "429s", "429_pct", "retries",
                 "cpu_s", "peak_rss_mb", "wizsync_plan_speedup"]
         print(file=sys.stderr)
         print(f"N={o.n} K={o.keys} R={o.rate}/s B={o.burst} L={o.latency_ms} ms; startup (validate) {startup.wall:.2f} s",
