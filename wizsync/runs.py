@@ -209,12 +209,19 @@ async def resume_run(
                 fleet = await load_fleet(ex, session.plan)
                 outcome.forbidden = session.forbidden(fleet)
                 journal.forbid(outcome.forbidden)
-                items = {f.name: RunItem.from_fleet(f, no_prune=options.no_prune) for f in fleet}
+                ordered = [RunItem.from_fleet(f, no_prune=options.no_prune) for f in _ordered(session, fleet)]
             else:
-                rolled, outcome.losses = rollback_items(journal, run.parent_run or "")
-                items = {i.name: i for i in rolled}
+                ordered, outcome.losses = rollback_items(journal, run.parent_run or "")
                 outcome.forbidden = session.forbidden()
+            items = {i.name: i for i in ordered}
             records = journal.items(run_id)
+            if not records:
+                # Killed before it recorded its chatbots, so before any request: its chatbots are
+                # what it would have listed, cut as it would have cut them. (Without this, resume
+                # found nothing to do and called the run completed with nothing applied.)
+                journal.add_items(run_id, _item_rows(cut_batches(ordered, options.batches)))
+                journal.event(run_id, "resume.items_added", count=len(ordered))
+                records = journal.items(run_id)
             unfinished = [r for r in records if r.state in UNFINISHED_STATES]
             changed = [r.name for r in unfinished if r.name in items and r.doc_hash not in (None, items[r.name].desired.hash)]
             missing = [r.name for r in unfinished if r.name not in items]
