@@ -71,3 +71,19 @@ def test_ci_recipe_is_the_example_workflow_and_its_commands_parse() -> None:
             _parses(command)
         except click.UsageError as exc:
             raise AssertionError(f"{command}: {exc.format_message()}") from None
+
+
+def test_manifest_reference_names_every_key_of_the_schema() -> None:
+    from pydantic import BaseModel
+
+    from wizsync.manifest import model
+
+    page = (DOCS / "manifest.md").read_text(encoding="utf-8")
+    missing = []
+    for obj in vars(model).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == model.__name__:
+            for name, field in obj.model_fields.items():
+                key = field.alias or name
+                if f"`{key}`" not in page:
+                    missing.append(f"{obj.__name__}.{key}")
+    assert not missing, f"docs/manifest.md does not document: {', '.join(missing)}"
