@@ -79,6 +79,18 @@ def run_json(journal: Journal, journal_path: Path, run_id: str, forbidden: Itera
         info.update(extra)
     doc = build_document(run.command, item_reports(records), run_id=run_id, environment=run.environment,
                          status=info["status"], keys=keys, run=info, forbidden=forbidden)  # fmt: skip
+    # A 422 partial failure as the journal kept it: where the apply stopped and what the server
+    # kept (the item's report has no ApplyResult to take them from, so they were lost).
+    by_name = {r.name: r for r in records}
+    for entry in doc.get("chatbots", []):
+        r = by_name.get(entry["name"])
+        if r is None:
+            continue
+        entry["applied_ops"] = r.applied_ops
+        if r.error_section and entry.get("failed") is None:
+            op = next((o.get("op") for o in r.plan_ops or [] if o.get("section") == r.error_section and o.get("key") == r.error_key), None)
+            entry["failed"] = scrub({"op": op, "section": r.error_section, "key": r.error_key,
+                                     "code": r.error_code, "message": r.error_message or ""}, list(forbidden))  # fmt: skip
     return dumps(doc)
 
 
