@@ -247,13 +247,16 @@ class BatchRunner:
             run_id, item.name, snapshot_document(live), live.metadata.revision if live.metadata else plan.revision,
             tenant=item.tenant, chatbot_id=item.chatbot_id,
         )  # fmt: skip
-        journal.mark_applying(run_id, item.name, doc_hash=item.desired.hash, revision_before=plan.revision)
+        attempt = journal.mark_applying(run_id, item.name, doc_hash=item.desired.hash, revision_before=plan.revision)
         try:
             result = await self._apply_call(item, dry_run=False)
         except Stopped:
-            # A stop during a retry's wait: a request may have gone out. The item
-            # stays ``applying`` ("may have happened"); resume settles it.
-            journal.event(run_id, "apply.stopped", item=item.name)
+            # Stopped means the call sent nothing (a call that sent a request finishes,
+            # retries included), e.g. it was still waiting for an in-flight slot. So this
+            # apply did not happen: back to ``planned``, not a misleading ``applying``
+            # (Ctrl-C used to leave every queued item "may have happened").
+            journal.update_item(run_id, item.name, state="planned", attempts=attempt - 1, applying_at=None)
+            journal.event(run_id, "apply.stopped", item=item.name, sent=False)
             return
         except Exception as exc:
             info = error_info(exc)
