@@ -45,9 +45,13 @@ class Reporter(Protocol):
 
 
 def _label_totals(labels: Mapping[str, int] | Iterable[str]) -> dict[str, int | None]:
+    """``{tenant: count}``, or one tenant per chatbot (counted here)."""
     if isinstance(labels, Mapping):
         return {str(k): int(v) for k, v in labels.items()}
-    return {str(k): None for k in labels}
+    totals: dict[str, int | None] = {}
+    for k in labels:
+        totals[str(k)] = (totals.get(str(k)) or 0) + 1
+    return totals
 
 
 class _Counts:
