@@ -121,6 +121,8 @@ class ProcResult:
     max_rss_mb: float
     stdout: str
     stderr: str
+    started: float = 0.0  # perf_counter at spawn and at exit
+    ended: float = 0.0
 
 
 def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 1800) -> ProcResult:
@@ -147,7 +149,7 @@ def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float =
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     return ProcResult(proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-                      out.read_text(), err.read_text())  # fmt: skip
+                      out.read_text(), err.read_text(), start, start + wall)  # fmt: skip
 
 
 def self_usage() -> tuple[float, float]:
