@@ -35,7 +35,7 @@ def test_concurrent_apply_and_resume_refuse_and_a_killed_holder_leaves_no_stale_
     assert holder.returncode == -signal.SIGKILL
 
     # the kernel dropped the dead holder's lock: resume starts at once (slowed, to be overlapped)
-    emulator.set_faults(latency_ms=120, jitter_ms=0)
+    emulator.set_faults(latency_ms=400, jitter_ms=0)  # seconds of work left, even on a loaded machine
     resumer = cli.popen("resume", run_id, "--yes")
     wait_until(lambda: query(cli.journal, "SELECT 1 FROM events WHERE run_id = ? AND kind = 'run.resumed'", [run_id]) != [],
                what="the resume to start")  # fmt: skip
