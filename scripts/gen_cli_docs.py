@@ -102,9 +102,10 @@ variable on whitespace: `WIZSYNC_PLAN_SELECT="tier=gold wave=canary"`.
 Precedence: a command-line option wins over any variable; the short form
 (`WIZSYNC_JOURNAL`, `WIZSYNC_CONCURRENCY`) wins over the per-command one
 (`WIZSYNC_PLAN_JOURNAL`); then the manifest (`rollout.concurrency`) and the
-built-in default. A flag reads `1`/`true`/`yes` as on: be deliberate with
-`WIZSYNC_APPLY_YES` and `WIZSYNC_APPLY_ALLOW_DELETES`, which skip the
-confirmation and the delete guard for every apply in that shell.
+built-in default. A flag reads `1`/`true`/`yes` as on. The safety flags
+`--yes`, `--allow-deletes` and `resume --force` are deliberately never read
+from the environment: a variable left set in a shell must not skip the
+confirmation or the delete guard of every later apply.
 
 The API keys themselves are never options: the manifest names the variable
 or file each tenant's key is read from (`tenants.<t>.keys.<env>`).

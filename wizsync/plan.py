@@ -212,6 +212,7 @@ async def run_plan(session: Any, *, no_prune: bool = False, reporter: Any = None
             outcomes = await plan_fleet(ex, items, no_prune=no_prune, on_outcome=record)
             if pending:
                 journal.record_plans(run_id, pending)
+            recorder.flush()
             stats = ex.stats()
             estimate = apply_estimate(ex, outcomes)
         status = "failed" if any(o.error for o in outcomes) else "completed"

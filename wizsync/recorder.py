@@ -42,9 +42,11 @@ class Recorder:
         self.journal = journal
         self.run_id = run_id
         self.items: defaultdict[str, ItemCounters] = defaultdict(ItemCounters)
+        self.labels: dict[str, str] = {}
 
     def __call__(self, label: str, context: str | None, kind: str, detail: dict[str, Any]) -> None:
         counters = self.items[context or ""]
+        self.labels[context or ""] = label
         if kind == "attempt":
             counters.requests += 1
         elif kind == "throttled":
@@ -60,3 +62,17 @@ class Recorder:
         """The counters of ``name`` since the last take (record_result adds them up)."""
         counters = self.items.pop(name, None) or ItemCounters()
         return counters.as_fields()
+
+    def flush(self) -> None:
+        """Journal what no item took (listings, a call whose item never finished) as ``requests.other``.
+
+        So that the run's totals count every request and every 429, not only
+        those of chatbots that reached a result.
+        """
+        if self.journal is None or self.run_id is None:
+            return
+        for context, counters in sorted(self.items.items()):
+            if counters.requests or counters.throttled or counters.retries:
+                self.journal.event(self.run_id, "requests.other", item=None, context=context,
+                                   key=self.labels.get(context), **counters.as_fields())  # fmt: skip
+        self.items.clear()

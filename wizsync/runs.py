@@ -146,6 +146,7 @@ async def apply_run(
                 if reporter is not None:
                     reporter.start(len(items), [i.tenant for i in items], batches=len(batches), title=f"apply {session.environment}")
                 outcome.summary = await runner.run(batches, len(items))
+            recorder.flush()
             _finish(journal, outcome.summary)
             return outcome
         except (ManifestError, JournalError) as exc:
@@ -253,6 +254,7 @@ async def resume_run(
                                batches=len(batches), title=f"resume {run_id}")  # fmt: skip
             runner = BatchRunner(journal, run_id, ex, recorder, options, approved=approved, reporter=reporter)
             outcome.summary = await runner.run(batches, total)
+        recorder.flush()
         _finish(journal, outcome.summary)
         return outcome
     except BaseException as exc:
@@ -323,6 +325,7 @@ async def rollback_run(
                     reporter.start(len(items), [i.tenant for i in items], batches=len(run_batches), title=f"rollback {parent_id}")
                 runner = BatchRunner(journal, run_id, ex, recorder, options, reporter=reporter)
                 outcome.summary = await runner.run(run_batches, len(items))
+            recorder.flush()
             _finish(journal, outcome.summary)
             return outcome
         except (ManifestError, JournalError) as exc:

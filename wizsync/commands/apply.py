@@ -85,9 +85,9 @@ def locked(exc: RunLockedError) -> click.ClickException:
 @batches_option
 @max_failures_option
 @click.option("--no-prune", is_flag=True, help="Merge only: never delete items missing from the documents.")
-@click.option("--allow-deletes", is_flag=True, help="Apply plans that delete items (refused without it).")
+@click.option("--allow-deletes", is_flag=True, allow_from_autoenv=False, help="Apply plans that delete items (refused without it).")
 @click.option("--plan", "plan_run", metavar="RUN_ID", help="Apply exactly what that plan run showed; anything that differs is 'drifted'.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a protected environment.")
+@click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
 @concurrency_option
 @journal_option
 @output_options

@@ -19,8 +19,8 @@ __all__ = ["resume"]
 @click.command("resume")
 @click.argument("run_id", metavar="RUN_ID")
 @journal_path_option
-@click.option("--force", is_flag=True, help="Resume even though the manifest or a rendered document changed since the run started.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a protected environment.")
+@click.option("--force", is_flag=True, allow_from_autoenv=False, help="Resume even though the manifest or a rendered document changed since the run started.")
+@click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
 @output_options
 def resume(run_id: str, journal: str, force: bool, yes: bool, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:
     """Continue run RUN_ID with its recorded options.

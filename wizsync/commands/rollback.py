@@ -21,7 +21,7 @@ __all__ = ["rollback"]
 @journal_path_option
 @batches_option
 @max_failures_option
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a protected environment.")
+@click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
 @output_options
 def rollback(
     run_id: str,

@@ -62,15 +62,33 @@ def item_reports(records: Iterable[ItemRecord]) -> list[ChatbotReport]:
     return reports
 
 
+def key_stats(journal: Journal, run: RunRecord, records: Iterable[ItemRecord]) -> dict[str, dict[str, int]]:
+    """Requests, 429s and retries per key label, from the journal.
+
+    429s and retries come from the event log, which has one event per
+    occurrence, listings included; requests from the items plus the requests
+    no item took (``requests.other``).
+    """
+    keys: dict[str, dict[str, int]] = {}
+
+    def stats(label: str) -> dict[str, int]:
+        return keys.setdefault(label, {"requests": 0, "throttled": 0, "retries": 0})
+
+    for r in records:
+        stats(f"{r.tenant}/{run.environment}")["requests"] += r.requests
+    for e in journal.events(run.id, kinds=["request.throttled", "request.retry", "requests.other"]):
+        label = str(e.data.get("key") or "?")
+        if e.kind == "requests.other":
+            stats(label)["requests"] += int(e.data.get("requests", 0))
+        else:
+            stats(label)["throttled" if e.kind == "request.throttled" else "retries"] += 1
+    return keys
+
+
 def run_json(journal: Journal, journal_path: Path, run_id: str, forbidden: Iterable[str] = (), extra: dict[str, Any] | None = None) -> str:
     run = journal.get_run(run_id)
     records = journal.items(run_id)
-    keys: dict[str, dict[str, int]] = {}
-    for r in records:
-        st = keys.setdefault(f"{r.tenant}/{run.environment}", {"requests": 0, "throttled": 0, "retries": 0})
-        st["requests"] += r.requests
-        st["throttled"] += r.throttled
-        st["retries"] += r.retries
+    keys = key_stats(journal, run, records)
     info = run.to_dict()
     info["status"] = effective_status(journal_path, run)
     info["counts"] = journal.item_counts(run_id)
@@ -114,8 +132,9 @@ def print_run(journal: Journal, journal_path: Path, run_id: str, *, verbose: boo
     parent = f" (rolls back {run.parent_run})" if run.command == "rollback" and run.parent_run else ""
     out(f"Run {run.id}: {run.command} '{run.environment}'{parent}: {status}  [{_duration(run)}]")
     out("  " + ", ".join(f"{state} {n}" for state, n in sorted(counts.items())) + f"  ({len(records)} chatbots)")
-    requests = sum(r.requests for r in records)
-    out(f"  {requests} requests, {sum(r.throttled for r in records)} throttled (429), {sum(r.retries for r in records)} retries")
+    keys = key_stats(journal, run, records)
+    total = {f: sum(k[f] for k in keys.values()) for f in ("requests", "throttled", "retries")}
+    out(f"  {total['requests']} requests, {total['throttled']} throttled (429), {total['retries']} retries")
     if run.error:
         out(f"  error: {scrub(run.error, fb)}")
     batches = sorted({r.batch for r in records if r.batch is not None})
