@@ -117,6 +117,10 @@ async def apply_run(
                           options.as_json(), run_id=run_id)  # fmt: skip
         recorder = Recorder(journal, run_id)
         try:
+            # A bad --plan RUN_ID is bad input: refused before the first request.
+            approved: dict[str, Approved] | None = (
+                approved_from(journal, options.plan_run, session.environment) if options.plan_run else None
+            )
             async with session.executor(recorder) as ex:
                 ex.stop_on_signals()
                 fleet = _ordered(session, await load_fleet(ex, session.plan))
@@ -125,9 +129,7 @@ async def apply_run(
                 items = [RunItem.from_fleet(f, no_prune=options.no_prune) for f in fleet]
                 batches = cut_batches(items, options.batches)
                 journal.add_items(run_id, _item_rows(batches))
-                approved: dict[str, Approved] | None = None
-                if options.plan_run:
-                    approved = approved_from(journal, options.plan_run, session.environment)
+                if approved is not None:
                     changed = sum(1 for a in approved.values() if a.ops)
                     deletes = [f"{n}: {o['section']}[{o.get('key')}]" for n, a in approved.items()
                                for o in a.ops if o.get("op") == "delete"]  # fmt: skip
