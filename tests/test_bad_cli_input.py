@@ -102,11 +102,16 @@ CASES: dict[str, tuple[list[str], int, str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_command_line_fails_clearly_before_any_request(case: str, live: EmulatorServer, workspace: dict[str, Any]) -> None:
+def test_bad_command_line_fails_clearly_before_any_request(
+    case: str, live: EmulatorServer, workspace: dict[str, Any], secret_scan: Any
+) -> None:
     template, code, fragment = CASES[case]
     args = [a.format(root=workspace["root"], plan_run=workspace["plan_run"]) for a in template]
+    secret_scan.register_all(live.keys)
     before = api_requests(live)
     result = CliRunner().invoke(cli, args, env={**live.key_env, "NO_COLOR": "1"})
+    secret_scan.record(f"{case} stdout", result.stdout)
+    secret_scan.record(f"{case} stderr", result.stderr)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == code, (result.exit_code, result.output)
     assert "Traceback" not in result.output

@@ -95,13 +95,17 @@ PARAMS = [(cmd, c) for cmd in COMMANDS for c in CASES if cmd == "plan" or c.stem
 
 
 @pytest.mark.parametrize(("command", "case"), PARAMS, ids=[f"{cmd}-{c.stem}" for cmd, c in PARAMS])
-def test_bad_manifest_fails_before_any_request(command: str, case: Path, corpus: Path, live: EmulatorServer) -> None:
+def test_bad_manifest_fails_before_any_request(
+    command: str, case: Path, corpus: Path, live: EmulatorServer, secret_scan: Any
+) -> None:
     before = len(api_requests(live))
     copy = corpus / case.name
     args = [command, str(copy), "--env", environment_of(case), "--journal", str(corpus / "journal.db")]
     if command == "apply":
         args.append("--yes")
     result = CliRunner().invoke(cli, args, env=CLEAN_ENV)
+    secret_scan.record(f"{command} {case.stem} stdout", result.stdout)
+    secret_scan.record(f"{command} {case.stem} stderr", result.stderr)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     check_message(copy, result.exit_code, result.stderr, result.stdout)
     assert len(api_requests(live)) == before, api_requests(live)[before:]
@@ -143,14 +147,16 @@ USAGE_CASES = {
 @pytest.mark.parametrize("command", ["plan", "export"])
 @pytest.mark.parametrize("case", sorted(USAGE_CASES))
 def test_bad_arguments_are_usage_errors_before_any_request(
-    command: str, case: str, live: EmulatorServer, tmp_path: Path
+    command: str, case: str, live: EmulatorServer, tmp_path: Path, secret_scan: Any
 ) -> None:
+    secret_scan.register_all(live.keys)
     (tmp_path / "wizsync.yaml").write_text(GOOD_MANIFEST.format(base=live.base_url))
     args, fragment = USAGE_CASES[case]
     extra = ["--journal", str(tmp_path / "j.db")] if command == "plan" else ["--out", str(tmp_path / "out")]
     before = len(api_requests(live))
     result = CliRunner().invoke(cli, [command, str(tmp_path / "wizsync.yaml"), *extra, *args],
                                 env={**live.key_env, "NO_COLOR": "1"})  # fmt: skip
+    secret_scan.record(f"{command} {case} output", result.output)
     assert result.exit_code == 2, (result.exit_code, result.output)
     assert fragment in result.stderr
     assert "Traceback" not in result.output

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -44,16 +45,19 @@ def test_corpus_is_big_enough() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_bad_manifest_fails_with_located_message(case: Path) -> None:
+def test_bad_manifest_fails_with_located_message(case: Path, secret_scan: Any) -> None:
     result = CliRunner().invoke(cli, ["validate", str(case)], env=CLEAN_ENV, catch_exceptions=False)
+    secret_scan.record(f"validate {case.stem} output", result.output)
     check(case, result.exit_code, result.stderr, result.stdout)
 
 
 @pytest.mark.parametrize("name", ["01_yaml_syntax", "19_missing_secret", "25_inline_key", "42_file_source_undefined_var"])
-def test_bad_manifest_as_real_process(name: str) -> None:
+def test_bad_manifest_as_real_process(name: str, secret_scan: Any) -> None:
     case = next(c for c in CASES if c.stem == name)
     proc = subprocess.run(
         [sys.executable, "-m", "wizsync.cli", "validate", case.name],
         cwd=case.parent, env=CLEAN_ENV, capture_output=True, text=True, timeout=60,
     )
+    secret_scan.record(f"validate {name} stdout", proc.stdout)
+    secret_scan.record(f"validate {name} stderr", proc.stderr)
     check(case, proc.returncode, proc.stderr, proc.stdout)
