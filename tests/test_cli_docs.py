@@ -79,9 +79,10 @@ def test_every_command_and_option_is_in_cli_md() -> None:
 
 
 @pytest.mark.parametrize("name", ["", *COMMANDS])
-def test_help_has_summary_options_and_examples(name: str) -> None:
+def test_help_has_summary_options_and_examples(name: str, secret_scan: object) -> None:
     args = [name, "--help"] if name else ["--help"]
     result = CliRunner().invoke(cli, args, prog_name="wizsync", env={"COLUMNS": "100"}, terminal_width=100)
+    secret_scan.record(f"{name} --help", result.output)  # type: ignore[attr-defined]
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(f"Usage: {'wizsync ' + name if name else 'wizsync'} "), lines[0]

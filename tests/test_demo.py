@@ -179,11 +179,10 @@ def test_demo_json_summary_and_a_fresh_default_folder(tmp_path: Path, scan: Secr
     assert "== 6. Show the run" in proc.stderr and RERUN_MARK in proc.stderr
 
 
-def test_demo_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
+def test_demo_refuses_a_directory_that_is_not_empty(tmp_path: Path, scan: SecretScan) -> None:
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "wizsync.yaml").write_text("version: 1\n")
-    proc = subprocess.run([sys.executable, "-m", "wizsync.cli", "demo", "--dir", "used"], cwd=tmp_path,
-                          env=wizsync_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = scan.run(["demo", "--dir", "used"], cwd=tmp_path, timeout=60)
     assert proc.returncode == 1
     assert "not an empty directory" in proc.stderr and "Traceback" not in proc.stderr
     assert (tmp_path / "used" / "wizsync.yaml").read_text() == "version: 1\n"

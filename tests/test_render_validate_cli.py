@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -59,17 +60,21 @@ def write(tmp: Path, base: str = "http://127.0.0.1:9") -> Path:
     return tmp / "wizsync.yaml"
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path, scan: Any, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("WIZCHAT_") and k != "ACME_MCP_TOKEN"}
     full_env.update(env or {})
-    return subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "wizsync.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60
     )
+    scan.record(f"wizsync {args[0]} stdout", proc.stdout)
+    scan.record(f"wizsync {args[0]} stderr", proc.stderr)
+    return proc
 
 
-def test_render_offline_prints_masked_yaml_and_needs_online_for_live_data(tmp_path: Path) -> None:
+def test_render_offline_prints_masked_yaml_and_needs_online_for_live_data(tmp_path: Path, secret_scan: Any) -> None:
+    secret_scan.register("ACME_MCP_TOKEN", SECRET)
     write(tmp_path)
-    proc = run("render", "wizsync.yaml", "--env", "production", "--select", "tier=gold", cwd=tmp_path,
+    proc = run("render", "wizsync.yaml", "--env", "production", "--select", "tier=gold", cwd=tmp_path, scan=secret_scan,
                env={"ACME_MCP_TOKEN": SECRET})
     assert proc.returncode == 0, proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
@@ -79,24 +84,25 @@ def test_render_offline_prints_masked_yaml_and_needs_online_for_live_data(tmp_pa
     assert doc["spec"]["mcpServers"][0]["headers"] == {"Authorization": "Bearer <secret:ACME_MCP_TOKEN>"}
     assert "# chatbot: from-file" in proc.stdout
 
-    as_json = run("render", "wizsync.yaml", "--env", "production", "--chatbot", "from-*", "--json", cwd=tmp_path)
+    as_json = run("render", "wizsync.yaml", "--env", "production", "--chatbot", "from-*", "--json", cwd=tmp_path, scan=secret_scan)
     assert as_json.returncode == 0, as_json.stderr
     [item] = json.loads(as_json.stdout)
     assert item["document"] == doc and item["secrets"] == ["ACME_MCP_TOKEN"] and item["hash"].startswith("sha256:")
     assert "ACME_MCP_TOKEN" in as_json.stderr  # the note that apply will need it
 
-    live = run("render", "wizsync.yaml", "--env", "production", cwd=tmp_path)
+    live = run("render", "wizsync.yaml", "--env", "production", cwd=tmp_path, scan=secret_scan)
     assert live.returncode == 1 and "needs live data" in live.stderr and "--online" in live.stderr
     assert "Traceback" not in live.stderr
 
-    usage = run("render", "wizsync.yaml", "--env", "production", "--select", "tier", cwd=tmp_path)
+    usage = run("render", "wizsync.yaml", "--env", "production", "--select", "tier", cwd=tmp_path, scan=secret_scan)
     assert usage.returncode == 2 and "bad selector term 'tier'" in usage.stderr
 
 
-def test_render_online_promotes_the_staging_config(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_render_online_promotes_the_staging_config(tmp_path: Path, emulator, secret_scan: Any) -> None:  # type: ignore[no-untyped-def]
+    secret_scan.register_all(emulator.keys)
     write(tmp_path, emulator.base_url)
     env = dict(emulator.key_env)
-    proc = run("render", "wizsync.yaml", "--env", "production", "--online", "--json", cwd=tmp_path, env=env)
+    proc = run("render", "wizsync.yaml", "--env", "production", "--online", "--json", cwd=tmp_path, scan=secret_scan, env=env)
     assert proc.returncode == 0, proc.stderr
     docs = {d["name"]: d for d in json.loads(proc.stdout)}
     promoted = docs["support-billing"]
@@ -120,21 +126,23 @@ def test_render_online_promotes_the_staging_config(tmp_path: Path, emulator) -> 
         assert key not in proc.stdout + proc.stderr
 
 
-def test_validate_offline_makes_no_request_and_check_keys_reports_a_bad_key(tmp_path: Path, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_validate_offline_makes_no_request_and_check_keys_reports_a_bad_key(tmp_path: Path, emulator, secret_scan: Any) -> None:  # type: ignore[no-untyped-def]
+    secret_scan.register_all(emulator.keys)
+    secret_scan.register("ACME_MCP_TOKEN", SECRET)
     write(tmp_path, emulator.base_url)
     env = {**emulator.key_env, "ACME_MCP_TOKEN": SECRET}
     before = json.dumps(emulator.stats(), sort_keys=True)
-    ok = run("validate", "wizsync.yaml", cwd=tmp_path, env=env)
+    ok = run("validate", "wizsync.yaml", cwd=tmp_path, scan=secret_scan, env=env)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("ok: wizsync.yaml")
     assert json.dumps(emulator.stats(), sort_keys=True) == before  # no network without --check-keys
 
-    online = run("validate", "wizsync.yaml", "--check-keys", "--json", cwd=tmp_path, env=env)
+    online = run("validate", "wizsync.yaml", "--check-keys", "--json", cwd=tmp_path, scan=secret_scan, env=env)
     assert online.returncode == 0, online.stderr
     assert json.loads(online.stdout)["keysChecked"] == 2
 
     bad_key = "wpk_test_" + "x" * 30
-    bad = run("validate", "wizsync.yaml", "--check-keys", cwd=tmp_path, env={**env, "WIZCHAT_ACME_PRODUCTION_KEY": bad_key})
+    bad = run("validate", "wizsync.yaml", "--check-keys", cwd=tmp_path, scan=secret_scan, env={**env, "WIZCHAT_ACME_PRODUCTION_KEY": bad_key})
     assert bad.returncode == 1
     assert "tenants.acme.keys.production: tenant 'acme' in 'production': list_chatbots failed: 401" in bad.stderr
     assert bad_key not in bad.stdout + bad.stderr and SECRET not in bad.stdout + bad.stderr
