@@ -1,0 +1,98 @@
+"""Scale: a generated manifest of 10,000 chatbots over 50 tenants.
+
+1. `wizsync validate` and `wizsync render --env staging` of all of them, offline: wall time and
+   peak RSS of each process (targets: validate + render ≤ 5 s, each ≤ 300 MB).
+2. `wizsync plan` of N = 2,500 / 5,000 / 10,000 of them against an unlimited emulator
+   (a subprocess): wall, CPU and peak RSS per N, and RSS per chatbot between sizes. Memory
+   must not grow with N beyond the results themselves; the JSON report (--json) holds every
+   result, so the plan is also run with its human report at the largest N.
+
+    python bench/scale.py                  # 10,000 chatbots / 50 tenants (~2 min)
+    python bench/scale.py --quick          # 2,000 chatbots, plans of 500/1,000/2,000
+    python bench/scale.py --n 20000 --tenants 100 --sizes 5000,10000,20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fleetgen  # noqa: E402
+
+from wizchat_management.emulator import EmulatorProcess  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--n", type=int)
+    p.add_argument("--tenants", type=int, default=50)
+    p.add_argument("--sizes", help="comma-separated plan sizes (default N/4, N/2, N)")
+    p.add_argument("--json-only", action="store_true")
+    o = p.parse_args()
+    o.n = o.n or (2000 if o.quick else 10_000)
+    sizes = [int(s) for s in o.sizes.split(",")] if o.sizes else [o.n // 4, o.n // 2, o.n]
+
+    offline: list[dict[str, Any]] = []
+    plans: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="wizsync-scale-") as tmp:
+        work = Path(tmp)
+        keys = {fleetgen.key_env(t): f"wpk_test_scale{t:04d}abcdefghijklmnop" for t in range(o.tenants)}
+        env = fleetgen.base_env(keys)
+        manifest = fleetgen.write_workspace(work, "http://127.0.0.1:9", o.n, o.tenants)
+        for name, args in (("validate", ["validate", manifest.name]),
+                           ("render", ["render", manifest.name, "--env", fleetgen.ENV])):  # fmt: skip
+            res = fleetgen.run_cli(args, cwd=work, env=env)
+            if res.returncode != 0:
+                raise SystemExit(f"{name} failed:\n{res.stderr[-2000:]}")
+            offline.append({"command": name, "chatbots": o.n, "wall_s": round(res.wall, 3), "cpu_s": round(res.cpu, 3),
+                            "peak_rss_mb": round(res.max_rss_mb, 1), "output_mb": round(len(res.stdout) / 2**20, 1)})  # fmt: skip
+
+        seed = fleetgen.write_seed(work / "seed.json", o.n, o.tenants)
+        with EmulatorProcess(["--seed", str(seed)]) as emu:
+            env = fleetgen.base_env(emu.key_env)
+            runs = [(n, "--json") for n in sizes] + [(sizes[-1], "human")]
+            for n, mode in runs:
+                d = work / f"plan-{n}-{mode.strip('-')}"
+                m = fleetgen.write_workspace(d, emu.base_url, n, o.tenants)
+                args = ["plan", m.name, "--env", fleetgen.ENV, "--journal", str(d / "journal.db"), "--concurrency", "32"]
+                args += ["--json"] if mode == "--json" else ["--quiet"]
+                before = emu.stats()
+                res = fleetgen.run_cli(args, cwd=d, env=env)
+                if res.returncode != 0:
+                    raise SystemExit(f"plan of {n} failed:\n{res.stderr[-2000:]}")
+                requests = sum(s["requests"] for s in fleetgen.stats_delta(before, emu.stats()).values())
+                plans.append({"chatbots": n, "report": mode.strip("-"), "requests": requests, "wall_s": round(res.wall, 3),
+                              "cpu_s": round(res.cpu, 3), "cpu_ms_per_chatbot": round(1000 * res.cpu / n, 3),
+                              "peak_rss_mb": round(res.max_rss_mb, 1), "output_mb": round(len(res.stdout) / 2**20, 2)})  # fmt: skip
+    json_runs = [r for r in plans if r["report"] == "json"]
+    for a, b in zip(json_runs, json_runs[1:]):
+        b["rss_kb_per_added_chatbot"] = round(1024 * (b["peak_rss_mb"] - a["peak_rss_mb"]) / (b["chatbots"] - a["chatbots"]), 2)
+    total = sum(r["wall_s"] for r in offline)
+    doc = {
+        "bench": "scale",
+        "settings": {"chatbots": o.n, "tenants": o.tenants, "plan_sizes": sizes},
+        "targets": {"validate_plus_render_s": 5.0, "peak_rss_mb": 300},
+        "validate_plus_render_s": round(total, 3),
+        "offline": offline,
+        "plans": plans,
+    }
+    print(json.dumps(doc, indent=2))
+    if not o.json_only:
+        print(f"\n{o.n} chatbots over {o.tenants} tenants; validate + render {total:.2f} s", file=sys.stderr)
+        print(fleetgen.table(offline, list(offline[0])), file=sys.stderr)
+        print(file=sys.stderr)
+        cols = ["chatbots", "report", "requests", "wall_s", "cpu_s", "cpu_ms_per_chatbot", "peak_rss_mb", "output_mb",
+                "rss_kb_per_added_chatbot"]
+        print(fleetgen.table(plans, cols), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
