@@ -298,7 +298,7 @@ class BatchRunner:
             journal.event(run_id, "batch.start", batch=number, size=len(todo))
             if self.reporter is not None:
                 self.reporter.batch_started(number, len(todo))
-            await self.ex.map(todo, self.process)
+            await self.ex.map(todo, self.process, key=lambda item: item.label)
             failures = self.failures()
             journal.event(run_id, "batch.done", batch=number, failures=failures)
             done += 1

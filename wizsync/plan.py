@@ -94,7 +94,8 @@ async def plan_fleet(
         if on_outcome is not None:
             on_outcome(convert(outcome))
 
-    outcomes = await ex.map(items, lambda it: dry_run(ex, it, prune=effective_prune(it, no_prune)), on_outcome=done)
+    outcomes = await ex.map(items, lambda it: dry_run(ex, it, prune=effective_prune(it, no_prune)), on_outcome=done,
+                            key=lambda it: it.label)  # fmt: skip
     return [convert(o) for o in outcomes]
 
 

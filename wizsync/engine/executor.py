@@ -471,25 +471,48 @@ class Executor:
         fn: Callable[[I], Awaitable[T]],
         *,
         on_outcome: Callable[[Outcome[I, T]], None] | None = None,
+        key: Callable[[I], str] | None = None,
     ) -> list[Outcome[I, T]]:
         """Run ``fn(item)`` for every item concurrently; one Outcome per item, in input order.
 
-        A failure never cancels the others. All items are scheduled at once on
-        purpose: a bounded window filled with one slow key's items would make
-        other keys wait (pacing and the in-flight cap do the bounding).
-        ``on_outcome`` is called as each item finishes (progress, journal).
-        """
+        A failure never cancels the others. ``on_outcome`` is called as each
+        item finishes (progress, journal).
 
-        async def one(item: I) -> Outcome[I, T]:
+        With ``key`` (the item's key label) each key gets its own workers, as
+        many as the in-flight cap (a key can never have more in flight): the
+        number of suspended calls stays bounded whatever the fleet's size (a
+        10,000-chatbot plan held one suspended call, body built, per chatbot:
+        ~27 KB each, bench/scale.py), and one slow key's queue never makes
+        another key wait. Without ``key`` every item is scheduled at once.
+        """
+        items = list(items)
+        results: list[Outcome[I, T] | None] = [None] * len(items)
+
+        async def one(index: int) -> None:
+            item = items[index]
             try:
                 outcome: Outcome[I, T] = Outcome(item, value=await fn(item))
             except Exception as exc:
                 outcome = Outcome(item, error=exc)
+            results[index] = outcome
             if on_outcome is not None:
                 on_outcome(outcome)
-            return outcome
 
-        return list(await asyncio.gather(*(one(item) for item in items)))
+        if key is None:
+            await asyncio.gather(*(one(i) for i in range(len(items))))
+        else:
+            queues: dict[str, list[int]] = {}
+            for index, item in enumerate(items):
+                queues.setdefault(key(item), []).append(index)
+
+            async def worker(queue: list[int]) -> None:
+                while queue:
+                    await one(queue.pop())
+
+            for queue in queues.values():
+                queue.reverse()  # pop() from the end: input order within a key
+            await asyncio.gather(*(worker(q) for q in queues.values() for _ in range(min(self.concurrency, len(q)))))
+        return [r for r in results if r is not None]
 
     # -- reporting -----------------------------------------------------------
 
