@@ -75,12 +75,13 @@ async def _upfront_plan(journal: Journal, run_id: str, ex: Executor, fleet: Sequ
     outcomes = await plan_fleet(ex, fleet, no_prune=options.no_prune)
     rows, deletes, changed = [], [], 0
     for o in outcomes:
-        counters = recorder.take(o.item.name)
         if o.result is None:
-            # Left pending: the item's batch plans it again and records the outcome there.
+            # Left pending: the item's batch plans it again and records the outcome there
+            # (with this plan's requests and retries: its counters stay in the recorder).
             assert o.error is not None
             journal.event(run_id, "plan.failed", item=o.item.name, **o.error)
             continue
+        counters = recorder.take(o.item.name)
         rows.append({"name": o.item.name, "plan_summary": summary_of(o.result), "plan_ops": ops_of(o.result),
                      "revision_before": o.result.revision, **counters})  # fmt: skip
         s = o.result.plan.summary
