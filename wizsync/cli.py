@@ -1,11 +1,14 @@
 """The ``wizsync`` command line: thin click commands over the library.
 
-Each command lives in ``wizsync/commands/<name>.py`` and is registered below;
-library errors become ``click.ClickException`` at that edge, never a traceback.
+Each command lives in ``wizsync/commands/<name>.py`` and is registered in
+``COMMANDS``; library errors become ``click.ClickException`` at that edge,
+never a traceback. A command's module is imported only when that command
+runs (``validate`` does not pay for the emulator's web stack).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -16,8 +19,36 @@ from .logfile import LoggedGroup, start_logging
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "WIZSYNC"}
 
+# name -> "module:attribute" of the click command.
+COMMANDS = {
+    "validate": "wizsync.commands.validate:validate",
+    "render": "wizsync.commands.render:render",
+    "export": "wizsync.commands.export:export",
+    "plan": "wizsync.commands.plan:plan",
+    "apply": "wizsync.commands.apply:apply",
+    "resume": "wizsync.commands.resume:resume",
+    "rollback": "wizsync.commands.rollback:rollback",
+    "runs": "wizsync.commands.history:runs",
+    "show": "wizsync.commands.history:show",
+    "emulator": "wizchat_management.emulator.cli:emulator_command",
+    "demo": "wizsync.commands.demo:demo",
+}
 
-@click.group(cls=LoggedGroup, context_settings=CONTEXT_SETTINGS)
+
+class LazyGroup(LoggedGroup):
+    """Imports a command's module when the command is looked up (click's lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            module, attribute = COMMANDS[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="wizsync")
 @click.option(
     "--log-file",
@@ -44,40 +75,6 @@ def cli(ctx: click.Context, log_file: str | None) -> None:
     variables (e.g. WIZSYNC_PLAN_CONCURRENCY=8); see docs/cli.md.
     """
     start_logging(ctx, log_file, __version__)
-
-
-from wizchat_management.emulator.cli import emulator_command  # noqa: E402
-
-cli.add_command(emulator_command, "emulator")
-
-from .commands.render import render  # noqa: E402
-from .commands.validate import validate  # noqa: E402
-
-cli.add_command(validate)
-cli.add_command(render)
-
-from .commands.plan import plan  # noqa: E402
-
-cli.add_command(plan)
-
-from .commands.export import export  # noqa: E402
-
-cli.add_command(export)
-
-from .commands.apply import apply  # noqa: E402
-from .commands.history import runs, show  # noqa: E402
-from .commands.resume import resume  # noqa: E402
-from .commands.rollback import rollback  # noqa: E402
-
-cli.add_command(apply)
-cli.add_command(resume)
-cli.add_command(rollback)
-cli.add_command(runs)
-cli.add_command(show)
-
-from .commands.demo import demo  # noqa: E402
-
-cli.add_command(demo)
 
 
 def main() -> None:

@@ -33,6 +33,10 @@ class RefusedError(JournalError):
     """The run refused to start (deletes not allowed, not confirmed, changed manifest...)."""
 
 
+# A run that stops on one of these failed; on anything else it was interrupted.
+USER_ERRORS = (ManifestError, JournalError)
+
+
 @dataclass
 class RunOutcome:
     summary: RunSummary
@@ -117,7 +121,7 @@ async def apply_run(
         journal.start_run("apply", session.environment, session.manifest_path, session.manifest_hash,
                           options.as_json(), run_id=run_id)  # fmt: skip
         recorder = Recorder(journal, run_id)
-        try:
+        with journal.closing_run(run_id, USER_ERRORS):
             # A bad --plan RUN_ID is bad input: refused before the first request.
             approved: dict[str, Approved] | None = (
                 approved_from(journal, options.plan_run, session.environment) if options.plan_run else None
@@ -152,12 +156,6 @@ async def apply_run(
             recorder.flush()
             _finish(journal, outcome.summary)
             return outcome
-        except (ManifestError, JournalError) as exc:
-            journal.finish_run(run_id, "failed", error=str(exc))
-            raise
-        except BaseException:
-            journal.finish_run(run_id, "interrupted")
-            raise
     finally:
         if reporter is not None:
             reporter.finish()
@@ -318,7 +316,7 @@ async def rollback_run(
         run_batches = cut_batches(items, options.batches)
         journal.add_items(run_id, _item_rows(run_batches))
         recorder = Recorder(journal, run_id)
-        try:
+        with journal.closing_run(run_id, USER_ERRORS):
             protected = session.manifest.environments[parent.environment].protected
             _confirm_or_refuse(confirm_for(parent.environment, protected),
                                f"Roll back {len(items)} chatbot(s) of '{parent.environment}' changed by run {parent_id}?")  # fmt: skip
@@ -331,12 +329,6 @@ async def rollback_run(
             recorder.flush()
             _finish(journal, outcome.summary)
             return outcome
-        except (ManifestError, JournalError) as exc:
-            journal.finish_run(run_id, "failed", error=str(exc))
-            raise
-        except BaseException:
-            journal.finish_run(run_id, "interrupted")
-            raise
     finally:
         if reporter is not None:
             reporter.finish()

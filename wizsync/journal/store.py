@@ -372,6 +372,23 @@ class Journal:
             )
             self._insert_event(run_id, "run.status", None, {"status": status, "error": error})
 
+    @contextlib.contextmanager
+    def closing_run(self, run_id: str, user_errors: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+        """Record how a run ends when it ends in an exception, then re-raise.
+
+        ``failed`` with the message for ``user_errors`` (bad input, a refusal),
+        ``interrupted`` for anything else (Ctrl-C, a crash of ours): a run is
+        never left ``running`` by a process that is still alive to say so.
+        """
+        try:
+            yield
+        except user_errors as exc:
+            self.finish_run(run_id, "failed", error=str(exc))
+            raise
+        except BaseException:
+            self.finish_run(run_id, "interrupted")
+            raise
+
     def finish_run(
         self, run_id: str, status: str, counts: Mapping[str, Any] | None = None, *, error: str | None = None
     ) -> None:
