@@ -21,14 +21,13 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatError
+from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatApiError, WizChatError
 
-from .commands.live_inputs import api_error
 from .engine import Executor, KeySpec
 from .manifest import Manifest, ManifestError, Target, TargetPlan, read_api_key
 from .render import RenderedDocument, check_manifest, live_config_needed, render_target
 
-__all__ = ["FleetItem", "key_label", "key_specs", "key_pairs", "precheck", "bind_targets", "load_fleet"]
+__all__ = ["api_error", "FleetItem", "key_label", "key_specs", "key_pairs", "precheck", "bind_targets", "load_fleet"]
 
 
 def key_label(tenant: str, environment: str) -> str:
@@ -54,6 +53,25 @@ class FleetItem:
     def chatbot_id(self) -> str:
         assert self.target.chatbot_id is not None  # bound by load_fleet
         return self.target.chatbot_id
+
+
+def api_error(manifest: Manifest, tenant: str, environment: str, action: str, exc: WizChatError) -> ManifestError:
+    """A one-paragraph error for a failed call; 401/403 point at the tenant's key entry."""
+    key_path = ("tenants", tenant, "keys", environment)
+    if isinstance(exc, WizChatApiError):
+        hint = {
+            401: "The key is missing, malformed or revoked: check the variable or file this entry names",
+            403: "The key lacks a scope (chatbots:read and the read scope of each managed section)",
+            404: "The chatbot id is not visible with this tenant's key: check ids and the tenant",
+        }.get(exc.status)
+        return manifest.error(
+            key_path, f"tenant '{tenant}' in '{environment}': {action} failed: {exc.status} {exc.code}: {exc.message}", hint
+        )
+    return manifest.error(
+        key_path,
+        f"tenant '{tenant}' in '{environment}': {action} failed: {type(exc).__name__}: {exc}",
+        f"Check environments.{environment}.baseUrl ({manifest.environments[environment].baseUrl}) and the network",
+    )
 
 
 def key_pairs(plan: TargetPlan) -> list[tuple[str, str]]:

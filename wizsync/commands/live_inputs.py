@@ -23,10 +23,11 @@ from wizchat_management import (
     WizChatConnectionError,
     WizChatError,
 )
+from wizsync.fleet import api_error
 from wizsync.manifest import Manifest, ManifestError, Target, read_api_key
 from wizsync.render import live_config_needed
 
-__all__ = ["LiveInputs", "api_error"]
+__all__ = ["LiveInputs"]
 
 T = TypeVar("T")
 
@@ -46,25 +47,6 @@ def _wait(state: RetryCallState) -> float:
     if isinstance(retry_after, (int, float)) and 0 <= retry_after <= 60:
         return float(retry_after)
     return float(_backoff(state))
-
-
-def api_error(manifest: Manifest, tenant: str, environment: str, action: str, exc: WizChatError) -> ManifestError:
-    """A one-paragraph error for a failed call; 401/403 point at the tenant's key entry."""
-    key_path = ("tenants", tenant, "keys", environment)
-    if isinstance(exc, WizChatApiError):
-        hint = {
-            401: "The key is missing, malformed or revoked: check the variable or file this entry names",
-            403: "The key lacks a scope (chatbots:read and the read scope of each managed section)",
-            404: "The chatbot id is not visible with this tenant's key: check ids and the tenant",
-        }.get(exc.status)
-        return manifest.error(
-            key_path, f"tenant '{tenant}' in '{environment}': {action} failed: {exc.status} {exc.code}: {exc.message}", hint
-        )
-    return manifest.error(
-        key_path,
-        f"tenant '{tenant}' in '{environment}': {action} failed: {type(exc).__name__}: {exc}",
-        f"Check environments.{environment}.baseUrl ({manifest.environments[environment].baseUrl}) and the network",
-    )
 
 
 class LiveInputs:
