@@ -56,9 +56,6 @@ class Session:
     def executor(self, recorder: Recorder | None = None, **kwargs: Any) -> Executor:
         return Executor(self.keys, concurrency=self.concurrency, on_event=recorder, **kwargs)
 
-    def rates(self, ex: Executor) -> dict[str, Any]:
-        return {label: stats for label, stats in ex.stats().items()}
-
 
 def open_session(
     manifest_path: str | os.PathLike[str],
