@@ -153,7 +153,9 @@ def print_run(journal: Journal, journal_path: Path, run_id: str, *, verbose: boo
             elif r.state == "applying":
                 detail = ": an apply was sent and no answer recorded (the process stopped); resume settles it"
             rev = f" rev {r.revision_before}→{r.revision_after}" if r.revision_after is not None and r.state == "applied" else ""
-            out(f"    {r.name} ({r.tenant}, {r.chatbot_id}, batch {r.batch}): {r.state}{rev}{detail}")
+            took = f" in {r.duration_ms / 1000:.2f}s" if r.duration_ms is not None else ""
+            tries = f", {r.attempts} attempts" if r.attempts > 1 else ""
+            out(f"    {r.name} ({r.tenant}, {r.chatbot_id}, batch {r.batch}): {r.state}{rev}{took}{tries}{detail}")
     left = [r for r in records if r.state in ("pending", "planned", "applying")]
     journal_arg = f" --journal {journal_path}"
     if status in ("halted", "interrupted", "failed") and run.command in ("apply", "rollback"):
