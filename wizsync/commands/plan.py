@@ -84,9 +84,11 @@ def plan(
         console.print(
             render_report(reports, keys, result.estimate, result.forbidden, only_changes=not verbose, title="Plan")
         )
-        console.print(f"\nRun {result.run_id} recorded in {session.journal_path}.")
+        # Paths are text, not rich markup ("[...]" in a folder name must print as is).
+        console.print(f"\nRun {result.run_id} recorded in {session.journal_path}.", markup=False, highlight=False)
         if result.changed:
-            console.print(f"Apply exactly this plan: wizsync apply {manifest_path} --env {environment} --plan {result.run_id}")
+            console.print(f"Apply exactly this plan: wizsync apply {manifest_path} --env {environment} --plan {result.run_id}"
+                          f" --journal {session.journal_path}", markup=False, highlight=False)  # fmt: skip
     if result.errors:
         sys.exit(1)
     if detailed_exitcode and result.changed:
