@@ -29,6 +29,7 @@ __all__ = [
     "concurrency_option",
     "output_options",
     "user_errors",
+    "click_error",
     "reporter_for",
     "stdout_console",
 ]
@@ -81,12 +82,15 @@ def user_errors() -> Iterator[None]:
     """Turn the library's user-facing errors into a one-paragraph click error (exit 1; 2 for a bad option)."""
     try:
         yield
-    except ManifestError as exc:
-        if exc.key in _OPTION_KEYS:
-            raise click.UsageError(str(exc), ctx=click.get_current_context(silent=True)) from None
-        raise click.ClickException(str(exc)) from None
-    except JournalError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (ManifestError, JournalError) as exc:
+        raise click_error(exc) from None
+
+
+def click_error(exc: ManifestError | JournalError) -> click.ClickException:
+    """The click error for a library error: a usage error (exit 2) when it names a bad option."""
+    if isinstance(exc, ManifestError) and exc.key in _OPTION_KEYS:
+        return click.UsageError(str(exc), ctx=click.get_current_context(silent=True))
+    return click.ClickException(str(exc))
 
 
 def reporter_for(quiet: bool, verbose: bool, no_color: bool) -> Any:

@@ -11,6 +11,7 @@ import yaml
 from wizsync.manifest import ManifestError, load_manifest, parse_selection, resolve_targets
 from wizsync.render import RenderedDocument, live_config_needed, render_target
 
+from .common import click_error
 from .live_inputs import LiveInputs
 
 __all__ = ["render"]
@@ -83,7 +84,7 @@ def render(
                 source = live.source_document(target) if live_config_needed(manifest, target) else None
                 documents.append(render_target(manifest, target, source))
     except ManifestError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click_error(exc) from None
     if not documents:
         raise click.ClickException(f"no chatbot of '{environment}' matches the selection")
 

@@ -9,6 +9,7 @@ import click
 from wizsync.manifest import ManifestError, Manifest, load_manifest, resolve_targets
 from wizsync.render import CheckReport, check_manifest
 
+from .common import click_error
 from .live_inputs import LiveInputs
 
 __all__ = ["validate"]
@@ -67,7 +68,7 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, as_jso
     except ManifestError as exc:
         if as_json:
             click.echo(json.dumps({"valid": False, "errors": [_error_json(exc)]}, indent=2))
-        raise click.ClickException(str(exc)) from None
+        raise click_error(exc) from None
 
     report = check_manifest(manifest, envs or None)
     calls = _check_keys(manifest, report) if check_keys and report.ok else 0
