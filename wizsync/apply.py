@@ -147,6 +147,21 @@ def _normal_ops(ops: Sequence[Mapping[str, Any]] | None) -> list[Any]:
     return sorted(out, key=repr)
 
 
+def may_have_applied(record: Any) -> list[dict[str, Any]]:
+    """The operations earlier attempts of this run applied, or may have (an ``applying`` item's plan).
+
+    Kept in ``applied_ops`` across attempts: rollback restores every section the
+    run touched, and a later attempt's result (or an all-noop re-plan) must not
+    hide what an earlier one did (a 422 that kept some sections, then a resume).
+    """
+    ops = list(record.applied_ops or []) + (list(record.plan_ops or []) if record.state == "applying" else [])
+    out: list[dict[str, Any]] = []
+    for op in ops:
+        if op.get("op") != "noop" and op not in out:
+            out.append(op)
+    return out
+
+
 def snapshot_document(doc: ChatbotConfigDocument) -> dict[str, Any]:
     return doc.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
@@ -207,6 +222,7 @@ class BatchRunner:
         """Plan, snapshot, mark, apply, record one chatbot. Never raises for an API error."""
         journal, run_id = self.journal, self.run_id
         before = journal.item(run_id, item.name)
+        earlier = may_have_applied(before)
         try:
             plan = await self._apply_call(item, dry_run=True)
         except Stopped:
@@ -215,9 +231,10 @@ class BatchRunner:
             info = error_info(exc)
             self._finish(item, "failed", info["message"], error_code=info["code"], error_message=info["message"])
             return
+        # plan_ops now become this attempt's: an earlier uncertain attempt's go to applied_ops first.
         journal.update_item(
             run_id, item.name, state="planned", plan_summary=summary_of(plan), plan_ops=ops_of(plan),
-            doc_hash=item.desired.hash, planned_at=now_rfc3339(),
+            doc_hash=item.desired.hash, planned_at=now_rfc3339(), **({"applied_ops": earlier} if earlier else {}),
         )  # fmt: skip
         if not has_changes(plan):
             # An item this run already sent an apply for, now all noop, was applied
@@ -263,16 +280,17 @@ class BatchRunner:
             self._finish(item, "failed", info["message"], error_code=info["code"], error_message=info["message"])
             return
         applied = [op.model_dump(mode="json") for op in result.applied]
+        kept = earlier + [op for op in applied if op not in earlier]  # this run's, over all attempts
         if result.failed is not None:
             f = result.failed
             key = f" {f.key}" if f.key else ""
             message = f"{f.section.value}{key}: {f.code}: {f.message} ({len(applied)} operation(s) before it kept)"
             self._finish(
-                item, "failed", message, applied_ops=applied, revision_after=result.revision,
+                item, "failed", message, applied_ops=kept, revision_after=result.revision,
                 error_code=f.code, error_message=f.message, error_section=f.section.value, error_key=f.key,
             )  # fmt: skip
             return
-        self._finish(item, "applied", f"rev {result.revision}", applied_ops=applied, revision_after=result.revision)
+        self._finish(item, "applied", f"rev {result.revision}", applied_ops=kept, revision_after=result.revision)
 
     # -- the run ------------------------------------------------------------
 

@@ -59,9 +59,11 @@ class Loss:
 
 
 def _ops(record: ItemRecord) -> list[Mapping[str, Any]]:
-    """What the parent run did (applied ops), or for an uncertain item what it planned."""
-    ops = record.applied_ops if record.state != "applying" and record.applied_ops else record.plan_ops
-    return [o for o in ops or [] if o.get("op") != "noop"]
+    """What the parent run did, over all its attempts (applied ops), plus for an uncertain item what it planned."""
+    ops = list(record.applied_ops or [])
+    if record.state == "applying" or (record.state == "applied" and not ops):
+        ops += record.plan_ops or []
+    return [o for o in ops if o.get("op") != "noop"]
 
 
 def _has_secret(item: Mapping[str, Any]) -> bool:
@@ -106,9 +108,13 @@ def rollback_items(journal: Journal, parent_run: str) -> tuple[list[RunItem], li
         raise JournalError(f"run {parent_run} is a {parent.command} run: only apply and rollback runs change chatbots")
     items: list[RunItem] = []
     losses: list[Loss] = []
-    records: Sequence[ItemRecord] = journal.items(parent_run, CHANGED_STATES)
+    # Any state: an item an earlier attempt changed may since be failed, drifted or (a stopped
+    # retry) planned; its applied_ops say what the run did to it.
+    records: Sequence[ItemRecord] = journal.items(parent_run)
     for record in reversed(records):  # items() is in rollout order
-        if record.state == "failed" and not record.applied_ops:
+        if record.state not in CHANGED_STATES and not record.applied_ops:
+            continue  # never applied to
+        if not _ops(record):
             continue  # nothing of it was kept
         snap = journal.snapshot(parent_run, record.name)
         if snap is None or record.chatbot_id is None or record.tenant is None:

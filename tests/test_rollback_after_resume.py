@@ -1,0 +1,61 @@
+"""Rollback of a run that needed more than one attempt on a chatbot restores everything that run
+changed on it, not only what its last attempt changed: a 422 partial failure that kept some
+sections and was then finished by a resume, or an apply the server took just before the process
+died (journaled `applying`) that the resume then found all noop."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from apply_fleet import Cli, live, write_manifest
+
+BAD = "{spec: {domains: [{hostname: x.unverified}]}}"
+FIXED = "{spec: {core: {temperature: 0.42}}}"
+BOT = ("acme", "support-returns")
+NAME = f"{BOT[0]}-{BOT[1]}"
+
+
+def test_rollback_after_a_422_finished_by_resume_restores_what_the_first_attempt_kept(emulator, secret_scan, tmp_path: Path) -> None:
+    write_manifest(tmp_path, emulator, overrides={BOT: BAD}, protected=False)
+    cli = Cli(secret_scan, tmp_path, emulator)
+    before = live(emulator, "production")[BOT]
+
+    first = cli.apply("--allow-deletes", "--chatbot", NAME, "--max-failures", "1")
+    assert first.returncode == 1, first.stderr
+    run_id = cli.last_run()["id"]
+    kept = live(emulator, "production")[BOT]
+    assert kept["spec"] != before["spec"]  # the 422 kept what ran before the failing domain
+
+    write_manifest(tmp_path, emulator, overrides={BOT: FIXED}, protected=False)
+    done = cli.run("resume", run_id, "--yes", "--force")
+    assert done.returncode == 0, done.stderr
+
+    back = cli.run("rollback", run_id, "--yes")
+    assert back.returncode == 0, back.stderr
+    assert live(emulator, "production")[BOT]["spec"] == before["spec"]
+
+
+def test_rollback_after_a_crash_right_after_the_apply_then_resume_restores_it(emulator, secret_scan, tmp_path: Path) -> None:
+    write_manifest(tmp_path, emulator, overrides={BOT: FIXED}, protected=False)  # an entry named NAME
+    cli = Cli(secret_scan, tmp_path, emulator)
+    before = live(emulator, "production")[BOT]
+
+    assert cli.apply("--allow-deletes", "--chatbot", NAME).returncode == 0
+    run_id = cli.last_run()["id"]
+    assert live(emulator, "production")[BOT]["spec"] != before["spec"]
+    # What a kill -9 after the server applied but before the answer was journaled leaves behind.
+    conn = sqlite3.connect(cli.journal)
+    with conn:
+        conn.execute("UPDATE items SET state = 'applying', applied_ops = NULL, revision_after = NULL, finished_at = NULL "
+                     "WHERE run_id = ? AND name = ?", [run_id, NAME])  # fmt: skip
+        conn.execute("UPDATE runs SET status = 'running' WHERE id = ?", [run_id])
+    conn.close()
+
+    resumed = cli.run("resume", run_id, "--yes")
+    assert resumed.returncode == 0, resumed.stderr
+    assert cli.show(run_id)["run"]["counts"] == {"applied": 1}
+
+    back = cli.run("rollback", run_id, "--yes")
+    assert back.returncode == 0, back.stderr
+    assert live(emulator, "production")[BOT]["spec"] == before["spec"]
