@@ -59,3 +59,24 @@ def test_rollback_after_a_crash_right_after_the_apply_then_resume_restores_it(em
     back = cli.run("rollback", run_id, "--yes")
     assert back.returncode == 0, back.stderr
     assert live(emulator, "production")[BOT]["spec"] == before["spec"]
+
+
+def test_rollback_removes_an_object_section_key_the_run_added(emulator, secret_scan, tmp_path: Path) -> None:
+    # core/security/telemetry merge on apply (keys not given stay), so restoring the snapshot's
+    # section alone would keep a key the run added: rollback must remove it (given as null).
+    write_manifest(tmp_path, emulator, overrides={BOT: "{spec: {core: {footerNote: added-by-run}}}"}, protected=False)
+    cli = Cli(secret_scan, tmp_path, emulator)
+    before = live(emulator, "production")[BOT]
+    assert "footerNote" not in before["spec"]["core"]
+
+    assert cli.apply("--allow-deletes", "--chatbot", NAME).returncode == 0
+    run_id = cli.last_run()["id"]
+    assert live(emulator, "production")[BOT]["spec"]["core"]["footerNote"] == "added-by-run"
+
+    back = cli.run("rollback", run_id, "--yes")
+    assert back.returncode == 0, back.stderr
+    assert live(emulator, "production")[BOT]["spec"] == before["spec"]
+    # and the rollback of the rollback puts it back
+    redo = cli.run("rollback", cli.last_run()["id"], "--yes")
+    assert redo.returncode == 0, redo.stderr
+    assert live(emulator, "production")[BOT]["spec"]["core"]["footerNote"] == "added-by-run"

@@ -15,6 +15,7 @@ pretending.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,15 @@ def restore_document(record: ItemRecord, snapshot: Mapping[str, Any], parent_run
                     continue
                 kept.append(item)
             value = kept
+        elif isinstance(value, dict):
+            # Object sections merge on apply (a key not given stays): a key the run added,
+            # absent from the snapshot, is given as null to remove it.
+            value = dict(value)
+            for op in ops:
+                if op.get("section") == section:
+                    for change in op.get("changes") or []:
+                        top = re.split(r"[.\[]", str(change.get("path")), maxsplit=1)[0]
+                        value.setdefault(top, None)
         out_spec[section] = value
     for op in ops:
         section = str(op.get("section"))
