@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from apply_fleet import Cli, live, write_manifest
+from apply_fleet import Cli, clients, live, write_manifest
 
 BAD = "{spec: {domains: [{hostname: x.unverified}]}}"
 FIXED = "{spec: {core: {temperature: 0.42}}}"
@@ -80,3 +80,35 @@ def test_rollback_removes_an_object_section_key_the_run_added(emulator, secret_s
     redo = cli.run("rollback", cli.last_run()["id"], "--yes")
     assert redo.returncode == 0, redo.stderr
     assert live(emulator, "production")[BOT]["spec"]["core"]["footerNote"] == "added-by-run"
+
+
+def test_a_snapshot_taken_before_an_apply_that_was_never_sent_is_retaken_on_resume(emulator, secret_scan, tmp_path: Path) -> None:
+    # Ctrl-C stops a queued apply after its snapshot, before sending it (the item goes back to
+    # `planned`, no attempt). If the chatbot is changed by hand before the resume, the resume's
+    # apply changes the hand-edited config: rollback must restore that, not the stale snapshot.
+    write_manifest(tmp_path, emulator, overrides={BOT: FIXED}, protected=False)
+    cli = Cli(secret_scan, tmp_path, emulator)
+    original = live(emulator, "production")[BOT]
+    assert cli.apply("--allow-deletes", "--chatbot", NAME).returncode == 0
+    run_id = cli.last_run()["id"]
+    conn = sqlite3.connect(cli.journal)
+    with conn:  # the state the stopped apply leaves: snapshot kept, nothing sent
+        conn.execute("UPDATE items SET state = 'planned', attempts = 0, applied_ops = NULL, revision_after = NULL, "
+                     "applying_at = NULL, finished_at = NULL WHERE run_id = ? AND name = ?", [run_id, NAME])  # fmt: skip
+        conn.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", [run_id])
+    conn.close()
+    # meanwhile, by hand: back to the original config, with another welcome message
+    edited = {**original["spec"], "core": {**original["spec"]["core"], "welcomeMessage": "edited by hand"}}
+    bot_id = emulator.state.chatbot_by_name("org_acme_production", BOT[1]).id
+    with clients(emulator, "production")["acme"] as client:
+        client.apply_config(bot_id, {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": edited}, prune=True)
+    hand = live(emulator, "production")[BOT]
+    assert hand["spec"]["core"]["welcomeMessage"] == "edited by hand"
+
+    resumed = cli.run("resume", run_id, "--yes")
+    assert resumed.returncode == 0, resumed.stderr
+    assert live(emulator, "production")[BOT]["spec"]["core"]["temperature"] == 0.42
+
+    back = cli.run("rollback", run_id, "--yes")
+    assert back.returncode == 0, back.stderr
+    assert live(emulator, "production")[BOT]["spec"] == hand["spec"]

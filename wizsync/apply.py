@@ -10,7 +10,7 @@ Per chatbot, in its batch (the batch's chatbots run concurrently):
    rendered document that changed since, → ``drifted`` (not applied);
 3. deletes without ``--allow-deletes`` → ``failed`` (``deletes_refused``);
 4. snapshot: the live config (the server's export, secrets ``<redacted>``)
-   stored before anything changes (the first one of a run wins);
+   stored before anything changes (the one before the run's first apply sent wins);
 5. ``applying`` committed durably, THEN the apply request: after a crash an
    ``applying`` item means "may have happened", never "did not";
 6. ``applied``, or ``failed`` with the server's ``ApplyResult.failed`` (a 422
@@ -260,9 +260,11 @@ class BatchRunner:
             message = f"snapshot (get_config) failed: {info['message']}"
             self._finish(item, "failed", message, error_code=info["code"], error_message=message)
             return
+        # The first snapshot wins once an apply was sent (the live config may be this run's own by
+        # then); before that, a newer one replaces it (an apply stopped before sending left one behind).
         journal.save_snapshot(
             run_id, item.name, snapshot_document(live), live.metadata.revision if live.metadata else plan.revision,
-            tenant=item.tenant, chatbot_id=item.chatbot_id,
+            tenant=item.tenant, chatbot_id=item.chatbot_id, replace=before.attempts == 0 and not earlier,
         )  # fmt: skip
         attempt = journal.mark_applying(run_id, item.name, doc_hash=item.desired.hash, revision_before=plan.revision)
         try:
