@@ -318,7 +318,13 @@ class BatchRunner:
             journal.event(run_id, "batch.start", batch=number, size=len(todo))
             if self.reporter is not None:
                 self.reporter.batch_started(number, len(todo))
-            await self.ex.map(todo, self.process, key=lambda item: item.label)
+            outcomes = await self.ex.map(todo, self.process, key=lambda item: item.label)
+            # process() records every API error itself; what escapes it (a journal write refused
+            # or failing) means results may be unrecorded: stop the run with that reason, once
+            # the batch's requests in flight have finished.
+            errors = [o.error for o in outcomes if o.error is not None]
+            if errors:
+                raise errors[0]
             failures = self.failures()
             journal.event(run_id, "batch.done", batch=number, failures=failures)
             done += 1
