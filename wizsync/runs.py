@@ -298,6 +298,8 @@ async def rollback_run(
                                chatbots=parent_options.chatbots, concurrency=parent_options.concurrency,
                                journal=journal_path, check=False, sources=False)  # fmt: skip
         journal.forbid(session.forbidden())
+        # Before the run exists: a refusal to ask (no terminal) must not leave an interrupted run.
+        confirm = confirm_for(parent.environment, session.manifest.environments[parent.environment].protected)
         run_id = new_run_id()
         # Same environment+manifest lock as the parent: refused while the parent (or any run there) runs.
         lock = RunLock.acquire(journal_path, run_id, environment=parent.environment, manifest_path=parent.manifest_path,
@@ -317,8 +319,7 @@ async def rollback_run(
         journal.add_items(run_id, _item_rows(run_batches))
         recorder = Recorder(journal, run_id)
         with journal.closing_run(run_id, USER_ERRORS):
-            protected = session.manifest.environments[parent.environment].protected
-            _confirm_or_refuse(confirm_for(parent.environment, protected),
+            _confirm_or_refuse(confirm,
                                f"Roll back {len(items)} chatbot(s) of '{parent.environment}' changed by run {parent_id}?")  # fmt: skip
             async with session.executor(recorder) as ex:
                 ex.stop_on_signals()
