@@ -112,3 +112,16 @@ def test_a_snapshot_taken_before_an_apply_that_was_never_sent_is_retaken_on_resu
     back = cli.run("rollback", run_id, "--yes")
     assert back.returncode == 0, back.stderr
     assert live(emulator, "production")[BOT]["spec"] == hand["spec"]
+
+
+def test_rollback_of_a_422_restores_what_the_server_kept(emulator, secret_scan, tmp_path: Path) -> None:
+    write_manifest(tmp_path, emulator, overrides={BOT: BAD}, protected=False)
+    cli = Cli(secret_scan, tmp_path, emulator)
+    before = live(emulator, "production")[BOT]
+    assert cli.apply("--allow-deletes", "--chatbot", NAME).returncode == 1
+    run_id = cli.last_run()["id"]
+    assert live(emulator, "production")[BOT]["spec"] != before["spec"]
+
+    back = cli.run("rollback", run_id, "--yes")
+    assert back.returncode == 0, back.stderr
+    assert live(emulator, "production")[BOT]["spec"] == before["spec"]
