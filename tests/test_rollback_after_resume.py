@@ -125,3 +125,26 @@ def test_rollback_of_a_422_restores_what_the_server_kept(emulator, secret_scan, 
     back = cli.run("rollback", run_id, "--yes")
     assert back.returncode == 0, back.stderr
     assert live(emulator, "production")[BOT]["spec"] == before["spec"]
+
+
+def test_rollback_after_a_crash_then_a_resume_whose_fresh_plan_failed_still_restores_it(emulator, secret_scan, tmp_path: Path) -> None:
+    write_manifest(tmp_path, emulator, overrides={BOT: FIXED}, protected=False)
+    cli = Cli(secret_scan, tmp_path, emulator)
+    before = live(emulator, "production")[BOT]
+    assert cli.apply("--allow-deletes", "--chatbot", NAME).returncode == 0
+    run_id = cli.last_run()["id"]
+    conn = sqlite3.connect(cli.journal)
+    with conn:  # killed after the server applied, before the answer was journaled
+        conn.execute("UPDATE items SET state = 'applying', applied_ops = NULL, revision_after = NULL, finished_at = NULL "
+                     "WHERE run_id = ? AND name = ?", [run_id, NAME])  # fmt: skip
+        conn.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", [run_id])
+    conn.close()
+    # the resume's fresh plan fails (the server refuses the document): the item ends failed
+    write_manifest(tmp_path, emulator, overrides={BOT: "{spec: {core: {temperature: 7}}}"}, protected=False)
+    resumed = cli.run("resume", run_id, "--yes", "--force")
+    assert resumed.returncode == 1
+    assert cli.show(run_id)["run"]["counts"] == {"failed": 1}
+
+    back = cli.run("rollback", run_id, "--yes")
+    assert back.returncode == 0, back.stderr
+    assert live(emulator, "production")[BOT]["spec"] == before["spec"]

@@ -223,6 +223,10 @@ class BatchRunner:
         journal, run_id = self.journal, self.run_id
         before = journal.item(run_id, item.name)
         earlier = may_have_applied(before)
+        if before.state == "applying" and earlier:
+            # Whatever this attempt ends in (even a failed dry-run), rollback must still see
+            # what the uncertain one may have applied: into applied_ops before plan_ops change.
+            journal.update_item(run_id, item.name, applied_ops=earlier)
         try:
             plan = await self._apply_call(item, dry_run=True)
         except Stopped:
@@ -231,10 +235,9 @@ class BatchRunner:
             info = error_info(exc)
             self._finish(item, "failed", info["message"], error_code=info["code"], error_message=info["message"])
             return
-        # plan_ops now become this attempt's: an earlier uncertain attempt's go to applied_ops first.
         journal.update_item(
             run_id, item.name, state="planned", plan_summary=summary_of(plan), plan_ops=ops_of(plan),
-            doc_hash=item.desired.hash, planned_at=now_rfc3339(), **({"applied_ops": earlier} if earlier else {}),
+            doc_hash=item.desired.hash, planned_at=now_rfc3339(),
         )  # fmt: skip
         if not has_changes(plan):
             # An item this run already sent an apply for, now all noop, was applied
