@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from wizchat_management import ApplyResult, ChatbotConfigDocument
 
-from .engine import Executor, Stopped
+from .engine import Executor, Stopped, classify
 from .fleet import FleetItem, key_label
 from .journal import Journal, now_rfc3339
 from .plan import deletes_of, error_info, has_changes, ops_of, summary_of
@@ -282,7 +282,14 @@ class BatchRunner:
             return
         except Exception as exc:
             info = error_info(exc)
-            self._finish(item, "failed", info["message"], error_code=info["code"], error_message=info["message"])
+            message, uncertain = info["message"], {}
+            if classify(exc) == "transient":
+                # No answer, or a 5xx, after the request went out: the server may have applied it.
+                # Rollback must see what it may have changed; a resume settles it by a fresh plan.
+                planned = ops_of(plan)
+                uncertain = {"applied_ops": earlier + [op for op in planned if op not in earlier]}
+                message += " (the apply may have reached the server: resume settles it)"
+            self._finish(item, "failed", message, error_code=info["code"], error_message=message, **uncertain)
             return
         applied = [op.model_dump(mode="json") for op in result.applied]
         kept = earlier + [op for op in applied if op not in earlier]  # this run's, over all attempts
@@ -343,8 +350,12 @@ class BatchRunner:
                 journal.event(run_id, "run.halted", batch=number, failures=failures, budget=budget)
                 break
         counts = journal.item_counts(run_id)
-        if status == "completed" and any(counts.get(s) for s in UNFINISHED_STATES):
+        unfinished = any(counts.get(s) for s in UNFINISHED_STATES)
+        if status == "completed" and unfinished:
             status = "failed"
+        elif status == "interrupted" and not unfinished:
+            # Ctrl-C during the last batch, and every chatbot still finished: nothing to resume.
+            status = "completed"
         return RunSummary(run_id, status, counts, total, len(batches), done, budget, message)
 
 
