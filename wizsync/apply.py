@@ -49,9 +49,10 @@ __all__ = [
     "SECRET_PATHS",
 ]
 
-# Items a resume works on again. ``drifted`` and ``skipped`` are re-checked too:
-# the drift may be gone, the refusal may be lifted.
-UNFINISHED_STATES = ("pending", "planned", "applying", "failed", "drifted", "skipped")
+# Items a resume works on again; ``drifted`` is re-checked too (the drift may be gone).
+# ``skipped`` is final: ``resume --force`` gives it to chatbots the manifest no longer
+# selects, and a run that can never complete because of them would help no one.
+UNFINISHED_STATES = ("pending", "planned", "applying", "failed", "drifted")
 
 
 class Desired(Protocol):
