@@ -313,12 +313,12 @@ async def rollback_run(
         items, outcome.losses = rollback_items(journal, parent_id)
         journal.start_run("rollback", parent.environment, parent.manifest_path, parent.manifest_hash,
                           {**options.as_json(), "rollback_of": parent_id}, parent_run=parent_id, run_id=run_id)  # fmt: skip
-        for loss in outcome.losses:
-            journal.event(run_id, "rollback.cannot_restore", item=loss.chatbot, field=loss.field, reason=loss.reason)
-        run_batches = cut_batches(items, options.batches)
-        journal.add_items(run_id, _item_rows(run_batches))
         recorder = Recorder(journal, run_id)
         with journal.closing_run(run_id, USER_ERRORS):
+            for loss in outcome.losses:
+                journal.event(run_id, "rollback.cannot_restore", item=loss.chatbot, field=loss.field, reason=loss.reason)
+            run_batches = cut_batches(items, options.batches)
+            journal.add_items(run_id, _item_rows(run_batches))
             _confirm_or_refuse(confirm,
                                f"Roll back {len(items)} chatbot(s) of '{parent.environment}' changed by run {parent_id}?")  # fmt: skip
             async with session.executor(recorder) as ex:
