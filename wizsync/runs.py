@@ -127,7 +127,6 @@ async def apply_run(
                 approved_from(journal, options.plan_run, session.environment) if options.plan_run else None
             )
             async with session.executor(recorder) as ex:
-                ex.stop_on_signals()
                 fleet = _ordered(session, await load_fleet(ex, session.plan))
                 outcome.forbidden = session.forbidden(fleet)
                 journal.forbid(outcome.forbidden)
@@ -149,6 +148,9 @@ async def apply_run(
                     )
                 _confirm_or_refuse(confirm, f"Apply {changed} changed chatbot(s) of {len(items)} to "
                                             f"'{session.environment}' in {len(batches)} batch(es)?")  # fmt: skip
+                # From here Ctrl-C stops gracefully (in-flight requests finish and are recorded);
+                # before, nothing was applied and it aborts at once, the prompt included.
+                ex.stop_on_signals()
                 runner = BatchRunner(journal, run_id, ex, recorder, options, approved=approved, reporter=reporter)
                 if reporter is not None:
                     reporter.start(len(items), [i.tenant for i in items], batches=len(batches), title=f"apply {session.environment}")
@@ -206,7 +208,6 @@ async def resume_run(
         journal.forbid(session.forbidden())
         recorder = Recorder(journal, run_id)
         async with session.executor(recorder) as ex:
-            ex.stop_on_signals()
             if run.command == "apply":
                 fleet = await load_fleet(ex, session.plan)
                 outcome.forbidden = session.forbidden(fleet)
@@ -241,6 +242,7 @@ async def resume_run(
                                f"Resume run {run_id}: {todo} unfinished chatbot(s) of '{run.environment}'?")  # fmt: skip
             journal.reopen_run(run_id, force=force)
             reopened = True
+            ex.stop_on_signals()  # after the prompt: see apply_run
             for name in missing:
                 journal.record_result(run_id, name, "skipped", error_code="not_selected",
                                       error_message="no longer selected by the manifest (resumed with --force)")  # fmt: skip
