@@ -104,6 +104,23 @@ def _confirm_or_refuse(confirm: Confirm | None, question: str) -> None:
         raise RefusedError("not confirmed: nothing was applied")
 
 
+async def _roll_out(
+    journal: Journal, run_id: str, ex: Executor, recorder: Recorder, options: ApplyOptions,
+    batches: list[list[RunItem]], total: int, *, approved: dict[str, Approved] | None = None,
+    reporter: Any = None, todo: Sequence[RunItem] | None = None, title: str = "",
+) -> RunSummary:  # fmt: skip
+    """The rollout proper, once nothing is left to refuse: graceful Ctrl-C from here on, then the batches.
+
+    Before this point nothing was applied and Ctrl-C aborts at once (the confirmation prompt included).
+    """
+    ex.stop_on_signals()
+    if reporter is not None:
+        shown = todo if todo is not None else [i for batch in batches for i in batch]
+        reporter.start(len(shown), [i.tenant for i in shown], batches=len(batches), title=title)
+    runner = BatchRunner(journal, run_id, ex, recorder, options, approved=approved, reporter=reporter)
+    return await runner.run(batches, total)
+
+
 async def apply_run(
     session: Session,
     options: ApplyOptions,
@@ -148,13 +165,8 @@ async def apply_run(
                     )
                 _confirm_or_refuse(confirm, f"Apply {changed} changed chatbot(s) of {len(items)} to "
                                             f"'{session.environment}' in {len(batches)} batch(es)?")  # fmt: skip
-                # From here Ctrl-C stops gracefully (in-flight requests finish and are recorded);
-                # before, nothing was applied and it aborts at once, the prompt included.
-                ex.stop_on_signals()
-                runner = BatchRunner(journal, run_id, ex, recorder, options, approved=approved, reporter=reporter)
-                if reporter is not None:
-                    reporter.start(len(items), [i.tenant for i in items], batches=len(batches), title=f"apply {session.environment}")
-                outcome.summary = await runner.run(batches, len(items))
+                outcome.summary = await _roll_out(journal, run_id, ex, recorder, options, batches, len(items),
+                                                  approved=approved, reporter=reporter, title=f"apply {session.environment}")  # fmt: skip
             recorder.flush()
             _finish(journal, outcome.summary)
             return outcome
@@ -242,7 +254,6 @@ async def resume_run(
                                f"Resume run {run_id}: {todo} unfinished chatbot(s) of '{run.environment}'?")  # fmt: skip
             journal.reopen_run(run_id, force=force)
             reopened = True
-            ex.stop_on_signals()  # after the prompt: see apply_run
             for name in missing:
                 journal.record_result(run_id, name, "skipped", error_code="not_selected",
                                       error_message="no longer selected by the manifest (resumed with --force)")  # fmt: skip
@@ -251,12 +262,10 @@ async def resume_run(
                 journal.event(run_id, "resume.forced", item=name)
             approved = approved_from(journal, options.plan_run, run.environment) if options.plan_run else None
             batches = _batches_from_journal(journal, run_id, items)
-            total = len(records)
-            if reporter is not None:
-                reporter.start(todo, [items[r.name].tenant for r in unfinished if r.name in items],
-                               batches=len(batches), title=f"resume {run_id}")  # fmt: skip
-            runner = BatchRunner(journal, run_id, ex, recorder, options, approved=approved, reporter=reporter)
-            outcome.summary = await runner.run(batches, total)
+            outcome.summary = await _roll_out(
+                journal, run_id, ex, recorder, options, batches, len(records), approved=approved, reporter=reporter,
+                todo=[items[r.name] for r in unfinished if r.name in items], title=f"resume {run_id}",
+            )  # fmt: skip
         recorder.flush()
         _finish(journal, outcome.summary)
         return outcome
@@ -324,11 +333,8 @@ async def rollback_run(
             _confirm_or_refuse(confirm,
                                f"Roll back {len(items)} chatbot(s) of '{parent.environment}' changed by run {parent_id}?")  # fmt: skip
             async with session.executor(recorder) as ex:
-                ex.stop_on_signals()
-                if reporter is not None:
-                    reporter.start(len(items), [i.tenant for i in items], batches=len(run_batches), title=f"rollback {parent_id}")
-                runner = BatchRunner(journal, run_id, ex, recorder, options, reporter=reporter)
-                outcome.summary = await runner.run(run_batches, len(items))
+                outcome.summary = await _roll_out(journal, run_id, ex, recorder, options, run_batches, len(items),
+                                                  reporter=reporter, title=f"rollback {parent_id}")  # fmt: skip
             recorder.flush()
             _finish(journal, outcome.summary)
             return outcome
