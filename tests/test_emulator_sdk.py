@@ -406,3 +406,21 @@ def test_demo_promotion_matches_by_name_and_plans_changes(emulator: Any) -> None
             r = prd.apply_config(production[name], doc, dry_run=True)
             changed += r.plan.summary.noop != len(r.plan.operations)
         assert 5 <= changed < len(staging)
+
+
+def test_an_integral_number_is_an_integer_as_json_schema_counts_it(connect: Any, emulator: Any) -> None:
+    c = connect()
+    bot = c.list_chatbots()[3]
+    doc = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "metadata": {"revision": 2.0},
+           "spec": {"security": {"rateLimitPerMinute": 60.0}}}  # fmt: skip
+    c.apply_config(bot.id, doc)
+    stored = doc_of(c, bot.id)["spec"]["security"]["rateLimitPerMinute"]
+    assert stored == 60 and isinstance(stored, int)
+    again = c.apply_config(bot.id, {**doc, "spec": {"security": {"rateLimitPerMinute": 60}}}, dry_run=True)
+    assert [o.op.value for o in again.plan.operations] == ["noop"]
+    with pytest.raises(WizChatApiError) as err:
+        c.apply_config(bot.id, {**doc, "spec": {"security": {"rateLimitPerMinute": 60.5}}}, dry_run=True)
+    assert err.value.details["errors"][0]["path"] == "spec.security.rateLimitPerMinute"
+    h = {"Authorization": f"Bearer {emulator.keys['acme/staging']}"}
+    page = httpx.get(emulator.base_url + "/api/v1/chatbots", params={"limit": "5.0"}, headers=h)
+    assert page.status_code == 200 and len(page.json()["data"]) == 5

@@ -452,3 +452,45 @@ def test_the_published_quickstart_runs_unchanged(monkeypatch: pytest.MonkeyPatch
     out = capsys.readouterr().out
     assert "update=1" in out and "core" in out
     assert state["core"] == {"name": "Acme Support Bot"}
+
+
+def test_none_is_never_sent_as_null_where_the_contract_forbids_null(kind: str) -> None:
+    from wizchat_management.models import ConfigMetadata, PublicMcpServer, PublicSecurity, PublicSkill, Spec
+
+    doc = ChatbotConfigDocument(
+        apiVersion="wizchat.com/v1",
+        kind="ChatbotConfig",
+        metadata=ConfigMetadata(name="x", revision=None),
+        spec=Spec(
+            core={"welcomeMessage": None},  # free-form: null removes the key
+            security=PublicSecurity(requireAuth=None),  # nullable: null removes the key
+            mcpServers=[PublicMcpServer(name="s", url="https://m.example", transport=None, enabled=None, allowedTools=None)],
+            skills=[PublicSkill(name="k", description=None, triggers=None)],
+            domains=None,  # a null section is unmanaged
+        ),
+    )
+    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    run_client(kind, rec, "apply_config", "cb_1", doc, dry_run=True)
+    sent = json.loads(rec.last.content)
+    assert sent["metadata"] == {"name": "x"}
+    assert sent["spec"]["core"] == {"welcomeMessage": None}
+    assert sent["spec"]["security"] == {"requireAuth": None}
+    assert sent["spec"]["mcpServers"] == [{"name": "s", "url": "https://m.example", "allowedTools": None}]
+    assert sent["spec"]["skills"] == [{"name": "k"}]
+    assert sent["spec"]["domains"] is None
+    # A mapping body is held to the same rule; a key the contract does not name is sent as it is.
+    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    body = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig",
+            "spec": {"domains": [{"hostname": "a.example", "primary": None, "future": None}]}}  # fmt: skip
+    run_client(kind, rec, "apply_config", "cb_1", body)
+    assert json.loads(rec.last.content)["spec"]["domains"] == [{"hostname": "a.example", "future": None}]
+
+
+def test_a_field_change_without_before_parses_as_a_create(kind: str) -> None:
+    # openapi.json: FieldChange.before is absent (or null) when the value is created.
+    plan = {"summary": {"create": 1, "update": 0, "delete": 0, "noop": 0}, "operations": [
+        {"op": "create", "section": "skills", "key": "k", "changes": [{"path": "instructions", "after": "Be brief"}]}]}  # fmt: skip
+    rec = Recorder(lambda r: json_response(200, {**APPLY_OK, "dryRun": True, "plan": plan}))
+    result = run_client(kind, rec, "apply_config", "cb_1", {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {}}, dry_run=True)
+    change = result.plan.operations[0].changes[0]
+    assert change.before is None and change.after == "Be brief"

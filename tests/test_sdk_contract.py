@@ -107,3 +107,12 @@ def test_hand_written_sdk_passes_mypy_strict_on_python_3_10() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_package_ships_the_contract_it_was_generated_from() -> None:
+    # Read at run time (the client's null rule, wizsync's document checks): it must be in the wheel.
+    from wizchat_management import contract
+
+    assert contract.openapi() == OPENAPI
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'wizchat_management = ["py.typed", "openapi.json"]' in pyproject

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from ._exceptions import WizChatApiError, WizChatConnectionError, WizChatTimeoutError
 from ._retry_after import retry_after_from_response
 from ._version import __version__
+from .contract import component_schema, drop_forbidden_nulls
 from .models import ApplyResult, ChatbotConfigDocument
 
 __all__ = ["BaseClient", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "PAGE_SIZE"]
@@ -87,7 +88,9 @@ class BaseClient:
 
         ``exclude_unset`` sends back only the fields that were read or set, so
         a document from ``get_config`` returns unchanged: no defaults injected,
-        absent sections stay absent, unknown fields kept.
+        absent sections stay absent, unknown fields kept. A ``None`` the contract
+        does not admit as ``null`` (an optional, non-nullable field such as
+        ``transport``) means "not given" and is left out, never sent as ``null``.
         """
         if isinstance(document, BaseModel):
             body = document.model_dump(mode="json", by_alias=True, exclude_unset=True)
@@ -98,7 +101,8 @@ class BaseClient:
                 f"document must be a ChatbotConfigDocument or a mapping, not {type(document).__name__}"
             )
         body.pop("dryRun", None)  # the query parameter is the single source of truth
-        return body
+        cleaned: dict[str, Any] = drop_forbidden_nulls(body, component_schema("ChatbotConfigDocument"))
+        return cleaned
 
     # -- responses ----------------------------------------------------------
 

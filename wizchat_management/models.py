@@ -63,6 +63,21 @@ class ConfigMetadata(BaseModel):
     ] = None
 
 
+class PublicCore(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
+    name: Annotated[
+        str | None, Field(description='Non-empty; renames the chatbot.', min_length=1)
+    ] = None
+    description: str | None = None
+    model: str | None = None
+    systemPrompt: str | None = None
+    temperature: Annotated[float | None, Field(ge=0.0, le=2.0)] = None
+    welcomeMessage: str | None = None
+    language: str | None = None
+
+
 class PublicSecurity(BaseModel):
     model_config = ConfigDict(
         extra='allow',
@@ -155,11 +170,11 @@ class FieldChange(BaseModel):
         ),
     ]
     before: Annotated[
-        Any,
+        Any | None,
         Field(
             description='Previous value (absent/null when created); secrets as `"<redacted>"`.'
         ),
-    ]
+    ] = None
     after: Annotated[
         Any,
         Field(description='New value (null when removed); secrets as `"<redacted>"`.'),

@@ -210,10 +210,11 @@ async def list_chatbots(request: Request) -> Response:
     limit = 50
     raw_limit = request.query_params.get("limit")
     if raw_limit is not None:
-        if not re.fullmatch(r"[+]?\d{1,9}", raw_limit) or not 1 <= int(raw_limit) <= 200:
+        # "60.0" is an integer to JSON Schema (the contract's type system), so it is one here.
+        if not re.fullmatch(r"[+]?\d{1,9}(?:\.0*)?", raw_limit) or not 1 <= int(float(raw_limit)) <= 200:
             errors.append({"path": "limit", "message": "must be an integer between 1 and 200"})
         else:
-            limit = int(raw_limit)
+            limit = int(float(raw_limit))
     offset = 0
     raw_cursor = request.query_params.get("cursor")
     if raw_cursor is not None:

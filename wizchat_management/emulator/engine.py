@@ -59,7 +59,22 @@ class ApplyValidationError(Exception):
 
 
 def _is_int(v: Any) -> bool:
+    # JSON Schema counts 60.0 as an integer (a number with no fractional part), so the contract does.
+    if isinstance(v, float):
+        return math.isfinite(v) and v.is_integer()
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+# The integer-typed keys of object sections (openapi.json), stored as ints whatever the JSON spelling.
+INTEGER_KEYS: dict[str, tuple[str, ...]] = {"security": ("rateLimitPerMinute",)}
+
+
+def with_integers(section: str, value: Any) -> Any:
+    """``value`` with 60.0 stored as 60 in the section's integer keys (so both are one value everywhere)."""
+    keys = INTEGER_KEYS.get(section, ())
+    if not isinstance(value, dict) or not any(isinstance(value.get(k), float) for k in keys):
+        return value
+    return {k: int(v) if k in keys and isinstance(v, float) else v for k, v in value.items()}
 
 
 def _is_number(v: Any) -> bool:
@@ -371,6 +386,7 @@ def plan_apply(live: dict[str, Any], doc: dict[str, Any], *, prune: bool = True)
         if desired is None:
             continue  # unmanaged
         if section in OBJECT_SECTIONS:
+            desired = with_integers(section, desired)
             result.operations.append(_plan_object(section, live.get(section) or {}, desired, secret_errors))
         else:
             result.operations.extend(_plan_array(section, live.get(section) or [], desired, prune, secret_errors))
@@ -523,7 +539,7 @@ def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if section in OBJECT_SECTIONS:
-            out[section] = {k: copy.deepcopy(v) for k, v in value.items() if v is not None}
+            out[section] = {k: copy.deepcopy(v) for k, v in with_integers(section, value).items() if v is not None}
         else:
             out[section] = [fill_defaults(section, item) for item in value]
     return out

@@ -1,0 +1,89 @@
+"""The wire contract as data: the packaged ``openapi.json`` and what it says about values.
+
+``openapi()`` is the parsed document (shipped inside the package, so an
+installed SDK reads the very contract it was generated from). The client
+uses ``drop_forbidden_nulls`` so it never sends ``null`` where the contract
+does not admit one: for an optional, non-nullable field (``transport``,
+``enabled``, ``metadata.revision``...) Python's ``None`` means "not given",
+and the wire form of that is an absent key. Keys the contract does not name
+are left alone (every object admits additional properties).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+__all__ = ["openapi", "component_schema", "admits_null", "drop_forbidden_nulls"]
+
+
+@functools.lru_cache(maxsize=1)
+def openapi() -> dict[str, Any]:
+    """The packaged ``openapi.json``, parsed once."""
+    text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def component_schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = openapi()["components"]["schemas"][name]
+    return schema
+
+
+def _resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        return component_schema(ref.rsplit("/", 1)[-1])
+    return schema
+
+
+def admits_null(schema: Mapping[str, Any]) -> bool:
+    """Whether ``null`` is valid under ``schema`` (the subset of JSON Schema openapi.json uses)."""
+    schema = _resolve(schema)
+    kind = schema.get("type")
+    if kind is not None:
+        return kind == "null" or (isinstance(kind, list) and "null" in kind)
+    for combinator in ("anyOf", "oneOf"):
+        if combinator in schema:
+            return any(admits_null(branch) for branch in schema[combinator])
+    if "const" in schema or "enum" in schema:
+        return None in schema.get("enum", [schema.get("const", 0)])
+    return True  # no type: anything goes (free-form values such as FieldChange.before)
+
+
+def _branches(schema: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    schema = _resolve(schema)
+    for combinator in ("anyOf", "oneOf"):
+        if combinator in schema:
+            return [b for branch in schema[combinator] for b in _branches(branch)]
+    return [schema]
+
+
+def drop_forbidden_nulls(value: Any, schema: Mapping[str, Any]) -> Any:
+    """``value`` without the ``null`` values ``schema`` does not admit (recursively; input unchanged)."""
+    if isinstance(value, Mapping):
+        objects = [b for b in _branches(schema) if b.get("type") == "object"]
+        if not objects:
+            return value
+        shape = objects[0]
+        properties: Mapping[str, Any] = shape.get("properties", {})
+        extra = shape.get("additionalProperties", True)
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            sub = properties.get(key, extra if isinstance(extra, Mapping) else None)
+            if sub is None:  # a key the contract does not name: sent as it is
+                out[key] = item
+            elif item is None and not admits_null(sub):
+                continue
+            else:
+                out[key] = drop_forbidden_nulls(item, sub)
+        return out
+    if isinstance(value, list):
+        arrays = [b for b in _branches(schema) if b.get("type") == "array"]
+        if not arrays or not isinstance(arrays[0].get("items"), Mapping):
+            return value
+        return [drop_forbidden_nulls(item, arrays[0]["items"]) for item in value]
+    return value
