@@ -174,57 +174,58 @@ def apply_estimate(ex: Executor, outcomes: Sequence[PlanOutcome]) -> Any:
     return estimate_apply(requests, rates, bursts)
 
 
+def _plan_row_writer(life: Any, reporter: Any) -> tuple[Callable[[PlanOutcome], None], Callable[[], None]]:
+    """``record(outcome)`` journals plan rows in chunks (and tells the reporter); ``flush()`` writes the rest."""
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if pending:
+            life.journal.record_plans(life.run_id, pending)
+            pending.clear()
+
+    def record(outcome: PlanOutcome) -> None:
+        pending.append(plan_row(outcome, life.recorder.take(outcome.item.name)))
+        if len(pending) >= _FLUSH_EVERY:
+            flush()
+        if reporter is not None:
+            state = "failed" if outcome.error else ("changes" if outcome.result and has_changes(outcome.result) else "noop")
+            detail = outcome.error["message"] if outcome.error else ""
+            reporter.item_done(outcome.item.name, outcome.item.target.tenant, state, detail)
+
+    return record, flush
+
+
 async def run_plan(session: Any, *, no_prune: bool = False, reporter: Any = None) -> PlanRun:
     """``wizsync plan``: load the fleet, dry-run every chatbot, journal it as a run of its own."""
-    from .fleet import load_fleet
+    from .items import from_fleet
     from .journal import RunLock, new_run_id
+    from .lifecycle import run_lifecycle
     from .manifest import ManifestError
-    from .recorder import Recorder
 
     journal = session.open_journal()
     run_id = new_run_id()
     # Only the run's own lock (a plan writes nothing, so it never blocks an apply): it tells
     # `show` that the run is alive, and the kernel drops it if the process dies.
-    lock = RunLock.acquire(session.journal_path, run_id, environment=session.environment, command="plan")
+    acquire = lambda: RunLock.acquire(session.journal_path, run_id, environment=session.environment, command="plan")  # noqa: E731
     options = {**session.selectors, "no_prune": no_prune, "concurrency": session.concurrency}
-    try:
-        journal.start_run("plan", session.environment, session.manifest_path, session.manifest_hash, options, run_id=run_id)
-        recorder = Recorder(journal, run_id)
-        with journal.closing_run(run_id, (ManifestError,)):
-            async with session.executor(recorder) as ex:
-                items = await load_fleet(ex, session.plan)
-                forbidden = session.forbidden(items)
-                journal.forbid(forbidden)
-                journal.add_items(run_id, [
-                    {"name": it.name, "tenant": it.target.tenant, "chatbot_id": it.chatbot_id, "position": i,
-                     "batch": 0, "doc_hash": it.rendered.hash}
-                    for i, it in enumerate(items)
-                ])  # fmt: skip
-                if reporter is not None:
-                    reporter.start(len(items), [it.target.tenant for it in items], title=f"plan {session.environment}")
-                pending: list[dict[str, Any]] = []
-
-                def record(outcome: PlanOutcome) -> None:
-                    pending.append(plan_row(outcome, recorder.take(outcome.item.name)))
-                    if len(pending) >= _FLUSH_EVERY:
-                        journal.record_plans(run_id, pending)
-                        pending.clear()
-                    if reporter is not None:
-                        state = "failed" if outcome.error else ("changes" if outcome.result and has_changes(outcome.result) else "noop")
-                        detail = outcome.error["message"] if outcome.error else ""
-                        reporter.item_done(outcome.item.name, outcome.item.target.tenant, state, detail)
-
-                outcomes = await plan_fleet(ex, items, no_prune=no_prune, on_outcome=record)
-                if pending:
-                    journal.record_plans(run_id, pending)
-                recorder.flush()
-                stats = ex.stats()
-                estimate = apply_estimate(ex, outcomes)
-            status = "failed" if any(o.error for o in outcomes) else "completed"
-            journal.finish_run(run_id, status)
-            return PlanRun(run_id, outcomes, stats, estimate, forbidden)
-    finally:
-        if reporter is not None:
-            reporter.finish()
-        lock.release()
-        journal.close()
+    with run_lifecycle(journal, run_id, acquire, user_errors=(ManifestError,), reporter=reporter) as life:
+        life.start("plan", session.environment, session.manifest_path, session.manifest_hash, options)
+        async with session.executor(life.recorder) as ex:
+            fleet = await from_fleet(session, ex, no_prune=no_prune, ordered=False)
+            items, forbidden = fleet.fleet, fleet.forbidden
+            journal.forbid(forbidden)
+            journal.add_items(run_id, [
+                {"name": it.name, "tenant": it.target.tenant, "chatbot_id": it.chatbot_id, "position": i,
+                 "batch": 0, "doc_hash": it.rendered.hash}
+                for i, it in enumerate(items)
+            ])  # fmt: skip
+            if reporter is not None:
+                reporter.start(len(items), [it.target.tenant for it in items], title=f"plan {session.environment}")
+            record, flush = _plan_row_writer(life, reporter)
+            outcomes = await plan_fleet(ex, items, no_prune=no_prune, on_outcome=record)
+            flush()
+            life.recorder.flush()
+            stats = ex.stats()
+            estimate = apply_estimate(ex, outcomes)
+        life.finish("failed" if any(o.error for o in outcomes) else "completed")
+        return PlanRun(run_id, outcomes, stats, estimate, forbidden)

@@ -1,0 +1,109 @@
+"""Where a run's items come from: the fleet (the manifest), the journal (resume), snapshots (rollback).
+
+Each source turns its input into ``RunItem`` values (a chatbot, its key, the
+document it should become) in rollout order; the run lifecycle
+(``wizsync.lifecycle``) and the batch runner take it from there.
+
+- ``from_fleet``: the manifest's selected chatbots, bound and rendered
+  (``fleet.load_fleet``), in ``rollout.waves`` order;
+- ``from_snapshots``: what restores a run's changes (``rollback.rollback_items``);
+- ``from_journal``: a recorded run's items matched against what its source
+  gives now (resume): which are unfinished, which changed, which are gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .apply import UNFINISHED_STATES, RunItem
+from .engine import Executor
+from .fleet import FleetItem, load_fleet
+from .journal import ItemRecord, Journal
+from .rollback import Loss, rollback_items
+from .rollout import wave_order
+
+__all__ = ["FleetItems", "Resumption", "from_fleet", "from_snapshots", "from_journal", "item_rows", "batches_of"]
+
+
+@dataclass
+class FleetItems:
+    fleet: list[FleetItem]
+    items: list[RunItem]
+    forbidden: set[str]
+
+
+def _ordered(session: Any, fleet: Sequence[FleetItem]) -> list[FleetItem]:
+    waves = session.manifest.rollout.ordered_waves
+    return [fleet[i] for i in wave_order(waves, [f.target.wave for f in fleet])]
+
+
+async def from_fleet(session: Any, ex: Executor, *, no_prune: bool, ordered: bool = True) -> FleetItems:
+    """The session's selected chatbots, rendered; ``forbidden`` adds the secrets their documents resolve."""
+    fleet = await load_fleet(ex, session.plan)
+    if ordered:
+        fleet = _ordered(session, fleet)
+    forbidden = session.forbidden(fleet)
+    return FleetItems(fleet, [RunItem.from_fleet(f, no_prune=no_prune) for f in fleet], forbidden)
+
+
+def from_snapshots(journal: Journal, parent_run: str) -> tuple[list[RunItem], list[Loss]]:
+    """The items restoring ``parent_run``'s changes, in reverse rollout order, and what cannot be restored."""
+    return rollback_items(journal, parent_run)
+
+
+@dataclass
+class Resumption:
+    """A recorded run's items against what its source gives now."""
+
+    records: list[ItemRecord]
+    items: dict[str, RunItem]
+    unfinished: list[ItemRecord] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # unfinished, rendered document changed since
+    missing: list[str] = field(default_factory=list)  # unfinished, no longer given by the source
+
+    @property
+    def todo(self) -> list[RunItem]:
+        return [self.items[r.name] for r in self.unfinished if r.name in self.items]
+
+    def refusal(self, run_id: str) -> str | None:
+        """Why the run cannot resume as recorded (without --force), or None."""
+        parts = []
+        if self.changed:
+            parts.append(f"rendered documents changed for {', '.join(self.changed[:10])}")
+        if self.missing:
+            parts.append(f"no longer selected: {', '.join(self.missing[:10])}")
+        if not parts:
+            return None
+        return (f"run {run_id} cannot resume as recorded: {'; '.join(parts)}. "
+                "Start a new apply, or pass --force to resume with what the manifest renders now")  # fmt: skip
+
+
+def from_journal(records: Sequence[ItemRecord], current: Sequence[RunItem]) -> Resumption:
+    """Pure: match the recorded items with ``current`` (what the run's source gives now)."""
+    items = {i.name: i for i in current}
+    unfinished = [r for r in records if r.state in UNFINISHED_STATES]
+    changed = [r.name for r in unfinished if r.name in items and r.doc_hash not in (None, items[r.name].desired.hash)]
+    missing = [r.name for r in unfinished if r.name not in items]
+    return Resumption(list(records), items, unfinished, changed, missing)
+
+
+def item_rows(batches: Sequence[Sequence[RunItem]]) -> list[dict[str, Any]]:
+    """The journal rows recording a run's items, batch by batch, in rollout order."""
+    rows, position = [], 0
+    for number, batch in enumerate(batches, 1):
+        for item in batch:
+            rows.append({"name": item.name, "tenant": item.tenant, "chatbot_id": item.chatbot_id,
+                         "batch": number, "position": position, "doc_hash": item.desired.hash})  # fmt: skip
+            position += 1
+    return rows
+
+
+def batches_of(records: Sequence[ItemRecord], items: dict[str, RunItem]) -> list[list[RunItem]]:
+    """A recorded run's batches, as recorded, with the items ``items`` gives for them now."""
+    batches: dict[int, list[RunItem]] = {}
+    for record in records:
+        if record.name in items:
+            batches.setdefault(record.batch or 0, []).append(items[record.name])
+    return [batches[n] for n in sorted(batches)]
