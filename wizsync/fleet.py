@@ -27,7 +27,18 @@ from .engine import Executor, KeySpec
 from .manifest import Manifest, ManifestError, Target, TargetPlan, read_api_key
 from .render import RenderedDocument, check_manifest, live_config_needed, render_target
 
-__all__ = ["api_error", "FleetItem", "key_label", "key_specs", "key_pairs", "precheck", "bind_targets", "load_fleet"]
+__all__ = [
+    "api_error",
+    "FleetItem",
+    "key_label",
+    "key_specs",
+    "key_pairs",
+    "fetch_pairs",
+    "precheck",
+    "bind_targets",
+    "load_fleet",
+    "list_tenants",
+]
 
 
 def key_label(tenant: str, environment: str) -> str:
@@ -85,6 +96,20 @@ def key_pairs(plan: TargetPlan) -> list[tuple[str, str]]:
             if pair not in pairs:
                 pairs.append(pair)
     return pairs
+
+
+def fetch_pairs(plan: TargetPlan) -> list[tuple[str, str]]:
+    """(tenant, environment) of the keys rendering's fetches need: listings and live sources only.
+
+    ``render --online`` reads these keys and no other: a chatbot with a file
+    source and an explicit id needs no key to render.
+    """
+    pairs = [(tenant, plan.environment) for tenant in plan.listings_needed()]
+    for target in plan.targets:
+        ref = live_config_needed(plan.manifest, target)
+        if ref is not None:
+            pairs.append((ref.tenant, ref.environment))
+    return list(dict.fromkeys(pairs))
 
 
 def key_specs(
@@ -152,6 +177,8 @@ async def _sources(ex: Executor, manifest: Manifest, targets: Sequence[Target]) 
     pages = await asyncio.gather(*(_listing(ex, manifest, *pair) for pair in pairs))
     listings: dict[tuple[str, str], list[PublicChatbot]] = dict(zip(pairs, pages))
     bound = {name: ref.bind(manifest, listings.get((ref.tenant, ref.environment), [])) for name, ref in refs.items()}
+    if not bound:
+        return {}
 
     async def fetch(name: str) -> ChatbotConfigDocument:
         ref = bound[name]
@@ -177,12 +204,29 @@ async def _sources(ex: Executor, manifest: Manifest, targets: Sequence[Target]) 
     return documents
 
 
-async def load_fleet(ex: Executor, plan: TargetPlan) -> list[FleetItem]:
-    """Bind, fetch live sources and render every selected target, in manifest order."""
+async def load_fleet(ex: Executor, plan: TargetPlan, *, check_secrets: bool = True) -> list[FleetItem]:
+    """Bind, fetch live sources and render every selected target, in manifest order.
+
+    ``check_secrets``: a secret a document references must be set (a run sends
+    it); ``render`` only shows the documents, so it names missing ones instead.
+    """
     targets = await bind_targets(ex, plan)
     sources = await _sources(ex, plan.manifest, targets)
     items = [FleetItem(t, render_target(plan.manifest, t, sources.get(t.name))) for t in targets]
-    missing = [err for item in items for err in item.rendered.missing_secrets(os.environ)]
-    if missing:
-        raise missing[0]
+    if check_secrets:
+        missing = [err for item in items for err in item.rendered.missing_secrets(os.environ)]
+        if missing:
+            raise missing[0]
     return items
+
+
+async def list_tenants(ex: Executor, manifest: Manifest, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[PublicChatbot] | ManifestError]:
+    """``list_chatbots`` of every (tenant, environment) concurrently: its listing, or the error naming its key."""
+
+    async def one(pair: tuple[str, str]) -> list[PublicChatbot] | ManifestError:
+        try:
+            return await _listing(ex, manifest, *pair)
+        except ManifestError as exc:
+            return exc
+
+    return dict(zip(pairs, await asyncio.gather(*(one(p) for p in pairs))))

@@ -15,17 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from .engine import DEFAULT_CONCURRENCY, Executor, KeySpec
-from .fleet import FleetItem, key_pairs, key_specs, precheck
+from .fleet import FleetItem, fetch_pairs, key_pairs, key_specs, precheck
 from .journal import Journal, default_journal_path
 from .manifest import Manifest, TargetPlan, load_manifest, parse_selection, resolve_targets
 from .recorder import Recorder
 from .report.values import forbidden_values
 
-__all__ = ["Session", "manifest_hash", "open_session"]
+__all__ = ["Session", "manifest_hash", "open_session", "make_executor"]
 
 
 def manifest_hash(path: str | os.PathLike[str]) -> str:
     return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def make_executor(keys: Mapping[str, KeySpec], concurrency: int, recorder: Recorder | None = None, **kwargs: Any) -> Executor:
+    """The engine every command sends its requests through (one place that builds it)."""
+    return Executor(keys, concurrency=concurrency, on_event=recorder, **kwargs)
 
 
 @dataclass
@@ -54,7 +59,7 @@ class Session:
         return journal
 
     def executor(self, recorder: Recorder | None = None, **kwargs: Any) -> Executor:
-        return Executor(self.keys, concurrency=self.concurrency, on_event=recorder, **kwargs)
+        return make_executor(self.keys, self.concurrency, recorder, **kwargs)
 
 
 def open_session(
@@ -68,17 +73,25 @@ def open_session(
     environ: Mapping[str, str] | None = None,
     check: bool = True,
     sources: bool = True,
+    keys: str | None = None,
 ) -> Session:
     """Everything a command needs before its first request; raises ``ManifestError`` on bad input.
 
     ``check`` runs every offline check of ``validate`` for the environments
     involved; ``sources`` also reads the keys of source environments.
+    ``keys`` says which keys to read instead: ``"fetches"`` only those
+    rendering's fetches need (``render --online``), ``"none"`` none at all.
     """
     manifest = load_manifest(manifest_path)
     selection = parse_selection(list(select), list(chatbots))
     plan = resolve_targets(manifest, environment, select=selection)
-    # export reads the environment it exports and nothing else: no sources, no templates.
-    pairs = key_pairs(plan) if sources else [(t.tenant, environment) for t in plan.targets]
+    if keys == "fetches":
+        pairs = fetch_pairs(plan)
+    elif keys == "none":
+        pairs = []
+    else:
+        # export reads the environment it exports and nothing else: no sources, no templates.
+        pairs = key_pairs(plan) if sources else [(t.tenant, environment) for t in plan.targets]
     pairs = list(dict.fromkeys(pairs))
     if check:
         precheck(manifest, sorted({env for _, env in pairs}), environ)

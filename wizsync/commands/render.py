@@ -8,17 +8,25 @@ import os
 import click
 import yaml
 
-from wizsync.manifest import ManifestError, load_manifest, parse_selection, resolve_targets
-from wizsync.render import RenderedDocument, live_config_needed, render_target
+from wizsync.engine import run
+from wizsync.fleet import load_fleet
+from wizsync.manifest import ManifestError, parse_selection
+from wizsync.render import RenderedDocument
+from wizsync.session import Session, open_session
 
 from .common import click_error
-from .live_inputs import LiveInputs
 
 __all__ = ["render"]
 
 # libyaml's emitter: same text as the pure-Python one (checked on the demo fleet), ~5x faster;
 # rendering 10,000 chatbots spent most of its time emitting YAML (bench/scale.py).
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+async def _documents(session: Session) -> list[RenderedDocument]:
+    # The engine's pacing and retry policy, as for plan and apply; no listing or fetch when none is needed.
+    async with session.executor() as ex:
+        return [item.rendered for item in await load_fleet(ex, session.plan, check_secrets=False)]
 
 
 def _header(doc: RenderedDocument) -> str:
@@ -56,12 +64,13 @@ def render(
       wizsync render wizsync.yaml --env staging --select tier=gold --online
     """
     try:
-        selection = parse_selection(select, chatbots)
+        parse_selection(select, chatbots)  # a bad filter is a usage error, before the manifest is read
     except ManifestError as exc:
         raise click.BadParameter(str(exc), param_hint="--select/--chatbot") from None
     try:
-        manifest = load_manifest(manifest_path)
-        plan = resolve_targets(manifest, environment, select=selection)
+        session = open_session(manifest_path, environment, select=select, chatbots=chatbots, check=False,
+                               keys="fetches" if online else "none")  # fmt: skip
+        plan = session.plan
         live_sources = [t.name for t in plan.targets if t.source.kind != "file"]
         tenants = plan.listings_needed()
         if (tenants or live_sources) and not online:
@@ -77,16 +86,9 @@ def render(
                 hint="Re-run with --online (read-only API calls with the tenants' keys), "
                 "or use file sources and explicit ids",
             )
-        documents = []
-        with LiveInputs(manifest) as live:
-            targets = plan.bind(live.listings(tenants, environment))
-            for target in targets:
-                source = live.source_document(target) if live_config_needed(manifest, target) else None
-                documents.append(render_target(manifest, target, source))
+        documents = run(_documents(session))
     except ManifestError as exc:
         raise click_error(exc) from None
-    if not documents:
-        raise click.ClickException(f"no chatbot of '{environment}' matches the selection")
 
     if as_json:
         payload = [

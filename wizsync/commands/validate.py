@@ -7,10 +7,11 @@ import json
 import click
 
 from wizsync.manifest import ManifestError, Manifest, load_manifest, resolve_targets
+from wizsync.engine import DEFAULT_CONCURRENCY, run
+from wizsync.keycheck import check_keys
 from wizsync.render import CheckReport, check_manifest
 
 from .common import click_error
-from .live_inputs import LiveInputs
 
 __all__ = ["validate"]
 
@@ -21,23 +22,10 @@ def _error_json(error: ManifestError) -> dict[str, object]:
 
 def _check_keys(manifest: Manifest, report: CheckReport) -> int:
     """List the chatbots of every tenant in every checked environment; bind names. Returns calls made."""
-    calls = 0
-    with LiveInputs(manifest) as live:
-        for env in report.environments:
-            for tenant, spec in manifest.tenants.items():
-                if env not in spec.keys:
-                    continue
-                try:
-                    live.listing(tenant, env)
-                    calls += 1
-                except ManifestError as exc:
-                    report.add(exc)
-            plan = resolve_targets(manifest, env)
-            try:
-                plan.bind({t: live.listing(t, env) for t in plan.listings_needed()})
-            except ManifestError as exc:
-                report.add(exc)
-    return calls
+    check = run(check_keys(manifest, report.environments, concurrency=manifest.rollout.concurrency or DEFAULT_CONCURRENCY))
+    for error in check.errors:
+        report.add(error)
+    return check.calls
 
 
 @click.command("validate")
