@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatApiError, WizChatError
 
 from .engine import Executor, KeySpec
-from .manifest import Manifest, ManifestError, Target, TargetPlan, read_api_key
+from .manifest import Manifest, ManifestError, Target, TargetPlan, raise_all, read_api_key
 from .render import RenderedDocument, check_manifest, live_config_needed, render_target
 
 __all__ = [
@@ -129,23 +129,12 @@ def key_specs(
 
 
 def precheck(manifest: Manifest, environments: Sequence[str], environ: Mapping[str, str] | None = None) -> None:
-    """Everything ``validate`` checks offline, for these environments; raises the first error.
+    """Everything ``validate`` checks offline, for these environments; raises every error found.
 
-    All problems are listed in one paragraph each, so the user fixes them in one go.
+    One error raises itself; several raise ``ManifestErrors``, each its own paragraph,
+    so the user fixes them in one go.
     """
-    report = check_manifest(manifest, list(environments), environ)
-    if report.errors:
-        if len(report.errors) == 1:
-            raise report.errors[0]
-        first = report.errors[0]
-        more = "\n".join(f"  {err}" for err in report.errors[1:])
-        raise ManifestError(
-            f"{first.message}\n... and {len(report.errors) - 1} more problem(s):\n{more}",
-            file=first.file,
-            line=first.line,
-            key=first.key,
-            hint=first.hint,
-        )
+    raise_all(check_manifest(manifest, list(environments), environ).errors)
 
 
 async def _listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> list[PublicChatbot]:

@@ -17,7 +17,7 @@ import click
 
 from wizsync.journal import JournalError
 from wizsync.logfile import LoggingReporter
-from wizsync.manifest import ManifestError
+from wizsync.manifest import ManifestError, ManifestErrors
 from wizsync.report.progress import make_reporter
 from wizsync.report.terminal import color_enabled, make_console
 
@@ -86,8 +86,23 @@ def user_errors() -> Iterator[None]:
         raise click_error(exc) from None
 
 
+class ManyErrors(click.ClickException):
+    """Every problem of a ``ManifestErrors``, each its own ``Error:`` paragraph, then the count (exit 1)."""
+
+    def __init__(self, exc: ManifestErrors) -> None:
+        super().__init__(str(exc))
+        self.errors = exc.errors
+
+    def show(self, file: Any = None) -> None:
+        for error in self.errors:
+            click.echo(f"Error: {error}\n", err=True)
+        click.echo(f"{len(self.errors)} problems found.", err=True)
+
+
 def click_error(exc: ManifestError | JournalError) -> click.ClickException:
     """The click error for a library error: a usage error (exit 2) when it names a bad option."""
+    if isinstance(exc, ManifestErrors) and len(exc.errors) > 1:
+        return ManyErrors(exc)
     if isinstance(exc, ManifestError) and exc.key in _OPTION_KEYS:
         return click.UsageError(str(exc), ctx=click.get_current_context(silent=True))
     return click.ClickException(str(exc))

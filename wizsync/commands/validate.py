@@ -6,7 +6,7 @@ import json
 
 import click
 
-from wizsync.manifest import ManifestError, Manifest, load_manifest, resolve_targets
+from wizsync.manifest import ManifestError, ManifestErrors, Manifest, load_manifest, resolve_targets
 from wizsync.engine import DEFAULT_CONCURRENCY, run
 from wizsync.keycheck import check_keys
 from wizsync.render import CheckReport, check_manifest
@@ -18,6 +18,10 @@ __all__ = ["validate"]
 
 def _error_json(error: ManifestError) -> dict[str, object]:
     return {"message": str(error), "file": error.file, "line": error.line, "key": error.key}
+
+
+def _errors_json(error: ManifestError) -> list[dict[str, object]]:
+    return [_error_json(e) for e in (error.errors if isinstance(error, ManifestErrors) else [error])]
 
 
 def _check_keys(manifest: Manifest, report: CheckReport) -> int:
@@ -40,8 +44,11 @@ def _check_keys(manifest: Manifest, report: CheckReport) -> int:
 def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, as_json: bool) -> None:
     """Check a manifest: schema, references, templates, secrets, key files.
 
-    No network unless --check-keys. Every problem is reported as one
-    paragraph naming file, line and key; exit 1 if there is any.
+    No network unless --check-keys. Every problem is reported (not only the
+    first), each as one paragraph naming file, line and key; exit 1 if there
+    is any. Config documents (file sources, overlays, overrides) are checked
+    against the API contract: types, allowed values, ranges, required and
+    unknown keys (see allowUnknown in docs/manifest.md for newer fields).
 
     \b
     Examples:
@@ -55,7 +62,7 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, as_jso
             resolve_targets(manifest, env)  # unknown environment → located error
     except ManifestError as exc:
         if as_json:
-            click.echo(json.dumps({"valid": False, "errors": [_error_json(exc)]}, indent=2))
+            click.echo(json.dumps({"valid": False, "errors": _errors_json(exc)}, indent=2))
         raise click_error(exc) from None
 
     report = check_manifest(manifest, envs or None)
@@ -89,9 +96,4 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, as_jso
     if report.ok:
         click.echo("ok: " + summary, err=as_json)
         return
-    if len(report.errors) == 1:
-        raise click.ClickException(str(report.errors[0]))
-    for error in report.errors:
-        click.echo(f"Error: {error}\n", err=True)
-    click.echo(f"{len(report.errors)} problems found.", err=True)
-    raise SystemExit(1)
+    raise click_error(ManifestErrors(report.errors))

@@ -13,7 +13,7 @@ Public API::
 file, line and key, and how to fix it; never a key or secret value.
 """
 
-from .errors import ManifestError, format_key_path
+from .errors import ManifestError, ManifestErrors, format_key_path, raise_all
 from .keys import read_api_key
 from .loader import load_manifest
 from .model import (
@@ -46,6 +46,7 @@ __all__ = [
     "KeyRef",
     "Manifest",
     "ManifestError",
+    "ManifestErrors",
     "RateLimitHint",
     "Rollout",
     "Selection",
@@ -58,6 +59,7 @@ __all__ = [
     "load_manifest",
     "parse_percent",
     "parse_selection",
+    "raise_all",
     "read_api_key",
     "resolve_targets",
 ]

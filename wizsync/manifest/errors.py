@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["ManifestError", "format_key_path"]
+__all__ = ["ManifestError", "ManifestErrors", "format_key_path", "raise_all"]
 
 
 def format_key_path(path: Sequence[object]) -> str:
@@ -56,3 +56,32 @@ class ManifestError(Exception):
             text += " " + self.hint.rstrip(".") + "."
         # One paragraph, always: a multi-line cause (YAML's) is folded into it.
         return " ".join(text.split())
+
+
+class ManifestErrors(ManifestError):
+    """Several problems found at once (``errors``, in the order found), so a user fixes them in one go.
+
+    Behaves as its first error for code that handles one; ``str()`` is one
+    paragraph per error, one per line.
+    """
+
+    def __init__(self, errors: Sequence[ManifestError]) -> None:
+        flat: list[ManifestError] = []
+        for error in errors:
+            flat.extend(error.errors if isinstance(error, ManifestErrors) else [error])
+        if not flat:
+            raise ValueError("ManifestErrors needs at least one error")
+        self.errors = flat
+        first = flat[0]
+        super().__init__(first.message, file=first.file, line=first.line, key=first.key, hint=first.hint)
+
+    def __str__(self) -> str:
+        return "\n".join(ManifestError.__str__(e) for e in self.errors)
+
+
+def raise_all(errors: Sequence[ManifestError]) -> None:
+    """Raise the one error, or all of them as ``ManifestErrors``; nothing when there is none."""
+    if len(errors) == 1 and not isinstance(errors[0], ManifestErrors):
+        raise errors[0]
+    if errors:
+        raise ManifestErrors(errors)

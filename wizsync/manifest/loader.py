@@ -2,7 +2,9 @@
 
 Order of checks: file readable → YAML syntax (and duplicate keys) → no API
 key written anywhere in the file → schema (Pydantic, unknown keys rejected) →
-references. The first problem raises ``ManifestError`` naming file, line and key.
+references. Problems raise ``ManifestError`` naming file, line and key; the
+schema and reference checks report every problem they find at once
+(``ManifestErrors``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import ManifestError
+from .errors import ManifestError, ManifestErrors
 from .model import API_KEY_PATTERN, Manifest
 from .references import check_references
-from .validation_errors import manifest_error_from_validation
+from .validation_errors import manifest_errors_from_validation
 from .yaml_marks import LocatedYaml, load_located_yaml
 
 __all__ = ["load_manifest", "read_text_file"]
@@ -51,7 +53,7 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     try:
         manifest = Manifest.model_validate(doc.data)
     except ValidationError as exc:
-        raise manifest_error_from_validation(exc, doc, Manifest) from None
+        raise ManifestErrors(manifest_errors_from_validation(exc, doc, Manifest)) from None
     manifest._file = shown
     manifest._base_dir = Path(path).resolve().parent
     manifest._lines = dict(doc.lines)

@@ -50,6 +50,7 @@ Vars = dict[str, Scalar]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")
+_ALLOW_ENTRY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*(\.[A-Za-z_$][A-Za-z0-9_$-]*)*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 # What a WizChat API key looks like (management-api.md, "Transport").
 API_KEY_PATTERN = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]{8,}|^wpk_")
@@ -161,7 +162,11 @@ class Source(_Model):
 
 
 class SpecPatch(_Model):
-    """A partial ``spec``: any of the six sections, free-form inside (checked after rendering)."""
+    """A partial ``spec``: the six sections, free-form here. Checked against the contract after
+    rendering (``wizsync.render.authoring``), where a section this wizsync does not know is
+    an error with a did-you-mean, or allowed by ``allowUnknown``."""
+
+    model_config = ConfigDict(extra="allow")
 
     core: Any = None
     security: Any = None
@@ -329,6 +334,19 @@ class Rollout(_Model):
         return self.waves if DEFAULT_WAVE in self.waves else [*self.waves, DEFAULT_WAVE]
 
 
+def check_allow_unknown(value: list[str]) -> list[str]:
+    """``allowUnknown`` entries are document paths from the root: ``spec.core.newField``."""
+    for entry in value:
+        if not _ALLOW_ENTRY.match(entry):
+            raise ValueError(
+                f"allowUnknown entry {entry!r} is not a dotted key path such as spec.core.newField (no item indexes)"
+            )
+        first = entry.split(".", 1)[0]
+        if first in SECTIONS:
+            raise ValueError(f"allowUnknown entry {entry!r} starts at the document root: write spec.{entry}")
+    return value
+
+
 class Manifest(_Model):
     """A whole ``wizsync.yaml``. ``path``/``base_dir`` are set by ``load_manifest``."""
 
@@ -341,8 +359,11 @@ class Manifest(_Model):
     overlays: dict[str, DocumentPatch] = Field(default_factory=dict)
     chatbots: list[ChatbotEntry] = Field(default_factory=list)
     rollout: Rollout = Field(default_factory=Rollout)
+    # Fields newer than this wizsync, accepted as written in every document (docs/manifest.md).
+    allowUnknown: list[str] = Field(default_factory=list)
 
     _v = field_validator("vars")(_check_vars)
+    _a = field_validator("allowUnknown")(check_allow_unknown)
 
     # Where it was loaded from, for errors raised after loading (render, keys).
     _file: str = PrivateAttr(default="<manifest>")

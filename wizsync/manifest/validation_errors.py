@@ -1,4 +1,4 @@
-"""Turn a Pydantic ``ValidationError`` into one located ``ManifestError``.
+"""Turn a Pydantic ``ValidationError`` into located ``ManifestError``s, one per key path.
 
 Pydantic locations contain union tags (``'int'``, ``'str'``) that are not keys
 in the YAML; we walk the data to keep only real keys, then look up the line.
@@ -17,21 +17,35 @@ from pydantic import BaseModel, ValidationError
 from .errors import ManifestError
 from .yaml_marks import LocatedYaml
 
-__all__ = ["manifest_error_from_validation"]
+__all__ = ["manifest_error_from_validation", "manifest_errors_from_validation"]
 
 
 def manifest_error_from_validation(exc: ValidationError, doc: LocatedYaml, root: type[BaseModel]) -> ManifestError:
     """The first problem (in file order) of ``exc`` as a ``ManifestError``."""
+    return manifest_errors_from_validation(exc, doc, root)[0]
+
+
+def manifest_errors_from_validation(exc: ValidationError, doc: LocatedYaml, root: type[BaseModel]) -> list[ManifestError]:
+    """Every problem of ``exc``, one ``ManifestError`` per key path, in file order."""
     mapped = []
     for error in exc.errors(include_input=False, include_url=False):
         path, tags = _data_path(doc.data, error["loc"])
         # On one line, an unknown key explains more than the missing key it is probably a typo of.
         mapped.append((doc.line_of(path) or 0, error["type"] != "extra_forbidden", len(mapped), path, tags, error))
     mapped.sort(key=lambda item: item[:3])
-    line, _, _, path, tags, error = mapped[0]
-    same_path = [item[5] for item in mapped if item[3] == path]
-    message, hint = _describe(error, path, tags, same_path, root)
-    return ManifestError(message, file=doc.file, line=line or None, key=path or None, hint=hint)
+    out: list[ManifestError] = []
+    seen: list[tuple[Any, ...]] = []
+    lines_with_unknown = {item[0] for item in mapped if not item[1]}
+    for line, not_unknown, _, path, tags, error in mapped:
+        if path in seen:
+            continue  # the union's other branches: described together below
+        if not_unknown and error["type"] == "missing" and line in lines_with_unknown:
+            continue  # 'lables' unknown and 'labels' missing on one line: the typo says it all
+        seen.append(path)
+        same_path = [item[5] for item in mapped if item[3] == path]
+        message, hint = _describe(error, path, tags, same_path, root)
+        out.append(ManifestError(message, file=doc.file, line=line or None, key=path or None, hint=hint))
+    return out
 
 
 def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[str]]:
@@ -72,7 +86,7 @@ def _describe(
             hint = (f"Did you mean '{close[0]}'? " if close else "") + "Allowed keys here: " + ", ".join(allowed)
         return f"unknown key '{key}'", hint
     if kind == "missing":
-        return f"missing required key '{path[-1] if path else '?'}'", "Add it (see the manifest reference in the product spec)"
+        return f"missing required key '{path[-1] if path else '?'}'", "Add it (see docs/manifest.md)"
     if msg.startswith("Value error, "):
         return msg[len("Value error, "):], None
     if msg.startswith("Assertion failed, "):

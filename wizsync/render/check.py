@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from wizsync.manifest import Manifest, ManifestError, read_api_key, resolve_targets
+from wizsync.manifest import Manifest, ManifestError, ManifestErrors, read_api_key, resolve_targets
 
 from .document import render_target
 
@@ -29,6 +29,10 @@ class CheckReport:
     _seen: set[tuple[object, ...]] = field(default_factory=set, repr=False)
 
     def add(self, error: ManifestError) -> None:
+        if isinstance(error, ManifestErrors):
+            for one in error.errors:
+                self.add(one)
+            return
         # The same overlay mistake shows up once per chatbot: report its location once.
         where = (error.file, error.line, error.key) if error.line else (str(error),)
         if where not in self._seen:

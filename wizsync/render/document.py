@@ -2,8 +2,10 @@
 
 Pipeline: source document → templates (file sources only: live configs are
 data, not templates) → environment overlay → chatbot override (both
-templated) → keep only the managed sections (others null = unmanaged) →
-checked against ``wizchat_management.ChatbotConfigDocument``.
+templated) → keep only the managed sections (others null = unmanaged).
+What the user wrote (a file source, each overlay and override) is checked
+against the contract (``authoring``) and every problem is raised at once; a
+live config is the server's data and is never refused for what it holds.
 
 The result, ``RenderedDocument``, holds the masked document (secrets shown as
 ``<secret:NAME>``: for display, diffs, hashing, journal, exports) and the
@@ -19,13 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from wizchat_management import ChatbotConfigDocument
-
-from wizsync.manifest import SECTIONS, ManifestError, Manifest, Target
+from wizsync.manifest import SECTIONS, ManifestError, Manifest, Target, raise_all
 from wizsync.manifest.errors import format_key_path
-from wizsync.manifest.model import DocumentPatch
+from wizsync.manifest.model import DocumentPatch, check_allow_unknown
+
+from .authoring import DOCS, AllowUnknown, check_authored
+from .authoring import problems as authoring_problems
 
 from .hashing import document_hash
 from .merge import merge_spec, reject_delete_markers
@@ -37,7 +40,6 @@ __all__ = ["RenderedDocument", "SecretSlot", "render_target", "template_scopes"]
 
 API_VERSION = "wizchat.com/v1"
 KIND = "ChatbotConfig"
-_DOCUMENT_KEYS = ("apiVersion", "kind", "metadata", "spec")
 
 
 @dataclass(frozen=True)
@@ -114,13 +116,19 @@ def render_target(
     overlay and override over an empty spec, without the final document check.
     """
     scopes = template_scopes(manifest, target)
+    allow = AllowUnknown.parse(manifest.allowUnknown)
+    errors: list[ManifestError] = []
     if overlays_only and target.source.kind != "file":
         source_document = {"spec": {}}
     if target.source.kind == "file":
         assert target.source.file is not None
         doc = load_source_file(manifest, target.source.file)
-        spec = _source_spec(doc.data, Origin(doc.file, doc.line_of, (), target.name))
+        origin = Origin(doc.file, doc.line_of, (), target.name)
+        spec = _source_spec(doc.data, origin, strict=True)
+        allow = allow | _file_allow(doc.data, origin)
         spec = expand(spec, scopes, Origin(doc.file, doc.line_of, ("spec",), target.name))
+        authored = {**{k: v for k, v in doc.data.items() if k != "spec"}, "spec": spec}
+        errors += check_authored(authored, "source", file=doc.file, line_of=doc.line_of, allow=allow, chatbot=target.name)
         source_label = doc.file
     else:
         if source_document is None:
@@ -134,7 +142,9 @@ def render_target(
         if isinstance(source_document, BaseModel):
             source_document = source_document.model_dump(mode="json", exclude_unset=True)
         where = f"live config of '{target.name}' ({target.source.kind})"
-        spec = _source_spec(source_document, Origin(where, lambda p: None, (), target.name))
+        # What the server sends is data, never checked against this wizsync's contract:
+        # sections, keys and item fields it does not know are kept as they are.
+        spec = _source_spec(source_document, Origin(where, lambda p: None, (), target.name), strict=False)
         source_label = where
 
     for path, patch in _patches(manifest, target):
@@ -142,14 +152,23 @@ def render_target(
             continue
         raw = patch.spec.model_dump(exclude_unset=True)
         raw = expand(raw, scopes, Origin(manifest.file, manifest.line_of, path + ("spec",), target.name))
-        spec = merge_spec(spec, raw, Origin(manifest.file, manifest.line_of, path, target.name))
+        problems = check_authored(
+            {"spec": raw}, "patch", file=manifest.file, line_of=manifest.line_of, prefix=path, allow=allow, chatbot=target.name
+        )
+        errors += problems
+        if not problems:
+            spec = merge_spec(spec, raw, Origin(manifest.file, manifest.line_of, path, target.name))
+    raise_all(errors)
 
+    # Only the six sections this wizsync knows are ever sent: a section it does not know is
+    # unmanaged (absent), so the server keeps it as it is. Inside a managed section, keys and
+    # item fields it does not know are sent as the source has them.
     managed = {section: (spec.get(section) if section in target.sections else None) for section in SECTIONS}
     document = {"apiVersion": API_VERSION, "kind": KIND, "spec": managed}
     slots: list[SecretSlot] = []
     masked = _mask(document, (), slots)
-    if not overlays_only or target.source.kind == "file":
-        _check_document(masked, manifest, target, source_label)
+    if target.source.kind == "file":
+        _check_document(masked, manifest, target, source_label, allow)
     return RenderedDocument(target, masked, tuple(slots))
 
 
@@ -160,12 +179,11 @@ def _patches(manifest: Manifest, target: Target) -> list[tuple[tuple[Any, ...], 
     ]
 
 
-def _source_spec(data: Any, origin: Origin) -> dict[str, Any]:
+def _source_spec(data: Any, origin: Origin, *, strict: bool) -> dict[str, Any]:
+    """The ``spec`` of a source document. ``strict`` (a file the user wrote) refuses what the
+    contract check cannot read; a live config is taken as the server sent it."""
     if not isinstance(data, Mapping):
         raise origin.error((), "a source document must be a mapping with apiVersion, kind and spec")
-    for key in data:
-        if key not in _DOCUMENT_KEYS:
-            raise origin.error((key,), f"unknown key '{key}' in a config document", f"Allowed: {', '.join(_DOCUMENT_KEYS)}")
     if data.get("apiVersion", API_VERSION) != API_VERSION:
         raise origin.error(("apiVersion",), f"apiVersion must be {API_VERSION}")
     if data.get("kind", KIND) != KIND:
@@ -173,11 +191,21 @@ def _source_spec(data: Any, origin: Origin) -> dict[str, Any]:
     spec = data.get("spec")
     if not isinstance(spec, Mapping):
         raise origin.error(("spec",), "missing or invalid 'spec' (a mapping of config sections)")
-    for section in spec:
-        if section not in SECTIONS:
-            raise origin.error(("spec", section), f"unknown section '{section}'", f"Sections: {', '.join(SECTIONS)}")
-    reject_delete_markers(dict(spec), origin, ("spec",))
+    if strict:
+        reject_delete_markers(dict(spec), origin, ("spec",))
     return copy.deepcopy(dict(spec))
+
+
+def _file_allow(data: Mapping[str, Any], origin: Origin) -> AllowUnknown:
+    """A source file's own ``allowUnknown`` (``wizsync export`` writes it for what the server sent)."""
+    entries = data.get("allowUnknown", [])
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise origin.error(("allowUnknown",), "allowUnknown must be a list of key paths such as spec.core.newField")
+    try:
+        check_allow_unknown(entries)
+    except ValueError as exc:
+        raise origin.error(("allowUnknown",), str(exc), f"See {DOCS}") from None
+    return AllowUnknown.parse(entries)
 
 
 def _mask(value: Any, path: tuple[Any, ...], slots: list[SecretSlot]) -> Any:
@@ -191,12 +219,12 @@ def _mask(value: Any, path: tuple[Any, ...], slots: list[SecretSlot]) -> Any:
     return value
 
 
-def _check_document(masked: dict[str, Any], manifest: Manifest, target: Target, source_label: str) -> None:
-    try:
-        ChatbotConfigDocument.model_validate(masked)
-    except ValidationError as exc:
-        error = exc.errors(include_input=False, include_url=False)[0]
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in ("str", "int", "float", "bool")))
+def _check_document(masked: dict[str, Any], manifest: Manifest, target: Target, source_label: str, allow: AllowUnknown) -> None:
+    """The merged document of a file source, checked as a whole (an overlay may null a required key)."""
+    problems = [p for p in authoring_problems(masked, "source") if not allow.covers(p.path)]
+    errors = []
+    for problem in problems:
+        loc = problem.path
         # Point at the overlay or override that wrote the field if we can (mapping keys only),
         # else at the chatbot's entry.
         where: tuple[Any, ...] = target.entry_path
@@ -204,11 +232,14 @@ def _check_document(masked: dict[str, Any], manifest: Manifest, target: Target, 
             if patch is not None and all(isinstance(p, str) for p in loc) and _has_path(patch.model_dump(exclude_unset=True), loc):
                 where = path + loc
                 break
-        raise manifest.error(
-            where,
-            f"chatbot '{target.name}': the rendered document is invalid at {format_key_path(loc)}: {error['msg']}",
-            f"Fix the source ({source_label}) or the overlay/override that sets this field",
-        ) from None
+        errors.append(
+            manifest.error(
+                where,
+                f"chatbot '{target.name}': the rendered document is invalid at {format_key_path(loc)}: {problem.message}",
+                f"Fix the source ({source_label}) or the overlay/override that sets this field",
+            )
+        )
+    raise_all(errors)
 
 
 def _has_path(data: Any, path: tuple[Any, ...]) -> bool:
