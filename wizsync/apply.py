@@ -104,6 +104,8 @@ class ApplyOptions:
     concurrency: int = 16
     select: list[str] = field(default_factory=list)
     chatbots: list[str] = field(default_factory=list)
+    # ``wizsync.shards.Shard.as_json()`` of a ``--shard`` run: resume and rollback keep exactly these keys.
+    shard: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,6 +29,7 @@ from .render import RenderedDocument, check_manifest, live_config_needed, render
 
 __all__ = [
     "api_error",
+    "no_match_error",
     "FleetItem",
     "key_label",
     "key_specs",
@@ -149,15 +150,20 @@ async def bind_targets(ex: Executor, plan: TargetPlan) -> list[Target]:
     tenants = plan.listings_needed()
     pages = await asyncio.gather(*(_listing(ex, plan.manifest, t, plan.environment) for t in tenants))
     targets = plan.bind(dict(zip(tenants, pages)))
-    if not targets:
-        # An empty selection that "succeeds" hides a typo in --select/--chatbot (field notes: silent success).
-        raise ManifestError(
-            f"no chatbot of '{plan.environment}' matches the selection",
-            file=plan.manifest.file,
-            key="--select/--chatbot" if (plan.selection.terms or plan.selection.chatbot_globs) else "chatbots",
-            hint="Check the --select/--chatbot patterns against `wizsync render --env ...`, or the manifest's chatbots",
-        )
+    # A shard may own no chatbot while the others do (open_session refused an empty fleet already).
+    if not targets and plan.shard is None:
+        raise no_match_error(plan)
     return targets
+
+
+def no_match_error(plan: TargetPlan) -> ManifestError:
+    """An empty selection that "succeeds" hides a typo in --select/--chatbot (field notes: silent success)."""
+    return ManifestError(
+        f"no chatbot of '{plan.environment}' matches the selection",
+        file=plan.manifest.file,
+        key="--select/--chatbot" if (plan.selection.terms or plan.selection.chatbot_globs) else "chatbots",
+        hint="Check the --select/--chatbot patterns against `wizsync render --env ...`, or the manifest's chatbots",
+    )
 
 
 async def _sources(ex: Executor, manifest: Manifest, targets: Sequence[Target]) -> dict[str, ChatbotConfigDocument]:

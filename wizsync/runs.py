@@ -23,6 +23,7 @@ from .plan import deletes_of, ops_of, plan_fleet, summary_of
 from .rollback import Loss
 from .rollout import cut_batches
 from .session import Session, manifest_hash, open_session
+from .shards import Shard
 
 __all__ = ["RunOutcome", "apply_run", "resume_run", "rollback_run", "RefusedError", "USER_ERRORS"]
 
@@ -172,7 +173,8 @@ def _resume_session(run: RunRecord, journal_path: Path, force: bool) -> tuple[Se
     options = ApplyOptions.from_json(run.options)
     session = open_session(manifest_path, run.environment, select=options.select, chatbots=options.chatbots,
                            concurrency=options.concurrency, journal=journal_path,
-                           check=run.command == "apply", sources=run.command == "apply")  # fmt: skip
+                           check=run.command == "apply", sources=run.command == "apply",
+                           shard=Shard.from_json(options.shard) if options.shard else None)  # fmt: skip
     return session, options
 
 
@@ -263,6 +265,7 @@ def _rollback_options(parent: RunRecord, batches: list[int | str] | None, max_fa
         concurrency=parent_options.concurrency,
         select=parent_options.select,
         chatbots=parent_options.chatbots,
+        shard=parent_options.shard,
     )
 
 
@@ -284,7 +287,8 @@ async def rollback_run(
         options = _rollback_options(parent, batches, max_failures)
         session = open_session(Path(parent.manifest_path or ""), parent.environment, select=options.select,
                                chatbots=options.chatbots, concurrency=options.concurrency,
-                               journal=journal_path, check=False, sources=False)  # fmt: skip
+                               journal=journal_path, check=False, sources=False,
+                               shard=Shard.from_json(options.shard) if options.shard else None)  # fmt: skip
         journal.forbid(session.forbidden())
         # Before the run exists: a refusal to ask (no terminal) must not leave an interrupted run.
         confirm = confirm_for(parent.environment, session.manifest.environments[parent.environment].protected)

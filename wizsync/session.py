@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .engine import DEFAULT_CONCURRENCY, Executor, KeySpec
-from .fleet import FleetItem, fetch_pairs, key_pairs, key_specs, precheck
+from .fleet import FleetItem, fetch_pairs, key_pairs, key_specs, no_match_error, precheck
 from .journal import Journal, default_journal_path
 from .manifest import Manifest, TargetPlan, load_manifest, parse_selection, resolve_targets
 from .recorder import Recorder
 from .report.values import forbidden_values
+from .shards import Shard, ShardSpec, assign, restrict, shard_journal_name
 
 __all__ = ["Session", "manifest_hash", "open_session", "make_executor"]
 
@@ -43,6 +44,7 @@ class Session:
     concurrency: int
     journal_path: Path
     selectors: dict[str, Any] = field(default_factory=dict)
+    shard: Shard | None = None
 
     @property
     def manifest_hash(self) -> str:
@@ -74,6 +76,7 @@ def open_session(
     check: bool = True,
     sources: bool = True,
     keys: str | None = None,
+    shard: ShardSpec | Shard | None = None,
 ) -> Session:
     """Everything a command needs before its first request; raises ``ManifestError`` on bad input.
 
@@ -81,10 +84,24 @@ def open_session(
     involved; ``sources`` also reads the keys of source environments.
     ``keys`` says which keys to read instead: ``"fetches"`` only those
     rendering's fetches need (``render --online``), ``"none"`` none at all.
+    ``shard`` keeps one shard's keys (``wizsync.shards``): a ``ShardSpec`` is
+    assigned its keys from the selection; a recorded ``Shard`` (resume,
+    rollback) keeps exactly the keys it was given, whatever the manifest says now.
+    Only the shard's keys are read, and its journal defaults to
+    ``journal-shard-I-of-N.db`` beside the default one.
     """
     manifest = load_manifest(manifest_path)
     selection = parse_selection(list(select), list(chatbots))
     plan = resolve_targets(manifest, environment, select=selection)
+    assigned: Shard | None = None
+    if isinstance(shard, ShardSpec):
+        if not plan.targets:
+            raise no_match_error(plan)  # before splitting: a typo must not pass as "an empty shard"
+        assigned = assign(plan, shard)
+    elif shard is not None:
+        assigned = shard
+    if assigned is not None:
+        plan = restrict(plan, assigned)
     if keys == "fetches":
         pairs = fetch_pairs(plan)
     elif keys == "none":
@@ -94,15 +111,24 @@ def open_session(
         pairs = key_pairs(plan) if sources else [(t.tenant, environment) for t in plan.targets]
     pairs = list(dict.fromkeys(pairs))
     if check:
-        precheck(manifest, sorted({env for _, env in pairs}), environ)
-    keys = key_specs(manifest, pairs, environ)
+        # The target environment even when this shard owns no key: every shard checks the same.
+        envs = {env for _, env in pairs} | ({environment} if assigned is not None else set())
+        precheck(manifest, sorted(envs), environ)
+    key_specs_ = key_specs(manifest, pairs, environ)
+    journal_path = Path(journal) if journal else default_journal_path(manifest_path)
+    if assigned is not None and not journal:
+        journal_path = journal_path.with_name(shard_journal_name(journal_path.name, assigned))
+    selectors: dict[str, Any] = {"select": list(select), "chatbots": list(chatbots)}
+    if assigned is not None:
+        selectors["shard"] = assigned.as_json()
     return Session(
         manifest_path=Path(manifest_path).resolve(),
         manifest=manifest,
         environment=environment,
         plan=plan,
-        keys=keys,
+        keys=key_specs_,
         concurrency=concurrency or manifest.rollout.concurrency or DEFAULT_CONCURRENCY,
-        journal_path=Path(journal) if journal else default_journal_path(manifest_path),
-        selectors={"select": list(select), "chatbots": list(chatbots)},
+        journal_path=journal_path,
+        selectors=selectors,
+        shard=assigned,
     )

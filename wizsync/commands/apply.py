@@ -13,6 +13,7 @@ from wizsync.journal import Journal, RunLockedError
 from wizsync.rollout import parse_batches, parse_max_failures
 from wizsync.runs import apply_run
 from wizsync.session import open_session
+from wizsync.shards import ShardSpec
 
 from .common import (
     concurrency_option,
@@ -22,6 +23,7 @@ from .common import (
     output_options,
     reporter_for,
     selection_options,
+    shard_option,
     user_errors,
 )
 from .runview import confirmer, print_run, run_json
@@ -82,6 +84,7 @@ def locked(exc: RunLockedError) -> click.ClickException:
 @manifest_argument
 @env_option
 @selection_options
+@shard_option
 @batches_option
 @max_failures_option
 @click.option("--no-prune", is_flag=True, help="Merge only: never delete items missing from the documents.")
@@ -96,6 +99,7 @@ def apply(
     environment: str,
     select: tuple[str, ...],
     chatbots: tuple[str, ...],
+    shard: ShardSpec | None,
     batches: list[int | str] | None,
     max_failures: int | str | None,
     no_prune: bool,
@@ -125,7 +129,7 @@ def apply(
     """
     with user_errors():
         session = open_session(manifest_path, environment, select=select, chatbots=chatbots,
-                               concurrency=concurrency, journal=journal)  # fmt: skip
+                               concurrency=concurrency, journal=journal, shard=shard)  # fmt: skip
         rollout = session.manifest.rollout
         options = ApplyOptions(
             batches=batches or list(rollout.batches),
@@ -136,6 +140,7 @@ def apply(
             concurrency=session.concurrency,
             select=list(select),
             chatbots=list(chatbots),
+            shard=session.selectors.get("shard"),
         )
         # Before any request: a protected environment without --yes needs a terminal.
         confirm = confirmer(environment, session.manifest.environments[environment].protected, yes)

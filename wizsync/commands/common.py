@@ -20,6 +20,7 @@ from wizsync.logfile import LoggingReporter
 from wizsync.manifest import ManifestError, ManifestErrors
 from wizsync.report.progress import make_reporter
 from wizsync.report.terminal import color_enabled, make_console
+from wizsync.shards import ShardSpec, parse_shard
 
 __all__ = [
     "manifest_argument",
@@ -27,6 +28,7 @@ __all__ = [
     "selection_options",
     "journal_option",
     "concurrency_option",
+    "shard_option",
     "output_options",
     "user_errors",
     "click_error",
@@ -53,6 +55,22 @@ concurrency_option = click.option(
     envvar="WIZSYNC_CONCURRENCY",
     help="Requests in flight overall (default: rollout.concurrency, else 16; env: WIZSYNC_CONCURRENCY).",
 )
+
+
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> ShardSpec | None:
+    if value is None:
+        return None
+    try:
+        return parse_shard(value, os.environ)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+shard_option = click.option(
+    "--shard", callback=_shard, metavar="I/N",
+    help="Only shard I of N (1-based; auto/N: I is JOB_COMPLETION_INDEX + 1), split by tenant key before any "
+    "request; journal default: journal-shard-I-of-N.db beside the default one. See docs/shards.md.",
+)  # fmt: skip
 
 
 def selection_options(f: F) -> F:

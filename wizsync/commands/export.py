@@ -14,7 +14,9 @@ from wizsync.fleet import bind_targets
 from wizsync.plan import error_info
 from wizsync.session import Session, open_session
 
-from .common import concurrency_option, env_option, manifest_argument, output_options, selection_options, user_errors
+from wizsync.shards import ShardSpec
+
+from .common import concurrency_option, env_option, manifest_argument, output_options, selection_options, shard_option, user_errors
 
 __all__ = ["export"]
 
@@ -30,6 +32,7 @@ async def _export(session: Session, out_dir: Path) -> list[object]:
 @env_option
 @click.option("--out", "out_dir", required=True, metavar="DIR", type=click.Path(file_okay=False), help="Output directory.")
 @selection_options
+@shard_option
 @concurrency_option
 @output_options
 def export(
@@ -38,6 +41,7 @@ def export(
     out_dir: str,
     select: tuple[str, ...],
     chatbots: tuple[str, ...],
+    shard: ShardSpec | None,
     concurrency: int | None,
     as_json: bool,
     no_color: bool,
@@ -53,10 +57,11 @@ def export(
     Examples:
       wizsync export wizsync.yaml --env staging --out configs
       wizsync export wizsync.yaml --env production --out snapshot --chatbot 'acme-*'
+      wizsync export wizsync.yaml --env production --out snapshot --shard auto/4
     """
     with user_errors():
         session = open_session(manifest_path, environment, select=select, chatbots=chatbots,
-                               concurrency=concurrency, check=False, sources=False)  # fmt: skip
+                               concurrency=concurrency, check=False, sources=False, shard=shard)  # fmt: skip
         outcomes = run(_export(session, Path(out_dir)))
     failures = [o for o in outcomes if o.error is not None]  # type: ignore[attr-defined]
     exported: list[ExportedFile] = [o.value for o in outcomes if o.error is None]  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from wizsync.plan import run_plan
 from wizsync.report.jsonout import dumps, plan_document
 from wizsync.report.summary import render_report
 from wizsync.session import open_session
+from wizsync.shards import ShardSpec, shard_line
 
 from .common import (
     concurrency_option,
@@ -20,6 +21,7 @@ from .common import (
     output_options,
     reporter_for,
     selection_options,
+    shard_option,
     stdout_console,
     user_errors,
 )
@@ -31,6 +33,7 @@ __all__ = ["plan"]
 @manifest_argument
 @env_option
 @selection_options
+@shard_option
 @concurrency_option
 @journal_option
 @click.option("--no-prune", is_flag=True, help="Merge only: never plan deletes of items missing from the document.")
@@ -45,6 +48,7 @@ def plan(
     environment: str,
     select: tuple[str, ...],
     chatbots: tuple[str, ...],
+    shard: ShardSpec | None,
     concurrency: int | None,
     journal: str | None,
     no_prune: bool,
@@ -68,7 +72,8 @@ def plan(
     """
     with user_errors():
         session = open_session(
-            manifest_path, environment, select=select, chatbots=chatbots, concurrency=concurrency, journal=journal
+            manifest_path, environment, select=select, chatbots=chatbots, concurrency=concurrency, journal=journal,
+            shard=shard,
         )
         result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color)))
     reports = [o.report() for o in result.outcomes]
@@ -78,6 +83,8 @@ def plan(
             reports, run_id=result.run_id, environment=environment, status="failed" if result.errors else "completed",
             keys=keys, estimate=result.estimate, forbidden=result.forbidden,
         )  # fmt: skip
+        if session.shard is not None:
+            doc["shard"] = session.shard.as_json()
         sys.stdout.write(dumps(doc))
     else:
         console = stdout_console(no_color)
@@ -85,9 +92,12 @@ def plan(
             render_report(reports, keys, result.estimate, result.forbidden, only_changes=not verbose, title="Plan")
         )
         # Paths are text, not rich markup ("[...]" in a folder name must print as is).
+        if session.shard is not None:
+            console.print(f"\n{shard_line(session.shard)}", markup=False, highlight=False)
         console.print(f"\nRun {result.run_id} recorded in {session.journal_path}.", markup=False, highlight=False)
         if result.changed:
-            console.print(f"Apply exactly this plan: wizsync apply {manifest_path} --env {environment} --plan {result.run_id}"
+            sharded = f" --shard {session.shard}" if session.shard is not None else ""
+            console.print(f"Apply exactly this plan: wizsync apply {manifest_path} --env {environment}{sharded} --plan {result.run_id}"
                           f" --journal {session.journal_path}", markup=False, highlight=False)  # fmt: skip
     if result.errors:
         sys.exit(1)

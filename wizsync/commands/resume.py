@@ -7,37 +7,66 @@ from pathlib import Path
 import click
 
 from wizsync.engine import run
+from wizsync.journal import Journal, JournalError
 from wizsync.runs import resume_run
+from wizsync.shards import ShardSpec, shard_journal_name
 
 from .apply import finish
-from .common import output_options, reporter_for, user_errors
+from .common import output_options, reporter_for, shard_option, user_errors
 from .runview import confirmer, journal_path_option
 
 __all__ = ["resume"]
 
 
+def _shard_journal(ctx: click.Context, journal: str, shard: ShardSpec | None) -> Path:
+    """``--shard`` without ``--journal``: the shard's default journal beside the default one."""
+    path = Path(journal)
+    if shard is not None and ctx.get_parameter_source("journal") is click.core.ParameterSource.DEFAULT:
+        path = path.with_name(shard_journal_name(path.name, shard))
+    return path.resolve()
+
+
+def _check_shard(journal_path: Path, run_id: str, shard: ShardSpec) -> None:
+    """A matrix job resuming another shard's run (or an unsharded one) is refused before anything is sent."""
+    with Journal.open(journal_path, create=False) as journal:
+        recorded = (journal.get_run(run_id).options or {}).get("shard")
+    if not isinstance(recorded, dict):
+        raise JournalError(f"run {run_id} was not sharded; resume it without --shard")
+    if (int(recorded["index"]), int(recorded["count"])) != (shard.index, shard.count):
+        raise JournalError(f"run {run_id} is shard {recorded['index']}/{recorded['count']}, not {shard}; "
+                           "resume it from its own shard")  # fmt: skip
+
+
 @click.command("resume")
 @click.argument("run_id", metavar="RUN_ID")
 @journal_path_option
+@shard_option
 @click.option("--force", is_flag=True, allow_from_autoenv=False, help="Resume even though the manifest or a rendered document changed since the run started.")
 @click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
 @output_options
-def resume(run_id: str, journal: str, force: bool, yes: bool, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:
+@click.pass_context
+def resume(ctx: click.Context, run_id: str, journal: str, shard: ShardSpec | None, force: bool, yes: bool,
+           as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
     """Continue run RUN_ID with its recorded options.
 
     Chatbots already applied or unchanged are skipped; the rest are planned
     afresh and applied (apply is idempotent, so one that was in flight when
     the run stopped is settled by its fresh plan). Refuses when the manifest
     or a rendered document changed since the run started, unless --force.
+    A shard's run keeps the keys it was given, whatever the manifest says now.
 
     \b
     Examples:
       wizsync resume r20261125-101500-ab12
       wizsync resume r20261125-101500-ab12 --journal ops/.wizsync/journal.db --yes
+      wizsync resume r20261125-101500-ab12 --shard 2/4 --yes   # .wizsync/journal-shard-2-of-4.db
     """
+    journal_path = _shard_journal(ctx, journal, shard)
     with user_errors():
+        if shard is not None:
+            _check_shard(journal_path, run_id, shard)
         outcome = run(resume_run(
-            Path(journal).resolve(), run_id, force=force,
+            journal_path, run_id, force=force,
             confirm_for=lambda env, protected: confirmer(env, protected, yes),
             reporter=reporter_for(quiet, verbose, no_color),
         ))  # fmt: skip

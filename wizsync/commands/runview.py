@@ -18,7 +18,7 @@ from wizsync.report import ChatbotReport
 from wizsync.report.jsonout import build_document, dumps
 from wizsync.report.values import scrub
 
-__all__ = ["item_reports", "effective_status", "print_run", "run_json", "confirmer", "journal_path_option"]
+__all__ = ["item_reports", "effective_status", "print_run", "run_json", "run_document", "key_stats", "confirmer", "journal_path_option"]
 
 journal_path_option = click.option(
     "--journal",
@@ -86,6 +86,10 @@ def key_stats(journal: Journal, run: RunRecord, records: Iterable[ItemRecord]) -
 
 
 def run_json(journal: Journal, journal_path: Path, run_id: str, forbidden: Iterable[str] = (), extra: dict[str, Any] | None = None) -> str:
+    return dumps(run_document(journal, journal_path, run_id, forbidden, extra))
+
+
+def run_document(journal: Journal, journal_path: Path, run_id: str, forbidden: Iterable[str] = (), extra: dict[str, Any] | None = None) -> dict[str, Any]:
     run = journal.get_run(run_id)
     records = journal.items(run_id)
     keys = key_stats(journal, run, records)
@@ -109,7 +113,7 @@ def run_json(journal: Journal, journal_path: Path, run_id: str, forbidden: Itera
             op = next((o.get("op") for o in r.plan_ops or [] if o.get("section") == r.error_section and o.get("key") == r.error_key), None)
             entry["failed"] = scrub({"op": op, "section": r.error_section, "key": r.error_key,
                                      "code": r.error_code, "message": r.error_message or ""}, list(forbidden))  # fmt: skip
-    return dumps(doc)
+    return doc
 
 
 def _duration(run: RunRecord) -> str:
@@ -130,7 +134,9 @@ def print_run(journal: Journal, journal_path: Path, run_id: str, *, verbose: boo
     counts = journal.item_counts(run_id)
     out = click.echo
     parent = f" (rolls back {run.parent_run})" if run.command == "rollback" and run.parent_run else ""
-    out(f"Run {run.id}: {run.command} '{run.environment}'{parent}: {status}  [{_duration(run)}]")
+    shard = (run.options or {}).get("shard")
+    sharded = f" shard {shard['index']}/{shard['count']}" if isinstance(shard, dict) else ""
+    out(f"Run {run.id}: {run.command} '{run.environment}'{sharded}{parent}: {status}  [{_duration(run)}]")
     out("  " + ", ".join(f"{state} {n}" for state, n in sorted(counts.items())) + f"  ({len(records)} chatbots)")
     keys = key_stats(journal, run, records)
     total = {f: sum(k[f] for k in keys.values()) for f in ("requests", "throttled", "retries")}

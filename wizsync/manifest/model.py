@@ -195,6 +195,8 @@ class Discover(_Model):
 
     tenant: str
     match: str = "*"
+    # How many chatbots it is expected to find: only balances `--shard` (sizes are unknown before listing).
+    shardWeight: int = Field(default=1, ge=1, le=1_000_000)
 
     @field_validator("match")
     @classmethod

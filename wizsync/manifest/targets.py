@@ -18,13 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wizchat_management import PublicChatbot
 
 from .errors import ManifestError
 from .model import DEFAULT_WAVE, ChatbotEntry, Discover, DocumentPatch, Manifest, Source
 from .selectors import Selection, parse_selection
+
+if TYPE_CHECKING:
+    from wizsync.shards import Shard
 
 __all__ = ["Target", "TargetPlan", "resolve_targets", "find_chatbot_id"]
 
@@ -69,6 +72,8 @@ class TargetPlan:
     environment: str
     selection: Selection
     targets: tuple[Target, ...]
+    # Set when ``--shard`` restricted the targets to one shard's keys (wizsync.shards).
+    shard: Shard | None = None
 
     def listings_needed(self) -> list[str]:
         """Tenants whose ``list_chatbots()`` ``bind`` needs (in order; empty if none)."""
