@@ -114,7 +114,7 @@ def open_session(
         # The target environment even when this shard owns no key: every shard checks the same.
         envs = {env for _, env in pairs} | ({environment} if assigned is not None else set())
         precheck(manifest, sorted(envs), environ)
-    key_specs_ = key_specs(manifest, pairs, environ)
+    specs = key_specs(manifest, pairs, environ)
     journal_path = Path(journal) if journal else default_journal_path(manifest_path)
     if assigned is not None and not journal:
         journal_path = journal_path.with_name(shard_journal_name(journal_path.name, assigned))
@@ -126,7 +126,7 @@ def open_session(
         manifest=manifest,
         environment=environment,
         plan=plan,
-        keys=key_specs_,
+        keys=specs,
         concurrency=concurrency or manifest.rollout.concurrency or DEFAULT_CONCURRENCY,
         journal_path=journal_path,
         selectors=selectors,
