@@ -5,6 +5,10 @@ back as ``file`` sources, so they are written as templates: a literal
 ``${`` in a value is escaped as ``$${``. Secrets stay ``"<redacted>"`` (the
 server never returns them; sent back, ``"<redacted>"`` keeps the live value).
 
+What the server sent that this wizsync's contract does not name (a section,
+a key, an item field) is written too, and listed in the file's
+``allowUnknown``, so an exported file is always a valid ``file`` source.
+
 Deterministic: keys sorted (the item key first), no timestamp, so exporting
 an unchanged fleet again changes no byte — a file whose content is the same
 is not even rewritten. A new file is written to a temporary name and renamed
@@ -27,6 +31,7 @@ from wizchat_management import ChatbotConfigDocument
 
 from .engine import Executor
 from .manifest import Target
+from .render.authoring import unknown_paths
 
 __all__ = ["ExportedFile", "export_document", "export_path", "write_atomic", "export_fleet"]
 
@@ -62,7 +67,13 @@ def export_document(doc: ChatbotConfigDocument) -> dict[str, Any]:
         out["metadata"] = _escape(metadata)
     data.pop("metadata", None)
     out["spec"] = _escape(data.pop("spec"))
+    data.pop("allowUnknown", None)  # ours to write, below: never a server's field of that name
     out.update(_escape(data))  # fields the server added that we do not know: kept
+    # What this wizsync's contract does not name (a newer server's fields), listed so the file
+    # stays a valid source: a file source is checked strictly except under allowUnknown.
+    unknown = unknown_paths(out)
+    if unknown:
+        out["allowUnknown"] = unknown
     return out
 
 
@@ -118,7 +129,10 @@ async def export_fleet(ex: Executor, targets: Sequence[Target], out_dir: Path) -
         doc = await ex.call(f"{target.tenant}/{target.environment}", lambda c: c.get_config(chatbot_id), context=target.name)
         path = export_path(out_dir, target)
         header = f"# wizsync export: {target.environment}/{target.tenant}/{target.name} ({chatbot_id})\n"
-        changed = write_atomic(path, render_yaml(export_document(doc), header))
+        document = export_document(doc)
+        if "allowUnknown" in document:
+            header += "# allowUnknown: what the server sent that this wizsync does not know (see docs/manifest.md)\n"
+        changed = write_atomic(path, render_yaml(document, header))
         return ExportedFile(target, path, changed)
 
     return await ex.map(targets, one)

@@ -22,7 +22,9 @@ The format (YAML or JSON, documented in README "The emulator")::
             status: active          # or paused
             config: {core: {...}, security: {...}, telemetry: {...}, mcpServers: [...], skills: [...], domains: [...]}
 
-Configs are validated by the apply engine's own rules.
+Configs are validated by the apply engine's own rules. A section, key or item
+field the contract does not name is kept and served as it is, so a seed can
+play a server newer than the client (tests/test_newer_contract.py).
 """
 
 from __future__ import annotations
