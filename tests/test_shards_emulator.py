@@ -230,6 +230,41 @@ def test_resume_keeps_to_its_shard(fleets: tuple[EmulatorServer, Path, EmulatorS
     assert "nothing to resume" in result.stderr
 
 
+def test_plans_and_rollbacks_keep_to_their_shard(
+    fleets: tuple[EmulatorServer, Path, EmulatorServer, Path], secret_scan: Any
+) -> None:
+    _, _, emu, d = fleets
+    manifest_path = str(d / "wizsync.yaml")
+    journal_2 = d / ".wizsync" / "journal-shard-2-of-4.db"
+    secret_scan.watch_journal(journal_2)
+    result = invoke(secret_scan, emu, ["plan", manifest_path, "--env", ENV, "--shard", "2/4", "--json"])
+    assert result.exit_code == 0, result.output
+    plan_id = json.loads(result.stdout)["run_id"]
+    keys = set(json.loads(result.stdout)["shard"]["keys"])
+
+    # A plan of shard 2 applies as shard 2 only: another shard (or none) is refused before any request.
+    before = len(emu.requests())
+    for other in (["--shard", "3/4", "--journal", str(journal_2)], ["--journal", str(journal_2)]):
+        result = invoke(secret_scan, emu, ["apply", manifest_path, "--env", ENV, "--yes", "--plan", plan_id, *other])
+        assert result.exit_code == 1
+        assert f"plan run {plan_id} planned shard 2/4, not" in result.stderr, result.stderr
+    assert api_keys_called(emu, before) == set()
+    result = invoke(secret_scan, emu, ["apply", manifest_path, "--env", ENV, "--yes", "--shard", "2/4",
+                                       "--plan", plan_id, "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    apply_id = json.loads(result.stdout)["run_id"]
+    assert api_keys_called(emu, before) == keys
+
+    # The rollback of a shard's run reads and restores that shard's keys only.
+    before = len(emu.requests())
+    result = invoke(secret_scan, emu, ["rollback", apply_id, "--journal", str(journal_2), "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["run"]["options"]["shard"]["keys"] == sorted(keys)
+    assert {c["tenant"] for c in doc["chatbots"]} == {k.split("/")[0] for k in keys}
+    assert api_keys_called(emu, before) == keys
+
+
 BAD_SHARDS = {
     "zero": ("0/4", "the shard must be between 1 and 4"),
     "past-the-end": ("5/4", "the shard must be between 1 and 4"),

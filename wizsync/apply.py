@@ -371,11 +371,20 @@ def is_secret_change(section: str, path: str) -> bool:
     return any(section == s and (path == p or path.startswith(p + ".")) for s, p in SECRET_PATHS)
 
 
-def approved_from(journal: Journal, plan_run: str, environment: str) -> dict[str, Approved]:
-    """The approved plan of ``plan_run`` (must be a plan run of the same environment)."""
+def approved_from(
+    journal: Journal, plan_run: str, environment: str, shard: Mapping[str, Any] | None = None
+) -> dict[str, Approved]:
+    """The approved plan of ``plan_run`` (must be a plan run of the same environment, and the same shard)."""
     from .journal import JournalError
 
     run = journal.get_run(plan_run)
+    planned, applying = _shard_of((run.options or {}).get("shard")), _shard_of(shard)
+    if planned != applying:
+        if planned and applying and planned[:2] == applying[:2]:
+            raise JournalError(f"plan run {plan_run} planned shard {planned[0]}/{planned[1]} with other keys "
+                               "(the manifest or the selection changed since): plan again")  # fmt: skip
+        raise JournalError(f"plan run {plan_run} planned {_shard_text(planned)}, not {_shard_text(applying)}: "
+                           "apply a plan with the --shard it was made with")  # fmt: skip
     if run.command != "plan":
         raise JournalError(f"run {plan_run} is a{'n' if run.command[0] in 'aeiou' else ''} {run.command} run, not a plan run: --plan takes the id `wizsync plan` printed")
     if run.environment != environment:
@@ -384,3 +393,12 @@ def approved_from(journal: Journal, plan_run: str, environment: str) -> dict[str
         raise JournalError(f"plan run {plan_run} did not complete (status {run.status}): plan again")
     return {r.name: Approved(r.doc_hash, list(r.plan_ops or [])) for r in journal.items(plan_run)}
 
+
+def _shard_of(data: Any) -> tuple[int, int, tuple[str, ...]] | None:
+    if not isinstance(data, Mapping):
+        return None
+    return int(data["index"]), int(data["count"]), tuple(data.get("keys") or ())
+
+
+def _shard_text(shard: tuple[int, int, tuple[str, ...]] | None) -> str:
+    return f"shard {shard[0]}/{shard[1]}" if shard else "the unsharded fleet"

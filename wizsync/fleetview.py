@@ -142,9 +142,9 @@ def _consistency(views: Sequence[RunView]) -> list[str]:
         for key in v.keys:
             owners.setdefault(key, set()).add(v.run.id)
     clashes = {k: sorted(o) for k, o in owners.items() if len(o) > 1}
-    clashes.update({k: o for k, o in overlapping([s for s in sharded]).items() if k not in clashes})
-    for key, where in sorted(clashes.items())[:20]:
-        problems.append(f"key {key} is in more than one run ({', '.join(where)})")
+    clashes.update({k: o for k, o in overlapping(sharded).items() if k not in clashes})
+    for key, runs in sorted(clashes.items())[:20]:
+        problems.append(f"key {key} is in more than one run ({', '.join(runs)})")
     return problems
 
 

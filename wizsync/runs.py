@@ -129,7 +129,7 @@ async def apply_run(
     with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         life.start("apply", session.environment, session.manifest_path, session.manifest_hash, options.as_json())
         # A bad --plan RUN_ID is bad input: refused before the first request.
-        approved = approved_from(journal, options.plan_run, session.environment) if options.plan_run else None
+        approved = approved_from(journal, options.plan_run, session.environment, options.shard) if options.plan_run else None
         async with session.executor(life.recorder) as ex:
             fleet = await from_fleet(session, ex, no_prune=options.no_prune)
             outcome.forbidden = fleet.forbidden
@@ -246,7 +246,7 @@ async def resume_run(
                                f"Resume run {run_id}: {len(resumption.todo)} unfinished chatbot(s) of '{run.environment}'?")  # fmt: skip
             life.reopen(force=force)
             _settle_forced(journal, run_id, resumption)
-            approved = approved_from(journal, options.plan_run, run.environment) if options.plan_run else None
+            approved = approved_from(journal, options.plan_run, run.environment, options.shard) if options.plan_run else None
             batches = batches_of(journal.items(run_id), resumption.items)
             outcome.summary = await _roll_out(life, ex, options, batches, len(resumption.records), approved=approved,
                                               todo=resumption.todo, title=f"resume {run_id}")  # fmt: skip
