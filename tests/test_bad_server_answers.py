@@ -11,6 +11,7 @@ test_manifest_corpus.py, test_bad_input_no_requests.py and test_bad_cli_input.py
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -40,7 +41,9 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "cb_redirect_301": ("301 to another host", ["301"]),
     "cb_redirect_307": ("307 to the same path", ["307"]),
     "cb_retry_after_hour": ("429 with Retry-After: 3600", ["rate_limited"]),
-    "cb_huge_body": ("200 with a 40 MB JSON body of the wrong shape", ["not a valid ApplyResult"]),
+    "cb_huge_body": ("200 with a 40 MB JSON body", ["larger than the 16 MiB", "not read"]),
+    "cb_huge_chunked": ("200 with a 40 MB chunked body (no Content-Length)", ["larger than the 16 MiB"]),
+    "cb_gzip_bomb": ("200 with 40 KB of gzip that inflates to 40 MB", ["larger than the 16 MiB"]),
     "cb_truncated": ("200 whose body is shorter than its Content-Length", ["no answer"]),
     "cb_error_wrong_shape": ("400 whose error body has the wrong types", ["400"]),
     "cb_204": ("204 No Content", ["not a valid ApplyResult"]),
@@ -99,6 +102,21 @@ class Handler(BaseHTTPRequestHandler):
                        headers={"Retry-After": "3600"})  # fmt: skip
         elif chatbot == "cb_huge_body":
             self._send(200, b'{"junk": "' + b"x" * HUGE + b'"}')
+        elif chatbot in ("cb_huge_chunked", "cb_gzip_bomb"):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            if chatbot == "cb_gzip_bomb":
+                self.send_header("Content-Encoding", "gzip")
+            self.end_headers()
+            body = gzip.compress(b"x" * HUGE) if chatbot == "cb_gzip_bomb" else b"x" * HUGE
+            try:
+                for i in range(0, len(body), 1 << 20):
+                    chunk = body[i : i + (1 << 20)]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:  # wizsync stops reading at its cap and drops the connection
+                self.close_connection = True
         elif chatbot == "cb_truncated":
             self._send(200, json.dumps(GOOD_RESULT).encode()[:40], length=len(json.dumps(GOOD_RESULT)))
             self.close_connection = True

@@ -1,4 +1,9 @@
-"""The execution engine against the real emulator over HTTP on 127.0.0.1 (issue 4's rate-limit check)."""
+"""The execution engine against the real emulator over HTTP on 127.0.0.1 (issue 4's rate-limit check).
+
+Every test runs on both HTTP backends (aiohttp under httpx, and httpx's own): same pacing, same
+retries of 5xx and dropped connections, same 429 handling. The request deadline and the size cap
+on both backends: tests/test_request_limits.py.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from wizchat_management.emulator import EmulatorServer
 from wizchat_management.emulator.seed import derive_chatbot_id
-from wizsync.engine import Executor, KeySpec, run
+from wizsync.engine import HTTP_BACKENDS, Executor, KeySpec, Transport, run
+
+backends = pytest.mark.parametrize("backend", HTTP_BACKENDS)
 
 
 def fleet_seed(keys: dict[str, tuple[float | None, int | None, int]]) -> dict[str, Any]:
@@ -36,7 +44,8 @@ def fleet_ids(keys: dict[str, tuple[float | None, int | None, int]]) -> list[tup
 DESIRED = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"core": {"temperature": 0.2}}}
 
 
-def test_fleet_of_300_over_3_keys_is_planned_with_rare_429s_and_no_key_waits_on_another() -> None:
+@backends
+def test_fleet_of_300_over_3_keys_is_planned_with_rare_429s_and_no_key_waits_on_another(backend: str) -> None:
     fleet = {
         "acme/production": (10.0, 10, 100),
         "globex/production": (10.0, 10, 100),
@@ -49,7 +58,7 @@ def test_fleet_of_300_over_3_keys_is_planned_with_rare_429s_and_no_key_waits_on_
         done_at: dict[str, float] = {}
 
         async def main() -> Any:
-            async with Executor(specs, concurrency=16) as ex:
+            async with Executor(specs, concurrency=16, http=Transport(backend)) as ex:  # type: ignore[arg-type]
                 t0 = time.monotonic()
 
                 async def plan(item: tuple[str, str]) -> Any:
@@ -88,7 +97,8 @@ def test_fleet_of_300_over_3_keys_is_planned_with_rare_429s_and_no_key_waits_on_
     assert server_stats is not None
 
 
-def test_1200_queued_calls_on_a_small_pool_never_hit_pool_timeout() -> None:
+@backends
+def test_1200_queued_calls_on_a_small_pool_never_hit_pool_timeout(backend: str) -> None:
     fleet = {"a/production": (None, None, 3), "b/production": (None, None, 3)}
     ids = fleet_ids(fleet)
     with EmulatorServer(seed=fleet_seed(fleet)) as emu:
@@ -97,7 +107,7 @@ def test_1200_queued_calls_on_a_small_pool_never_hit_pool_timeout() -> None:
         async def main() -> Any:
             # Pool = cap = 3 connections per key, and a pool timeout short enough
             # that any request waiting for a connection would fail the test.
-            async with Executor(specs, concurrency=3, timeout=httpx.Timeout(10.0, pool=0.2)) as ex:
+            async with Executor(specs, concurrency=3, timeout=httpx.Timeout(10.0, pool=0.2), http=Transport(backend)) as ex:  # type: ignore[arg-type]
                 outcomes = await ex.map(range(1200), lambda i: ex.call(ids[i % 6][0], lambda c: c.get_chatbot(ids[i % 6][1])))
                 return outcomes, ex.stats()
 
@@ -108,7 +118,8 @@ def test_1200_queued_calls_on_a_small_pool_never_hit_pool_timeout() -> None:
     assert all(s["connection_errors"] == 0 for s in stats.values())
 
 
-def test_forced_429s_from_the_emulator_are_waited_out_and_counted() -> None:
+@backends
+def test_forced_429s_from_the_emulator_are_waited_out_and_counted(backend: str) -> None:
     fleet = {"acme/production": (None, None, 1)}
     (label, cid), = fleet_ids(fleet)
     events: list[tuple[str, str | None, str, dict[str, Any]]] = []
@@ -117,7 +128,7 @@ def test_forced_429s_from_the_emulator_are_waited_out_and_counted() -> None:
         specs = {label: KeySpec(emu.keys[label], emu.base_url)}
 
         async def main() -> Any:
-            async with Executor(specs, max_attempts=1, on_event=lambda *e: events.append(e)) as ex:
+            async with Executor(specs, max_attempts=1, on_event=lambda *e: events.append(e), http=Transport(backend)) as ex:  # type: ignore[arg-type]
                 bot = await ex.call(label, lambda c: c.get_chatbot(cid), context="bot-000")
                 return bot, ex.stats()
 
@@ -127,3 +138,29 @@ def test_forced_429s_from_the_emulator_are_waited_out_and_counted() -> None:
     assert stats[label]["throttled"] == 2 and stats[label]["responses"]["200"] == 1
     assert [e[2] for e in events] == ["attempt", "throttled", "attempt", "throttled", "attempt", "ok"]
     assert key not in repr(events)
+
+
+@backends
+def test_5xx_answers_and_dropped_connections_are_retried_and_every_attempt_counted(backend: str) -> None:
+    fleet = {"acme/production": (None, None, 4)}
+    ids = fleet_ids(fleet)
+    with EmulatorServer(seed=fleet_seed(fleet), error_rate=0.15, drop_rate=0.15, fault_seed=11) as emu:
+        specs = {label: KeySpec(emu.keys[label], emu.base_url) for label in fleet}
+
+        async def main() -> Any:
+            async with Executor(specs, concurrency=4, max_attempts=8, backoff_base=0.001, http=Transport(backend)) as ex:  # type: ignore[arg-type]
+                outcomes = await ex.map(range(120), lambda i: ex.call(ids[i % 4][0], lambda c: c.get_chatbot(ids[i % 4][1])))
+                return outcomes, ex.stats()["acme/production"]
+
+        outcomes, stats = run(main())
+        server = emu.stats()["total"]
+    errors = [repr(o.error) for o in outcomes if not o.ok]
+    assert not errors, errors[:3]
+    by_status = server["byStatus"]
+    faults = sum(by_status.get(s, 0) for s in ("500", "503", "dropped"))
+    assert by_status.get("dropped", 0) > 0 and faults > 10, by_status
+    # Each request the server saw is one the engine sent and counted (no silent resend by the
+    # backend), and each fault it produced is one retry.
+    assert stats["requests"] == server["requests"] == 120 + faults, (stats, server)
+    assert stats["retries"] == faults
+    assert stats["connection_errors"] == by_status.get("dropped", 0)

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from wizchat_management import ApplyResult, ChatbotConfigDocument
 
-from .engine import Executor, Stopped, classify
+from .engine import Executor, ResponseTooLarge, Stopped, classify
 from .fleet import FleetItem, key_label
 from .journal import Journal, now_rfc3339
 from .plan import deletes_of, error_info, has_changes, ops_of, summary_of
@@ -286,8 +286,9 @@ class BatchRunner:
         except Exception as exc:
             info = error_info(exc)
             message, uncertain = info["message"], {}
-            if classify(exc) == "transient":
-                # No answer, or a 5xx, after the request went out: the server may have applied it.
+            if classify(exc) == "transient" or isinstance(exc, ResponseTooLarge):
+                # No answer, a 5xx, or an answer too large to read, after the request went out:
+                # the server may have applied it.
                 # Rollback must see what it may have changed; a resume settles it by a fresh plan.
                 planned = ops_of(plan)
                 uncertain = {"applied_ops": earlier + [op for op in planned if op not in earlier]}

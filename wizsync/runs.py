@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .apply import UNFINISHED_STATES, ApplyOptions, Approved, BatchRunner, RunItem, RunSummary, approved_from
-from .engine import Executor
+from .engine import Executor, Transport
 from .fleet import FleetItem
 from .items import Resumption, batches_of, from_fleet, from_journal, from_snapshots, item_rows
 from .journal import Journal, JournalError, RunLock, RunRecord, new_run_id
@@ -158,7 +158,7 @@ def _resumable(journal: Journal, run_id: str) -> tuple[RunRecord, dict[str, int]
     return run, journal.item_counts(run_id)
 
 
-def _resume_session(run: RunRecord, journal_path: Path, force: bool) -> tuple[Session, ApplyOptions]:
+def _resume_session(run: RunRecord, journal_path: Path, force: bool, transport: Transport | None = None) -> tuple[Session, ApplyOptions]:
     """The session the run is resumed in: its manifest, unchanged unless --force."""
     manifest_path = Path(run.manifest_path or "")
     try:
@@ -174,7 +174,8 @@ def _resume_session(run: RunRecord, journal_path: Path, force: bool) -> tuple[Se
     session = open_session(manifest_path, run.environment, select=options.select, chatbots=options.chatbots,
                            concurrency=options.concurrency, journal=journal_path,
                            check=run.command == "apply", sources=run.command == "apply",
-                           shard=Shard.from_json(options.shard) if options.shard else None)  # fmt: skip
+                           shard=Shard.from_json(options.shard) if options.shard else None,
+                           transport=transport)  # fmt: skip
     return session, options
 
 
@@ -219,6 +220,7 @@ async def resume_run(
     force: bool = False,
     confirm_for: Callable[[str, bool], Confirm | None] = lambda env, protected: None,
     reporter: Any = None,
+    transport: Transport | None = None,
 ) -> RunOutcome:
     """``wizsync resume``: continue an interrupted, halted or failed apply/rollback run, same id."""
     journal = Journal.open(journal_path, create=False)
@@ -233,7 +235,7 @@ async def resume_run(
                                       command="resume")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, run.status, counts, 0, 0, 0, 0), journal_path, run.environment, run.command)
     with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
-        session, options = _resume_session(run, journal_path, force)
+        session, options = _resume_session(run, journal_path, force, transport)
         journal.forbid(session.forbidden())
         async with session.executor(life.recorder) as ex:
             current = await _current_items(run, session, ex, options, outcome, journal)
@@ -277,6 +279,7 @@ async def rollback_run(
     max_failures: int | str | None = None,
     confirm_for: Callable[[str, bool], Confirm | None] = lambda env, protected: None,
     reporter: Any = None,
+    transport: Transport | None = None,
 ) -> RunOutcome:
     """``wizsync rollback``: a new run restoring the snapshots of what ``parent_id`` changed."""
     journal = Journal.open(journal_path, create=False)
@@ -288,7 +291,8 @@ async def rollback_run(
         session = open_session(Path(parent.manifest_path or ""), parent.environment, select=options.select,
                                chatbots=options.chatbots, concurrency=options.concurrency,
                                journal=journal_path, check=False, sources=False,
-                               shard=Shard.from_json(options.shard) if options.shard else None)  # fmt: skip
+                               shard=Shard.from_json(options.shard) if options.shard else None,
+                               transport=transport)  # fmt: skip
         journal.forbid(session.forbidden())
         # Before the run exists: a refusal to ask (no terminal) must not leave an interrupted run.
         confirm = confirm_for(parent.environment, session.manifest.environments[parent.environment].protected)

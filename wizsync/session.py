@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .engine import DEFAULT_CONCURRENCY, Executor, KeySpec
+from .engine import DEFAULT_CONCURRENCY, Executor, KeySpec, Transport
 from .fleet import FleetItem, fetch_pairs, key_pairs, key_specs, no_match_error, precheck
 from .journal import Journal, default_journal_path
 from .manifest import Manifest, TargetPlan, load_manifest, parse_selection, resolve_targets
@@ -45,6 +45,7 @@ class Session:
     journal_path: Path
     selectors: dict[str, Any] = field(default_factory=dict)
     shard: Shard | None = None
+    transport: Transport = field(default_factory=Transport)  # --http-backend, --request-timeout
 
     @property
     def manifest_hash(self) -> str:
@@ -61,6 +62,7 @@ class Session:
         return journal
 
     def executor(self, recorder: Recorder | None = None, **kwargs: Any) -> Executor:
+        kwargs.setdefault("http", self.transport)
         return make_executor(self.keys, self.concurrency, recorder, **kwargs)
 
 
@@ -77,6 +79,7 @@ def open_session(
     sources: bool = True,
     keys: str | None = None,
     shard: ShardSpec | Shard | None = None,
+    transport: Transport | None = None,
 ) -> Session:
     """Everything a command needs before its first request; raises ``ManifestError`` on bad input.
 
@@ -131,4 +134,5 @@ def open_session(
         journal_path=journal_path,
         selectors=selectors,
         shard=assigned,
+        transport=transport or Transport(),
     )

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from wizsync.apply import ApplyOptions
-from wizsync.engine import run
+from wizsync.engine import Transport, run
 from wizsync.journal import Journal, RunLockedError
 from wizsync.rollout import parse_batches, parse_max_failures
 from wizsync.runs import apply_run
@@ -17,6 +17,7 @@ from wizsync.shards import ShardSpec
 
 from .common import (
     concurrency_option,
+    transport_options,
     env_option,
     journal_option,
     manifest_argument,
@@ -92,6 +93,7 @@ def locked(exc: RunLockedError) -> click.ClickException:
 @click.option("--plan", "plan_run", metavar="RUN_ID", help="Apply exactly what that plan run showed; anything that differs is 'drifted'.")
 @click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
 @concurrency_option
+@transport_options
 @journal_option
 @output_options
 def apply(
@@ -107,6 +109,7 @@ def apply(
     plan_run: str | None,
     yes: bool,
     concurrency: int | None,
+    transport: Transport,
     journal: str | None,
     as_json: bool,
     no_color: bool,
@@ -129,7 +132,8 @@ def apply(
     """
     with user_errors():
         session = open_session(manifest_path, environment, select=select, chatbots=chatbots,
-                               concurrency=concurrency, journal=journal, shard=shard)  # fmt: skip
+                               concurrency=concurrency, journal=journal, shard=shard,
+                               transport=transport)  # fmt: skip
         rollout = session.manifest.rollout
         options = ApplyOptions(
             batches=batches or list(rollout.batches),

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from wizsync.engine import DEFAULT_HTTP_BACKEND, DEFAULT_REQUEST_TIMEOUT, HTTP_BACKENDS, MAX_RESPONSE_BYTES, Transport
 from wizsync.journal import JournalError
 from wizsync.logfile import LoggingReporter
 from wizsync.manifest import ManifestError, ManifestErrors
@@ -29,6 +30,7 @@ __all__ = [
     "journal_option",
     "concurrency_option",
     "shard_option",
+    "transport_options",
     "output_options",
     "user_errors",
     "click_error",
@@ -71,6 +73,34 @@ shard_option = click.option(
     help="Only shard I of N (1-based; auto/N: I is JOB_COMPLETION_INDEX + 1), split by tenant key before any "
     "request; journal default: journal-shard-I-of-N.db beside the default one. See docs/shards.md.",
 )  # fmt: skip
+
+
+def transport_options(f: F) -> F:
+    """``--request-timeout`` and ``--http-backend``, handed to the command as one ``transport: Transport``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, request_timeout: float | None, http_backend: str | None, **kwargs: Any) -> Any:
+        transport = Transport(backend=http_backend or DEFAULT_HTTP_BACKEND,  # type: ignore[arg-type]
+                              request_timeout=request_timeout or DEFAULT_REQUEST_TIMEOUT)  # fmt: skip
+        return f(*args, transport=transport, **kwargs)
+
+    wrapper = click.option(
+        "--http-backend",
+        type=click.Choice(HTTP_BACKENDS),
+        envvar="WIZSYNC_HTTP_BACKEND",
+        help=f"HTTP client under the engine: aiohttp (default, least CPU per request) or httpx (pure Python) "
+        "(env: WIZSYNC_HTTP_BACKEND).",
+    )(wrapper)
+    wrapper = click.option(
+        "--request-timeout",
+        type=click.FloatRange(0, 24 * 3600, min_open=True),
+        metavar="SECONDS",
+        envvar="WIZSYNC_REQUEST_TIMEOUT",
+        help=f"Overall deadline of one request: connect, headers and the whole body (default "
+        f"{DEFAULT_REQUEST_TIMEOUT:g} s); a request past it is retried like any lost answer. Answers over "
+        f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MiB are refused unread (env: WIZSYNC_REQUEST_TIMEOUT).",
+    )(wrapper)
+    return wrapper  # type: ignore[return-value]
 
 
 def selection_options(f: F) -> F:

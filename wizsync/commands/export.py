@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from wizsync.engine import run
+from wizsync.engine import Transport, run
 from wizsync.export import ExportedFile, export_fleet
 from wizsync.fleet import bind_targets
 from wizsync.plan import error_info
@@ -16,7 +16,16 @@ from wizsync.session import Session, open_session
 
 from wizsync.shards import ShardSpec
 
-from .common import concurrency_option, env_option, manifest_argument, output_options, selection_options, shard_option, user_errors
+from .common import (
+    concurrency_option,
+    env_option,
+    manifest_argument,
+    output_options,
+    selection_options,
+    shard_option,
+    transport_options,
+    user_errors,
+)
 
 __all__ = ["export"]
 
@@ -34,6 +43,7 @@ async def _export(session: Session, out_dir: Path) -> list[object]:
 @selection_options
 @shard_option
 @concurrency_option
+@transport_options
 @output_options
 def export(
     manifest_path: str,
@@ -43,6 +53,7 @@ def export(
     chatbots: tuple[str, ...],
     shard: ShardSpec | None,
     concurrency: int | None,
+    transport: Transport,
     as_json: bool,
     no_color: bool,
     verbose: bool,
@@ -61,7 +72,8 @@ def export(
     """
     with user_errors():
         session = open_session(manifest_path, environment, select=select, chatbots=chatbots,
-                               concurrency=concurrency, check=False, sources=False, shard=shard)  # fmt: skip
+                               concurrency=concurrency, check=False, sources=False, shard=shard,
+                               transport=transport)  # fmt: skip
         outcomes = run(_export(session, Path(out_dir)))
     failures = [o for o in outcomes if o.error is not None]  # type: ignore[attr-defined]
     exported: list[ExportedFile] = [o.value for o in outcomes if o.error is None]  # type: ignore[attr-defined]

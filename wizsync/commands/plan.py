@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from wizsync.engine import run
+from wizsync.engine import Transport, run
 from wizsync.plan import run_plan
 from wizsync.report.jsonout import dumps, plan_document
 from wizsync.report.summary import render_report
@@ -15,6 +15,7 @@ from wizsync.shards import ShardSpec, shard_line
 
 from .common import (
     concurrency_option,
+    transport_options,
     env_option,
     journal_option,
     manifest_argument,
@@ -35,6 +36,7 @@ __all__ = ["plan"]
 @selection_options
 @shard_option
 @concurrency_option
+@transport_options
 @journal_option
 @click.option("--no-prune", is_flag=True, help="Merge only: never plan deletes of items missing from the document.")
 @click.option(
@@ -50,6 +52,7 @@ def plan(
     chatbots: tuple[str, ...],
     shard: ShardSpec | None,
     concurrency: int | None,
+    transport: Transport,
     journal: str | None,
     no_prune: bool,
     detailed_exitcode: bool,
@@ -74,6 +77,7 @@ def plan(
         session = open_session(
             manifest_path, environment, select=select, chatbots=chatbots, concurrency=concurrency, journal=journal,
             shard=shard,
+            transport=transport,
         )
         result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color)))
     reports = [o.report() for o in result.outcomes]

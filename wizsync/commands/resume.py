@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from wizsync.engine import run
+from wizsync.engine import Transport, run
 from wizsync.journal import Journal, JournalError
 from wizsync.runs import resume_run
 from wizsync.shards import ShardSpec, shard_journal_name
 
 from .apply import finish
-from .common import output_options, reporter_for, shard_option, user_errors
+from .common import output_options, reporter_for, shard_option, transport_options, user_errors
 from .runview import confirmer, journal_path_option
 
 __all__ = ["resume"]
@@ -43,10 +43,11 @@ def _check_shard(journal_path: Path, run_id: str, shard: ShardSpec) -> None:
 @shard_option
 @click.option("--force", is_flag=True, allow_from_autoenv=False, help="Resume even though the manifest or a rendered document changed since the run started.")
 @click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
+@transport_options
 @output_options
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, journal: str, shard: ShardSpec | None, force: bool, yes: bool,
-           as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
+           transport: Transport, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
     """Continue run RUN_ID with its recorded options.
 
     Chatbots already applied or unchanged are skipped; the rest are planned
@@ -68,6 +69,6 @@ def resume(ctx: click.Context, run_id: str, journal: str, shard: ShardSpec | Non
         outcome = run(resume_run(
             journal_path, run_id, force=force,
             confirm_for=lambda env, protected: confirmer(env, protected, yes),
-            reporter=reporter_for(quiet, verbose, no_color),
+            reporter=reporter_for(quiet, verbose, no_color), transport=transport,
         ))  # fmt: skip
     finish(outcome, as_json, verbose)

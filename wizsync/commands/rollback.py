@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from wizsync.engine import run
+from wizsync.engine import Transport, run
 from wizsync.runs import rollback_run
 
 from .apply import batches_option, finish, max_failures_option
-from .common import output_options, reporter_for, user_errors
+from .common import output_options, reporter_for, transport_options, user_errors
 from .runview import confirmer, journal_path_option
 
 __all__ = ["rollback"]
@@ -22,6 +22,7 @@ __all__ = ["rollback"]
 @batches_option
 @max_failures_option
 @click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
+@transport_options
 @output_options
 def rollback(
     run_id: str,
@@ -29,6 +30,7 @@ def rollback(
     batches: list[int | str] | None,
     max_failures: int | str | None,
     yes: bool,
+    transport: Transport,
     as_json: bool,
     no_color: bool,
     verbose: bool,
@@ -51,6 +53,6 @@ def rollback(
         outcome = run(rollback_run(
             Path(journal).resolve(), run_id, batches=batches, max_failures=max_failures,
             confirm_for=lambda env, protected: confirmer(env, protected, yes),
-            reporter=reporter_for(quiet, verbose, no_color),
+            reporter=reporter_for(quiet, verbose, no_color), transport=transport,
         ))  # fmt: skip
     finish(outcome, as_json, verbose)

@@ -1,7 +1,8 @@
 """wizsync's execution engine: per-key pacing, a global in-flight cap, retries.
 
 ``retry`` holds the pure timing/sorting functions, ``limiter`` the adaptive
-per-key token bucket, ``executor`` the concurrent runner on
+per-key token bucket, ``transport`` the HTTP backend and the limits every
+answer is held to (deadline, size cap), ``executor`` the concurrent runner on
 ``AsyncWizChatClient`` that every API-calling command shares.
 """
 
@@ -11,6 +12,7 @@ from .executor import (
     DEFAULT_MAX_THROTTLES,
     Executor,
     KeySpec,
+    STOP_GRACE,
     OnEvent,
     Outcome,
     Stopped,
@@ -18,11 +20,28 @@ from .executor import (
 )
 from .limiter import KeyLimiter
 from .retry import backoff_delay, classify, is_retryable, is_throttled, is_transient, throttle_delay
+from .transport import (
+    DEFAULT_HTTP_BACKEND,
+    DEFAULT_REQUEST_TIMEOUT,
+    HTTP_BACKENDS,
+    MAX_RESPONSE_BYTES,
+    HttpBackend,
+    ResponseTooLarge,
+    Transport,
+)
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_THROTTLES",
+    "DEFAULT_HTTP_BACKEND",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "HTTP_BACKENDS",
+    "MAX_RESPONSE_BYTES",
+    "STOP_GRACE",
+    "HttpBackend",
+    "ResponseTooLarge",
+    "Transport",
     "Executor",
     "KeySpec",
     "KeyLimiter",

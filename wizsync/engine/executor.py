@@ -15,6 +15,17 @@ Shape of one HTTP request, in order (field notes, "httpx under concurrency"):
 Steps 1-4 live in ``_PacedTransport``, an httpx transport wrapper: the SDK
 returns models, not headers, and a transport sees every request (each page
 of ``list_chatbots`` too) and every failure, which a response hook cannot.
+It also reads the body, so that one deadline covers connect, headers and
+body (``--request-timeout``), and an answer over the size cap is refused
+before it is read whole (``transport.Transport``). Under it, one network
+transport for all keys (connections carry no key): aiohttp's by default,
+httpx's own with ``--http-backend httpx`` (``transport.py``).
+
+Stopping (first Ctrl-C): no new call starts and no call is tried again;
+requests already sent get ``STOP_GRACE`` seconds to answer, then are
+abandoned — a read ends ``Stopped``, a write ends with a timeout (it may
+have been applied: the caller records it as uncertain). So a stop never
+waits on a stuck request.
 
 Above that, ``Executor.call`` retries with tenacity: transient errors with
 exponential backoff and jitter (bounded attempts), 429s through the
@@ -29,8 +40,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import signal
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -41,8 +53,35 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from wizchat_management import AsyncWizChatClient, WizChatApiError, WizChatConnectionError
 from wizchat_management._base_client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
 
-from .limiter import KeyLimiter
+from .limiter import KeyLimiter, Ticket
 from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, throttle_delay
+from .transport import Transport, is_read_only, make_network_transport, read_capped
+
+if sys.version_info >= (3, 11):
+    from asyncio import Timeout as _Timeout
+    from asyncio import timeout as _timeout
+
+    def _when(cm: _Timeout) -> float | None:
+        return cm.when()
+
+    def _reschedule(cm: _Timeout, when: float) -> None:
+        cm.reschedule(when)
+
+    def _expired(cm: _Timeout) -> bool:
+        return cm.expired()
+
+else:  # pragma: no cover - Python 3.10 (aiohttp brings async-timeout there)
+    from async_timeout import Timeout as _Timeout
+    from async_timeout import timeout as _timeout
+
+    def _when(cm: _Timeout) -> float | None:
+        return cm.deadline
+
+    def _reschedule(cm: _Timeout, when: float) -> None:
+        cm.update(when)
+
+    def _expired(cm: _Timeout) -> bool:
+        return bool(cm.expired() if callable(cm.expired) else cm.expired)
 
 __all__ = [
     "KeySpec",
@@ -53,6 +92,7 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_THROTTLES",
+    "STOP_GRACE",
     "run",
 ]
 
@@ -68,6 +108,9 @@ DEFAULT_MAX_ATTEMPTS = 4
 # 429s are expected under load and are paced by the limiter, so they get a
 # budget of their own; bounded so a key that only ever says 429 still ends.
 DEFAULT_MAX_THROTTLES = 20
+# After a stop, requests already sent get this long to answer: a healthy
+# server answers in well under a second, a stuck one is abandoned.
+STOP_GRACE = 5.0
 
 #: ``on_event(key_label, context, kind, detail)``; kinds: attempt, retry,
 #: throttled, ok, failed, stopped. ``detail`` is a JSON-able dict, never a key.
@@ -124,31 +167,13 @@ class _CallState:
     transient: int = 0
     throttles: int = 0
     refused: bool = False  # the server asked for a wait beyond MAX_THROTTLE_WAIT
+    wrote: bool = False  # a request that changes state (not a read, not a dry-run) was sent
+    uncertain: BaseException | None = None  # the last transient failure of such a request
 
 
 _CURRENT_CALL: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar(
     "wizsync_engine_call", default=None
 )
-
-
-class _ReleasingStream(httpx.AsyncByteStream):
-    """Gives the in-flight slot back once the body is closed (connection free again)."""
-
-    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
-        self._inner = inner
-        self._release: Callable[[], None] | None = release
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        finally:
-            release, self._release = self._release, None
-            if release is not None:
-                release()
 
 
 class _Key:
@@ -163,59 +188,99 @@ class _Key:
 
 
 class _PacedTransport(httpx.AsyncBaseTransport):
-    """Token, then slot, then send; headers back to the limiter (see module docstring)."""
+    """Token, then slot, then send and read within the deadline; headers back to the limiter."""
 
-    def __init__(self, executor: Executor, key: _Key, inner: httpx.AsyncBaseTransport, owns_inner: bool) -> None:
+    def __init__(self, executor: Executor, key: _Key, inner: httpx.AsyncBaseTransport) -> None:
         self._executor = executor
         self._key = key
         self._inner = inner
-        self._owns_inner = owns_inner
+
+    async def _token(self, call: _CallState | None) -> Ticket:
+        ex, limiter = self._executor, self._key.limiter
+        if not ex._stop.is_set() and not limiter._lock.locked() and limiter.poll() <= 0:
+            return limiter.take()  # a token is there: no task, no wait
+        if call is None:
+            return await limiter.acquire()
+        return await ex._unless_stopped(limiter.acquire, lambda t: limiter.on_failure(t))  # type: ignore[no-any-return]
+
+    async def _slot(self, call: _CallState | None) -> None:
+        ex = self._executor
+        if call is None or (not ex._stop.is_set() and not ex._slots.locked()):
+            await ex._slots.acquire()
+        else:
+            await ex._unless_stopped(ex._slots.acquire, lambda _: ex._slots.release())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         ex, key = self._executor, self._key
         call = _CURRENT_CALL.get()
-        fresh = call is not None and not call.started  # a stop may still cancel it
         t0 = time.monotonic()
-        if fresh:
-            ticket = await ex._unless_stopped(key.limiter.acquire, lambda t: key.limiter.on_failure(t))
-        else:
-            ticket = await key.limiter.acquire()
+        ticket = await self._token(call)
         key.stats.limiter_wait_seconds += time.monotonic() - t0
         try:
-            if fresh:
-                await ex._unless_stopped(ex._slots.acquire, lambda _: ex._slots.release())
-            else:
-                await ex._slots.acquire()
+            await self._slot(call)
         except BaseException:
             key.limiter.on_failure(ticket)
             raise
-        if call is not None and not call.started:
-            call.started = True
-            key.stats.calls += 1
-        key.stats.requests += 1
-        sent = time.monotonic()
         try:
-            response = await self._inner.handle_async_request(request)
+            return await self._exchange(request, call, ticket)
+        finally:
+            ex._slots.release()
+
+    async def _exchange(self, request: httpx.Request, call: _CallState | None, ticket: Ticket) -> httpx.Response:
+        """Send and read the whole answer, within the request deadline (shortened by a stop)."""
+        ex, key = self._executor, self._key
+        read_only = is_read_only(request)
+        if call is not None:
+            if not call.started:
+                call.started = True
+                key.stats.calls += 1
+            if not read_only:
+                call.wrote = True
+        key.stats.requests += 1
+        answered = False
+        deadline = ex._loop_time() + ex.http.request_timeout
+        try:
+            async with _timeout(None) as cm:
+                _reschedule(cm, deadline)
+                if ex._stop.is_set():
+                    _reschedule(cm, min(deadline, ex._loop_time() + ex.stop_grace))
+                ex._in_flight.add(cm)
+                try:
+                    sent = time.monotonic()
+                    response = await self._inner.handle_async_request(request)
+                    answered = True
+                    key.stats.latency_seconds += time.monotonic() - sent
+                    status = response.status_code
+                    key.stats.responses[str(status)] = key.stats.responses.get(str(status), 0) + 1
+                    if status == 429:
+                        key.stats.throttled += 1
+                    key.limiter.on_response(ticket, status, response.headers)
+                    return await read_capped(response, request, ex.http.max_response_bytes)
+                finally:
+                    ex._in_flight.discard(cm)
+        except TimeoutError:
+            if not answered:
+                key.limiter.on_failure(ticket)
+            if not _expired(cm):
+                raise  # a TimeoutError of the backend's own, not our deadline
+            if ex._stop.is_set() and ex._loop_time() < deadline:
+                if read_only:
+                    raise Stopped() from None
+                raise httpx.ReadTimeout(
+                    f"abandoned: the run is stopping and no complete answer came within {ex.stop_grace:g} s",
+                    request=request,
+                ) from None
+            raise httpx.ReadTimeout(
+                f"no complete answer within the {ex.http.request_timeout:g} s request deadline (--request-timeout)",
+                request=request,
+            ) from None
         except BaseException:
-            key.limiter.on_failure(ticket)
-            ex._slots.release()
+            if not answered:
+                key.limiter.on_failure(ticket)
             raise
-        key.stats.latency_seconds += time.monotonic() - sent
-        status = response.status_code
-        key.stats.responses[str(status)] = key.stats.responses.get(str(status), 0) + 1
-        if status == 429:
-            key.stats.throttled += 1
-        key.limiter.on_response(ticket, status, response.headers)
-        if response.is_closed:  # body already in memory (e.g. MockTransport): nothing holds a connection
-            ex._slots.release()
-        else:
-            assert isinstance(response.stream, httpx.AsyncByteStream)
-            response.stream = _ReleasingStream(response.stream, ex._slots.release)
-        return response
 
     async def aclose(self) -> None:
-        if self._owns_inner:
-            await self._inner.aclose()
+        pass  # the network transport is the executor's, shared by every key
 
 
 def _describe(exc: BaseException) -> str:
@@ -230,6 +295,8 @@ class Executor:
 
     ``async with Executor({"acme/production": KeySpec(key, url)}) as ex:``
     then ``await ex.call("acme/production", lambda c: c.get_config(id))``.
+    ``http`` picks the backend, the request deadline and the answer size cap;
+    ``timeout`` is httpx's per-phase timeouts (each capped by the deadline).
     ``transport`` (tests only) replaces the network for every key.
     """
 
@@ -242,6 +309,8 @@ class Executor:
         max_throttles: int = DEFAULT_MAX_THROTTLES,
         on_event: OnEvent | None = None,
         timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        http: Transport | None = None,
+        stop_grace: float = STOP_GRACE,
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -257,21 +326,27 @@ class Executor:
         self._on_event = on_event
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
+        self.http = http if http is not None else Transport()
+        self.stop_grace = stop_grace
         self._slots = asyncio.Semaphore(concurrency)
         self._stop = asyncio.Event()
+        self._in_flight: set[_Timeout] = set()  # the deadlines of requests being sent or read
         self._keys: dict[str, _Key] = {}
-        # Every key's pool holds the whole cap: in-flight <= cap <= pool, so a
-        # request never waits for a connection, whatever the mix of keys.
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        # One TLS context for all keys: building one loads the CA bundle (~20 ms of CPU each).
-        tls = httpx.create_ssl_context() if transport is None else None
+        if not isinstance(timeout, httpx.Timeout):
+            timeout = httpx.Timeout(timeout)
+        timeout = self.http.httpx_timeout(timeout)
+        # One pool for every key, as large as the cap: in-flight <= cap <= pool,
+        # so a request never waits for a connection, whatever the mix of keys;
+        # and a wide fleet opens connections for the cap, not for each key.
+        self._owns_network = transport is None
+        if transport is None:
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            # Building a TLS context loads the CA bundle (~20 ms of CPU): one for the run.
+            transport = make_network_transport(self.http.backend, limits, httpx.create_ssl_context())
+        self._network = transport
         for label, spec in keys.items():
             key = _Key(label, KeyLimiter(rate_hint=spec.rate_hint, burst_hint=spec.burst_hint, clock=clock))
-            inner = transport if transport is not None else httpx.AsyncHTTPTransport(limits=limits, verify=tls)
-            key.http = httpx.AsyncClient(
-                transport=_PacedTransport(self, key, inner, owns_inner=transport is None),
-                timeout=timeout,
-            )
+            key.http = httpx.AsyncClient(transport=_PacedTransport(self, key, transport), timeout=timeout)
             key.client = AsyncWizChatClient(spec.api_key, base_url=spec.base_url, http_client=key.http)
             self._keys[label] = key
 
@@ -291,10 +366,26 @@ class Executor:
     async def aclose(self) -> None:
         for key in self._keys.values():
             await key.http.aclose()
+        if self._owns_network:
+            await self._network.aclose()
 
     def stop(self) -> None:
-        """Start no new call; calls that already sent a request finish (with their retries)."""
+        """Start no new call and retry none; requests in flight get ``stop_grace`` seconds to answer."""
+        if self._stop.is_set():
+            return
         self._stop.set()
+        try:
+            cutoff = self._loop_time() + self.stop_grace
+        except RuntimeError:  # no running loop: nothing is in flight
+            return
+        for cm in list(self._in_flight):
+            when = _when(cm)
+            if when is None or when > cutoff:
+                _reschedule(cm, cutoff)
+
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
 
     @property
     def stopping(self) -> bool:
@@ -375,6 +466,10 @@ class Executor:
         state = _CallState()
 
         async def attempt() -> T:
+            if state.attempts and self._stop.is_set():
+                # No retry once stopping. A write that may have reached the server
+                # ends with that failure (the caller records it as uncertain).
+                raise state.uncertain if state.uncertain is not None else Stopped()
             state.attempts += 1
             self._emit(label, context, "attempt", {"attempt": state.attempts})
             try:
@@ -385,7 +480,7 @@ class Executor:
 
         def stop(rs: RetryCallState) -> bool:
             exc = rs.outcome.exception() if rs.outcome is not None else None
-            if exc is None or self._stop_retrying(state, exc):
+            if exc is None or self._stop.is_set() or self._stop_retrying(state, exc):
                 return True
             return False
 
@@ -411,11 +506,17 @@ class Executor:
             stop=stop,
             wait=wait,
             before_sleep=before_sleep,
+            sleep=self._nap,
             reraise=True,
         )
         token = _CURRENT_CALL.set(state)
         try:
-            result: T = await retrying(attempt)
+            try:
+                result: T = await retrying(attempt)
+            except Stopped:
+                if state.uncertain is None:
+                    raise
+                raise state.uncertain from None
         except Stopped:
             self._emit(label, context, "stopped", {})
             raise
@@ -429,12 +530,23 @@ class Executor:
         self._emit(label, context, "ok", {"attempts": state.attempts})
         return result
 
+    async def _nap(self, seconds: float) -> None:
+        """tenacity's sleep between attempts, cut short by a stop (no retry follows one)."""
+        if seconds <= 0 or self._stop.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
     def _count_failure(self, key: _Key, state: _CallState, exc: BaseException) -> None:
         kind = classify(exc)
         if isinstance(exc, WizChatConnectionError):
             key.stats.connection_errors += 1
         if kind == "transient":
             state.transient += 1
+            if state.wrote:
+                state.uncertain = exc
         elif kind == "throttled":
             state.throttles += 1
             retry_after = exc.retry_after if isinstance(exc, WizChatApiError) else None

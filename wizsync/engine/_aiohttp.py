@@ -1,0 +1,91 @@
+"""``httpx-aiohttp``'s transport, with aiohttp's errors told apart the way httpx tells them.
+
+``httpx_aiohttp`` maps every ``aiohttp.ClientConnectionError`` to
+``httpx.ConnectTimeout`` (a dropped keep-alive connection would read "connect
+timeout") and lets some aiohttp errors through unmapped (a malformed status
+line), which the SDK would not see as "no answer". Here each aiohttp error
+becomes the httpx error of the same meaning, so both backends fail alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+__all__ = ["AiohttpBackend", "httpx_error"]
+
+# Most specific first: the first isinstance match wins.
+_MAP: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.ReadError),
+    (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+    (aiohttp.ClientError, httpx.RemoteProtocolError),
+)
+
+
+def httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError | None:
+    """The httpx error for an aiohttp one (None: not an aiohttp error)."""
+    for aiohttp_type, httpx_type in _MAP:
+        if isinstance(exc, aiohttp_type):
+            return httpx_type(str(exc) or type(exc).__name__, request=request)
+    return None
+
+
+class _Stream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._inner = inner
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            raise _remapped(exc, self._request) from exc
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            raise _remapped(exc, self._request) from exc
+
+
+def _remapped(exc: BaseException, request: httpx.Request) -> BaseException:
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ is not None else exc
+    return httpx_error(cause, request) or exc
+
+
+class AiohttpBackend(AiohttpTransport):
+    """``AiohttpTransport`` whose failures are the httpx errors the SDK turns into "no answer"."""
+
+    def get_client(self) -> aiohttp.ClientSession:
+        session = super().get_client()
+        # aiohttp silently sends a GET again when a kept-alive connection turns out
+        # closed; the engine retries itself and journals every attempt, so an
+        # attempt it cannot see must not happen (no public switch: the attribute).
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        return session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions.get("timeout")
+        if timeout and timeout.get("pool") is not None and timeout.get("connect") is not None:
+            # aiohttp's ``connect`` (which the base class feeds from httpx's ``pool``)
+            # spans waiting for a pooled connection *and* opening one; httpx's pool
+            # timeout is the wait alone. Allow both, as httpx would.
+            request.extensions = {**request.extensions, "timeout": {**timeout, "pool": timeout["pool"] + timeout["connect"]}}
+        try:
+            response = await super().handle_async_request(request)
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            raise _remapped(exc, request) from exc
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Stream(response.stream, request)
+        return response

@@ -1,0 +1,148 @@
+"""The HTTP layer under the engine: which backend sends, and the limits every answer is held to.
+
+``httpx.AsyncClient`` stays the interface (the SDK's ``http_client=`` is
+httpx-typed); only the transport under it changes. Two backends:
+
+* ``aiohttp`` (default): ``httpx-aiohttp``'s ``AiohttpTransport``, aiohttp's
+  C-accelerated HTTP/1.1 client under httpx — about a quarter of httpcore's
+  client CPU per request (docs/benchmarks.md, "Client CPU per request");
+* ``httpx``: httpx's own ``AsyncHTTPTransport`` (httpcore), pure Python.
+
+Every request the engine sends is held to two limits, whatever the backend
+(``Transport``): an overall deadline from the first byte sent to the last
+byte of the body (httpx's timeouts are per read, so a server that trickles
+one byte every 20 s never trips them), and a cap on the answer's size,
+checked against ``Content-Length`` before the body and while it is read, so
+an oversize answer is never read whole.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import httpx
+
+from wizchat_management import WizChatApiError
+
+__all__ = [
+    "HttpBackend",
+    "HTTP_BACKENDS",
+    "DEFAULT_HTTP_BACKEND",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "MAX_RESPONSE_BYTES",
+    "Transport",
+    "ResponseTooLarge",
+    "make_network_transport",
+    "read_capped",
+    "is_read_only",
+]
+
+HttpBackend = Literal["aiohttp", "httpx"]
+HTTP_BACKENDS: tuple[str, ...] = get_args(HttpBackend)
+DEFAULT_HTTP_BACKEND: HttpBackend = "aiohttp"
+
+# Apply runs every section server-side (the SDK allows 60 s per read); two of
+# those is past anything a healthy server needs for one document, and short
+# enough that a stuck request is retried within a run.
+DEFAULT_REQUEST_TIMEOUT = 120.0
+# A list page of 200 chatbots is ~100 KB and a full config document tens of
+# KB: 16 MiB is two orders of magnitude of headroom, and still bounded.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How the engine talks HTTP: backend, overall deadline per request, answer size cap."""
+
+    backend: HttpBackend = DEFAULT_HTTP_BACKEND
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+
+    def __post_init__(self) -> None:
+        if self.backend not in HTTP_BACKENDS:
+            raise ValueError(f"unknown HTTP backend {self.backend!r} (one of: {', '.join(HTTP_BACKENDS)})")
+        if not self.request_timeout > 0:
+            raise ValueError("request_timeout must be a positive number of seconds")
+        if self.max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be at least 1")
+
+    def httpx_timeout(self, timeout: httpx.Timeout) -> httpx.Timeout:
+        """httpx's per-phase timeouts, none longer than the overall deadline."""
+
+        def cap(value: float | None) -> float:
+            return self.request_timeout if value is None else min(value, self.request_timeout)
+
+        return httpx.Timeout(connect=cap(timeout.connect), read=cap(timeout.read), write=cap(timeout.write),
+                             pool=cap(timeout.pool))  # fmt: skip
+
+
+class ResponseTooLarge(WizChatApiError):
+    """The answer was larger than ``Transport.max_response_bytes``; the rest was not read."""
+
+
+def make_network_transport(backend: HttpBackend, limits: httpx.Limits, tls: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+    """One pool for every key of a run: connections carry no key (it travels per request)."""
+    if backend == "httpx":
+        return httpx.AsyncHTTPTransport(limits=limits, verify=tls)
+    from ._aiohttp import AiohttpBackend  # aiohttp is imported only when it is used
+
+    return AiohttpBackend(limits=limits, verify=tls)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
+
+
+def _too_large(response: httpx.Response, request: httpx.Request, limit: int, seen: str) -> ResponseTooLarge:
+    return ResponseTooLarge(
+        response.status_code,
+        "response_too_large",
+        f"{request.method} {request.url.copy_with(query=None)}: the answer is larger than the "
+        f"{_size(limit)} wizsync accepts ({seen}); the rest was not read",
+        None,
+        request_id=response.headers.get("x-request-id"),
+    )
+
+
+_DROPPED = ("content-encoding", "content-length", "transfer-encoding")
+
+
+async def read_capped(response: httpx.Response, request: httpx.Request, limit: int) -> httpx.Response:
+    """The answer with its body read (decoded) into memory, or ``ResponseTooLarge``.
+
+    Always closes the network stream, so the connection goes back to the pool
+    (or is dropped, when the body was not read to its end).
+    """
+    try:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(response, request, limit, f"Content-Length {declared}")
+        chunks: list[bytes] = []
+        size = 0
+        # aiter_bytes decodes gzip/deflate/brotli: the cap holds for what is
+        # decoded too (a small compressed answer can inflate without bound).
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(response, request, limit, f"more than {limit} bytes")
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DROPPED]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=b"".join(chunks),
+        request=request,
+        extensions=response.extensions,
+    )
+
+
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_read_only(request: httpx.Request) -> bool:
+    """Whether the request changes nothing on the server: a GET, or an apply with ``dryRun=true``."""
+    return request.method in _READ_ONLY_METHODS or request.url.params.get("dryRun") == "true"
