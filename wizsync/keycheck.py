@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from wizchat_management import PublicChatbot
 
-from .engine import KeySpec
+from .engine import KeySpec, Transport
 from .fleet import key_label, key_specs, list_tenants
 from .manifest import Manifest, ManifestError, resolve_targets
 from .session import make_executor
@@ -39,13 +39,14 @@ def _readable_keys(manifest: Manifest, pairs: Sequence[tuple[str, str]], check: 
 
 
 async def check_keys(
-    manifest: Manifest, environments: Sequence[str], *, concurrency: int, environ: Mapping[str, str] | None = None
+    manifest: Manifest, environments: Sequence[str], *, concurrency: int, environ: Mapping[str, str] | None = None,
+    transport: Transport | None = None,
 ) -> KeyCheck:
     check = KeyCheck()
     pairs = [(tenant, env) for env in environments for tenant, spec in manifest.tenants.items() if env in spec.keys]
     keys = _readable_keys(manifest, pairs, check, environ)
     readable = [p for p in pairs if key_label(*p) in keys]
-    async with make_executor(keys, concurrency) as ex:
+    async with make_executor(keys, concurrency, http=transport) as ex:
         listed = await list_tenants(ex, manifest, readable)
     listings: dict[tuple[str, str], list[PublicChatbot]] = {}
     for pair, result in listed.items():

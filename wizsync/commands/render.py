@@ -8,13 +8,13 @@ import os
 import click
 import yaml
 
-from wizsync.engine import run
+from wizsync.engine import Transport, run
 from wizsync.fleet import load_fleet
 from wizsync.manifest import ManifestError, parse_selection
 from wizsync.render import RenderedDocument
 from wizsync.session import Session, open_session
 
-from .common import click_error
+from .common import click_error, transport_options
 
 __all__ = ["render"]
 
@@ -49,8 +49,10 @@ def _header(doc: RenderedDocument) -> str:
     help="Allow read-only API calls: list chatbots (name matching, discover) and fetch live configs "
     "(environment/self sources).",
 )
+@transport_options
 def render(
-    manifest_path: str, environment: str, chatbots: tuple[str, ...], select: tuple[str, ...], as_json: bool, online: bool
+    manifest_path: str, environment: str, chatbots: tuple[str, ...], select: tuple[str, ...], as_json: bool, online: bool,
+    transport: Transport,
 ) -> None:
     """Print the desired config documents of ENV, secrets shown as <secret:NAME>.
 
@@ -69,7 +71,7 @@ def render(
         raise click.BadParameter(str(exc), param_hint="--select/--chatbot") from None
     try:
         session = open_session(manifest_path, environment, select=select, chatbots=chatbots, check=False,
-                               keys="fetches" if online else "none")  # fmt: skip
+                               keys="fetches" if online else "none", transport=transport)  # fmt: skip
         plan = session.plan
         live_sources = [t.name for t in plan.targets if t.source.kind != "file"]
         tenants = plan.listings_needed()

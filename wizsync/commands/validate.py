@@ -7,11 +7,11 @@ import json
 import click
 
 from wizsync.manifest import ManifestError, ManifestErrors, Manifest, load_manifest, resolve_targets
-from wizsync.engine import DEFAULT_CONCURRENCY, run
+from wizsync.engine import DEFAULT_CONCURRENCY, Transport, run
 from wizsync.keycheck import check_keys
 from wizsync.render import CheckReport, check_manifest
 
-from .common import click_error
+from .common import click_error, transport_options
 
 __all__ = ["validate"]
 
@@ -24,9 +24,10 @@ def _errors_json(error: ManifestError) -> list[dict[str, object]]:
     return [_error_json(e) for e in (error.errors if isinstance(error, ManifestErrors) else [error])]
 
 
-def _check_keys(manifest: Manifest, report: CheckReport) -> int:
+def _check_keys(manifest: Manifest, report: CheckReport, transport: Transport) -> int:
     """List the chatbots of every tenant in every checked environment; bind names. Returns calls made."""
-    check = run(check_keys(manifest, report.environments, concurrency=manifest.rollout.concurrency or DEFAULT_CONCURRENCY))
+    check = run(check_keys(manifest, report.environments, concurrency=manifest.rollout.concurrency or DEFAULT_CONCURRENCY,
+                           transport=transport))  # fmt: skip
     for error in check.errors:
         report.add(error)
     return check.calls
@@ -40,8 +41,9 @@ def _check_keys(manifest: Manifest, report: CheckReport) -> int:
     is_flag=True,
     help="Also call list_chatbots with every tenant's key (read-only) and match chatbot names.",
 )
+@transport_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
-def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, as_json: bool) -> None:
+def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, transport: Transport, as_json: bool) -> None:
     """Check a manifest: schema, references, templates, secrets, key files.
 
     No network unless --check-keys. Every problem is reported (not only the
@@ -66,7 +68,7 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, as_jso
         raise click_error(exc) from None
 
     report = check_manifest(manifest, envs or None)
-    calls = _check_keys(manifest, report) if check_keys and report.ok else 0
+    calls = _check_keys(manifest, report, transport) if check_keys and report.ok else 0
 
     entries = len(manifest.chatbots)
     discover = sum(1 for e in manifest.chatbots if e.discover is not None)
