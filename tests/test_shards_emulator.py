@@ -41,7 +41,8 @@ def seed() -> dict[str, Any]:
     return {"keySeed": "shards-test", "organizations": orgs}
 
 
-def manifest(base_url: str) -> str:
+def manifest(base_url: str, failing: tuple[str, ...] = ()) -> str:
+    """``failing``: chatbots given an unverifiable domain, so that their apply fails (a 422)."""
     lines = ["version: 1", "environments:", f'  {ENV}: {{baseUrl: "{base_url}"}}', "tenants:"]
     lines += [f"  {t}: {{keys: {{{ENV}: {{env: WIZCHAT_{t.upper()}_STAGING_KEY}}}}}}" for t in SIZES]
     lines += ["defaults:", "  sections: [core, telemetry]", "  source: {file: bot.yaml}", "rollout:",
@@ -50,7 +51,10 @@ def manifest(base_url: str) -> str:
         if tenant in DISCOVERED:
             lines.append(f"  - {{discover: {{tenant: {tenant}, shardWeight: {DISCOVERED[tenant]}}}}}")
         else:
-            lines += [f"  - {{name: {tenant}-bot-{i}, tenant: {tenant}, ids: {{{ENV}: cb_{tenant}_{i}}}}}" for i in range(size)]
+            for i in range(size):
+                fail = (", sections: [core, telemetry, domains], overrides: {staging: {spec: {domains: "
+                        f"[{{hostname: {tenant}.unverified, primary: false}}]}}}}}}") if f"{tenant}-bot-{i}" in failing else ""  # fmt: skip
+                lines.append(f"  - {{name: {tenant}-bot-{i}, tenant: {tenant}, ids: {{{ENV}: cb_{tenant}_{i}}}{fail}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -263,6 +267,33 @@ def test_plans_and_rollbacks_keep_to_their_shard(
     assert doc["run"]["options"]["shard"]["keys"] == sorted(keys)
     assert {c["tenant"] for c in doc["chatbots"]} == {k.split("/")[0] for k in keys}
     assert api_keys_called(emu, before) == keys
+
+
+def test_the_fleet_check_holds_the_fleet_to_its_budget(
+    fleets: tuple[EmulatorServer, Path, EmulatorServer, Path], secret_scan: Any
+) -> None:
+    """maxFailures: 1, one failed chatbot in each of two shards: each shard is within its budget (it does
+    not halt: every batch runs, the run ends 'failed'), the fleet is not."""
+    _, _, emu, d = fleets
+    (d / "wizsync.yaml").write_text(manifest(emu.base_url, failing=("t0-bot-3", "t1-bot-2")))
+    for i in (1, 2, 3, 4):
+        result = invoke(secret_scan, emu, ["apply", str(d / "wizsync.yaml"), "--env", ENV, "--yes", "--shard", f"{i}/4"])
+        assert result.exit_code == (1 if i in (1, 2) else 0), result.output
+        assert "halted" not in result.stdout
+        secret_scan.watch_journal(d / ".wizsync" / f"journal-shard-{i}-of-4.db")
+    glob = str(d / ".wizsync" / "journal-shard-*-of-4.db")
+    result = invoke(secret_scan, emu, ["show", "--journal", glob, "--check"])
+    assert result.exit_code == 1
+    assert "failure budget: 2 failed, 1 allowed (maxFailures 1 of 29 chatbots): EXCEEDED" in result.stdout
+    assert "t0-bot-3 (t0, cb_t0_3, batch" in result.stdout and "t1-bot-2 (t1, cb_t1_2, batch" in result.stdout
+    assert "Fleet: apply 'staging', 4 shard(s), 4 run(s): failed" in result.stdout
+    assert "check failed: status failed; the fleet's failure budget is exceeded" in result.stderr
+    result = invoke(secret_scan, emu, ["show", "--journal", glob, "--json"])
+    assert result.exit_code == 0  # without --check the view is only a view
+    fleet = json.loads(result.stdout)["fleet"]
+    assert fleet["status"] == "failed" and not fleet["ok"] and fleet["problems"] == []
+    assert fleet["failure_budget"] == {"failed": 2, "max_failures": 1, "budget": 1, "exceeded": True}
+    assert fleet["counts"] == {"applied": 27, "failed": 2}
 
 
 BAD_SHARDS = {
