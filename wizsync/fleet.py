@@ -26,6 +26,7 @@ from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatApiE
 from .engine import Executor, KeySpec
 from .manifest import Manifest, ManifestError, Target, TargetPlan, raise_all, read_api_key
 from .render import RenderedDocument, check_manifest, live_config_needed, render_target
+from .render.promotion import promotion_gaps
 
 __all__ = [
     "api_error",
@@ -147,13 +148,18 @@ async def _listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> l
 
 async def bind_targets(ex: Executor, plan: TargetPlan) -> list[Target]:
     """Bind every target to a live id, listing only the tenants that need it."""
+    return (await _bind(ex, plan))[0]
+
+
+async def _bind(ex: Executor, plan: TargetPlan) -> tuple[list[Target], dict[str, list[PublicChatbot]]]:
     tenants = plan.listings_needed()
     pages = await asyncio.gather(*(_listing(ex, plan.manifest, t, plan.environment) for t in tenants))
-    targets = plan.bind(dict(zip(tenants, pages)))
+    listings = dict(zip(tenants, pages))
+    targets = plan.bind(listings)
     # A shard may own no chatbot while the others do (open_session refused an empty fleet already).
     if not targets and plan.shard is None:
         raise no_match_error(plan)
-    return targets
+    return targets, listings
 
 
 def no_match_error(plan: TargetPlan) -> ManifestError:
@@ -166,11 +172,23 @@ def no_match_error(plan: TargetPlan) -> ManifestError:
     )
 
 
-async def _sources(ex: Executor, manifest: Manifest, targets: Sequence[Target]) -> dict[str, ChatbotConfigDocument]:
+async def _sources(
+    ex: Executor,
+    plan: TargetPlan,
+    targets: Sequence[Target],
+    target_listings: Mapping[str, Sequence[PublicChatbot]],
+    notices: list[str],
+) -> dict[str, ChatbotConfigDocument]:
+    manifest = plan.manifest
     refs = {t.name: ref for t in targets if (ref := live_config_needed(manifest, t)) is not None}
     pairs = list(dict.fromkeys((r.tenant, r.environment) for r in refs.values() if r.chatbot_id is None))
     pages = await asyncio.gather(*(_listing(ex, manifest, *pair) for pair in pairs))
     listings: dict[tuple[str, str], list[PublicChatbot]] = dict(zip(pairs, pages))
+    # A promotion lists both sides' strays at once: every target without a source is an error,
+    # every source chatbot the target lacks a notice (it is not promoted).
+    gaps = promotion_gaps(plan, list(refs.values()), listings, target_listings)
+    notices.extend(gap.notice() for gap in gaps if gap.only_in_source and not gap.only_in_target)
+    raise_all([gap.error(manifest) for gap in gaps if gap.only_in_target])
     bound = {name: ref.bind(manifest, listings.get((ref.tenant, ref.environment), [])) for name, ref in refs.items()}
     if not bound:
         return {}
@@ -199,14 +217,18 @@ async def _sources(ex: Executor, manifest: Manifest, targets: Sequence[Target]) 
     return documents
 
 
-async def load_fleet(ex: Executor, plan: TargetPlan, *, check_secrets: bool = True) -> list[FleetItem]:
+async def load_fleet(
+    ex: Executor, plan: TargetPlan, *, check_secrets: bool = True, notices: list[str] | None = None
+) -> list[FleetItem]:
     """Bind, fetch live sources and render every selected target, in manifest order.
 
     ``check_secrets``: a secret a document references must be set (a run sends
     it); ``render`` only shows the documents, so it names missing ones instead.
+    ``notices`` receives what the user should hear that is no error (chatbots a
+    promotion leaves out because only its source has them).
     """
-    targets = await bind_targets(ex, plan)
-    sources = await _sources(ex, plan.manifest, targets)
+    targets, target_listings = await _bind(ex, plan)
+    sources = await _sources(ex, plan, targets, target_listings, notices if notices is not None else [])
     items = [FleetItem(t, render_target(plan.manifest, t, sources.get(t.name))) for t in targets]
     if check_secrets:
         missing = [err for item in items for err in item.rendered.missing_secrets(os.environ)]

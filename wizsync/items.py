@@ -32,6 +32,8 @@ class FleetItems:
     fleet: list[FleetItem]
     items: list[RunItem]
     forbidden: set[str]
+    # What the user should hear that is no error (fleet.load_fleet): the reporter shows them.
+    notices: list[str] = field(default_factory=list)
 
 
 def _ordered(session: Any, fleet: Sequence[FleetItem]) -> list[FleetItem]:
@@ -41,11 +43,12 @@ def _ordered(session: Any, fleet: Sequence[FleetItem]) -> list[FleetItem]:
 
 async def from_fleet(session: Any, ex: Executor, *, no_prune: bool, ordered: bool = True) -> FleetItems:
     """The session's selected chatbots, rendered; ``forbidden`` adds the secrets their documents resolve."""
-    fleet = await load_fleet(ex, session.plan)
+    notices: list[str] = []
+    fleet = await load_fleet(ex, session.plan, notices=notices)
     if ordered:
         fleet = _ordered(session, fleet)
     forbidden = session.forbidden(fleet)
-    return FleetItems(fleet, [RunItem.from_fleet(f, no_prune=no_prune) for f in fleet], forbidden)
+    return FleetItems(fleet, [RunItem.from_fleet(f, no_prune=no_prune) for f in fleet], forbidden, notices)
 
 
 def from_snapshots(journal: Journal, parent_run: str) -> tuple[list[RunItem], list[Loss]]:

@@ -221,6 +221,8 @@ async def run_plan(session: Any, *, no_prune: bool = False, reporter: Any = None
             ])  # fmt: skip
             if reporter is not None:
                 reporter.start(len(items), [it.target.tenant for it in items], title=f"plan {session.environment}")
+                for notice in fleet.notices:
+                    reporter.message(notice)
             record, flush = _plan_row_writer(life, reporter)
             outcomes = await plan_fleet(ex, items, no_prune=no_prune, on_outcome=record)
             flush()

@@ -132,6 +132,8 @@ async def apply_run(
         approved = approved_from(journal, options.plan_run, session.environment, options.shard) if options.plan_run else None
         async with session.executor(life.recorder) as ex:
             fleet = await from_fleet(session, ex, no_prune=options.no_prune)
+            for notice in fleet.notices if reporter is not None else ():
+                reporter.message(notice)
             outcome.forbidden = fleet.forbidden
             journal.forbid(fleet.forbidden)
             batches = cut_batches(fleet.items, options.batches)

@@ -15,6 +15,8 @@ name, the discovered one is named ``tenant/name``.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from wizchat_management import PublicChatbot
 
-from .errors import ManifestError
+from .errors import ManifestError, raise_all
 from .model import DEFAULT_WAVE, ChatbotEntry, Discover, DocumentPatch, Manifest, Source
 from .selectors import Selection, parse_selection
 
@@ -97,6 +99,7 @@ class TargetPlan:
         claimed_ids = {e.ids[env] for e in manifest.chatbots if e.discover is None and env in e.ids}
         taken: dict[str, str] = {str(name): str(tenant) for tenant, name in explicit}  # logical name → tenant
         result: list[Target] = []
+        unmatched: list[ManifestError] = []
         for target in self.targets:
             if target.bound:
                 result.append(target)
@@ -111,6 +114,9 @@ class TargetPlan:
             found = sorted(
                 (c for c in listing if fnmatchcase(c.name, target.discover.match)), key=lambda c: (c.name, c.id)
             )
+            if not found:
+                unmatched.append(_no_match(manifest, target, env, listing))
+                continue
             names = [c.name for c in found]
             for chatbot in found:
                 if (target.tenant, chatbot.name) in explicit or chatbot.id in claimed_ids:
@@ -138,6 +144,7 @@ class TargetPlan:
                 )
                 if self.selection.matches(name=name, tenant=bound.tenant, wave=bound.wave, labels=bound.labels):
                     result.append(bound)
+        raise_all(unmatched)
         return result
 
     def _listing(self, listings: Mapping[str, Sequence[PublicChatbot]], target: Target) -> Sequence[PublicChatbot]:
@@ -147,6 +154,34 @@ class TargetPlan:
                 hint="Pass listings for every tenant in TargetPlan.listings_needed()",
             )
         return listings[target.tenant]
+
+
+def _no_match(manifest: Manifest, target: Target, env: str, listing: Sequence[PublicChatbot]) -> ManifestError:
+    """A ``discover`` that matches nothing is a typo until proven otherwise: name the pattern and what exists."""
+    assert target.discover is not None
+    pattern = target.discover.match
+    names = sorted({c.name for c in listing})
+    if names:
+        close = _closest(pattern, names)
+        exists = f"{len(names)} chatbot(s) listed" + (f"; closest: {', '.join(close)}" if close else "")
+    else:
+        exists = f"tenant '{target.tenant}' has no chatbot in '{env}'"
+    return manifest.error(
+        target.entry_path + ("discover", "match"),
+        f"discover: no chatbot of tenant '{target.tenant}' in '{env}' matches '{pattern}' ({exists})",
+        "Fix the pattern (a glob on chatbot names, e.g. 'support-*') or remove the entry (see docs/manifest.md)",
+    )
+
+
+def _closest(pattern: str, names: Sequence[str]) -> list[str]:
+    """Names a glob was probably meant to match: its literal head compared with theirs, else the whole."""
+    head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    if head and head != pattern:
+        scored = [(difflib.SequenceMatcher(None, head, n[: len(head)]).ratio(), n) for n in names]
+        close = [n for score, n in sorted(scored, key=lambda s: (-s[0], s[1])) if score >= 0.7]
+        if close:
+            return close[:3]
+    return difflib.get_close_matches(pattern, names, n=3, cutoff=0.5)
 
 
 def find_chatbot_id(
