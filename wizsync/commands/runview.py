@@ -17,6 +17,7 @@ from wizsync.journal import ItemRecord, Journal, RunRecord, lock_holder
 from wizsync.report import ChatbotReport
 from wizsync.report.jsonout import build_document, dumps
 from wizsync.report.values import scrub
+from wizsync.shards import Shard, shard_line
 
 __all__ = ["item_reports", "effective_status", "print_run", "run_json", "run_document", "key_stats", "confirmer", "journal_path_option"]
 
@@ -137,6 +138,8 @@ def print_run(journal: Journal, journal_path: Path, run_id: str, *, verbose: boo
     shard = (run.options or {}).get("shard")
     sharded = f" shard {shard['index']}/{shard['count']}" if isinstance(shard, dict) else ""
     out(f"Run {run.id}: {run.command} '{run.environment}'{sharded}{parent}: {status}  [{_duration(run)}]")
+    if isinstance(shard, dict):
+        out(f"  {shard_line(Shard.from_json(shard))}")
     out("  " + ", ".join(f"{state} {n}" for state, n in sorted(counts.items())) + f"  ({len(records)} chatbots)")
     keys = key_stats(journal, run, records)
     total = {f: sum(k[f] for k in keys.values()) for f in ("requests", "throttled", "retries")}
