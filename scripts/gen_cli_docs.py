@@ -92,6 +92,7 @@ Global options go before the command name: `wizsync --log-file run.log apply ...
 | `WIZSYNC_<COMMAND>_<NAME>` | any option of any command, e.g. `WIZSYNC_PLAN_CONCURRENCY=8`, `WIZSYNC_APPLY_BATCHES=1,10%,100%`, `WIZSYNC_RUNS_LIMIT=5`; the exact name of each is in the tables below |
 | `NO_COLOR` | no colours (same as `--no-color`) |
 | `WIZSYNC_DEBUG` | show the traceback of an internal error |
+| `WIZSYNC_LOCK_DIR` | the per-user folder of the run locks (default: the user state folder, e.g. `~/.local/state/wizsync/locks`; see docs/journal.md "Locks") |
 
 `<NAME>` is click's parameter name, which is not always the option's
 spelling: `--env` is `ENVIRONMENT` (`WIZSYNC_PLAN_ENVIRONMENT=production`),

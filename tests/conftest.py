@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from wizchat_management.emulator import EmulatorServer
+
+
+@pytest.fixture(autouse=True)
+def lock_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own run-lock folder (``WIZSYNC_LOCK_DIR``, passed on to the wizsync processes it starts),
+    so tests running at once never meet each other's locks, nor the developer's."""
+    path = tmp_path_factory.mktemp("locks")
+    monkeypatch.setenv("WIZSYNC_LOCK_DIR", str(path))
+    return path
 
 
 @pytest.fixture

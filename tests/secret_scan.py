@@ -28,8 +28,9 @@ API_KEY_RE = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]{16,}")
 
 
 def wizsync_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The test process's environment without any WizChat key or WIZSYNC_* setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WIZCHAT_", "WIZSYNC_"))}
+    """The test process's environment without any WizChat key or WIZSYNC_* setting (but the test's lock folder), plus ``extra``."""
+    # WIZSYNC_LOCK_DIR stays: it is the test's own lock folder (conftest.py), never the developer's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WIZCHAT_", "WIZSYNC_")) or k == "WIZSYNC_LOCK_DIR"}
     env.pop("NO_COLOR", None)
     env.update(extra or {})
     return env

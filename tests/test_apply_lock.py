@@ -79,3 +79,38 @@ def test_ctrl_c_finishes_requests_in_flight_marks_the_run_interrupted_and_resume
     staging = live(emulator, "staging")
     for key, bot in live(emulator, "production").items():
         assert bot["spec"] == promoted(staging[key]["spec"]), key
+
+
+def test_a_copy_of_the_manifest_or_another_journal_cannot_apply_to_the_same_targets_at_once(
+    emulator, secret_scan, tmp_path: Path, lock_dir: Path
+) -> None:
+    first, copy = tmp_path / "first", tmp_path / "copy"
+    first.mkdir()
+    copy.mkdir()
+    write_manifest(first, emulator)
+    # The copy is edited (another batch plan) and writes another journal: same targets all the same.
+    (copy / "wizsync.yaml").write_text((first / "wizsync.yaml").read_text().replace('batches: [1, "10%", "100%"]', "batches: [100%]"))
+    cli, other = Cli(secret_scan, first, emulator), Cli(secret_scan, copy, emulator)
+    emulator.set_faults(latency_ms=1000, jitter_ms=0)  # seconds per batch: the overlap is certain, even on a loaded machine
+    holder = cli.popen("apply", "wizsync.yaml", "--env", "production", "--yes", "--allow-deletes")
+    run_id = wait_for_run(cli, holder)
+
+    for refused in (other.apply("--allow-deletes"),
+                    cli.run("apply", "wizsync.yaml", "--env", "production", "--yes", "--allow-deletes",
+                            "--journal", str(tmp_path / "third.db"))):  # fmt: skip
+        assert refused.returncode == 1, refused.stderr
+        assert f"process {holder.pid}" in refused.stderr and run_id in refused.stderr, refused.stderr
+        assert "in 'production'" in refused.stderr and "Traceback" not in refused.stderr
+    assert query(other.journal, "SELECT id FROM runs") == [] and query(tmp_path / "third.db", "SELECT id FROM runs") == []
+    assert holder.poll() is None, "the first apply ended before the overlap was checked"
+
+    emulator.set_faults(latency_ms=0, jitter_ms=0)
+    code, _, err = cli.collect(holder, "apply (holder)")
+    assert code == 0, err
+    assert emulator.stats()["total"]["applies"] == 60  # the holder's: the refused runs sent none
+    # The journal says which machine ran each batch (across machines, CI concurrency groups serialize).
+    hosts = query(cli.journal, "SELECT json_extract(data, '$.host') AS host FROM events WHERE run_id = ? AND kind = 'batch.start'", [run_id])
+    assert len(hosts) == 3 and all(h["host"] for h in hosts), hosts
+    # Nothing left behind: released locks take their files with them.
+    assert list(lock_dir.iterdir()) == []
+    assert oct(cli.journal.stat().st_mode & 0o777) == "0o600"

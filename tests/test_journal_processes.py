@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from wizsync.journal import Journal, JournalError, RunLock, RunLockedError, lock_holder
+from wizsync.journal import Journal, JournalError, LockTarget, RunLock, RunLockedError, lock_holder
 
 CHILD = Path(__file__).parent / "helpers" / "journal_child.py"
 MANIFEST = "/srv/fleet/wizsync.yaml"
+URL = "http://127.0.0.1:8080"
 
 
 class Child:
@@ -161,34 +162,48 @@ def test_writer_mid_transaction_does_not_block_readers(tmp_path: Path, children:
             reader.event(run_id, "blocked")
 
 
-def test_run_lock_refuses_a_second_process_then_frees_on_kill_9(tmp_path: Path, children: list[Child]) -> None:
+def test_run_lock_is_one_rollout_per_target_whatever_the_journal_and_frees_on_kill_9(
+    tmp_path: Path, children: list[Child], lock_dir: Path
+) -> None:
     db = tmp_path / ".wizsync" / "journal.db"
+    other_db = tmp_path / "elsewhere" / "journal.db"  # another --journal, e.g. a copy of the manifest's folder
     run_id = "r20261125-211530-ab12"
-    holder = spawn(children, "lock", db, run_id, "production", MANIFEST)
+    holder = spawn(children, "lock", db, run_id, "production", URL, "acme,globex")
     holder.expect("locked")
     pid = holder.proc.pid
 
     with pytest.raises(RunLockedError) as same_run:
-        RunLock.acquire(db, run_id, environment="production", manifest_path=MANIFEST, command="resume")
+        RunLock.acquire(db, run_id, environment="production", command="resume")
     message = str(same_run.value)
     assert run_id in message and f"process {pid}" in message and "released automatically" in message
     assert same_run.value.holder["pid"] == pid
     assert lock_holder(db, run_id)["pid"] == pid  # type: ignore[index]
+    assert lock_holder(other_db, run_id) is None  # run ids are per journal
 
-    # Another run on the same environment + manifest (path, or same content elsewhere) refuses too.
-    with pytest.raises(RunLockedError, match=rf"environment 'production'.*{run_id}.*process {pid}"):
-        RunLock.acquire(db, "r20261125-211531-cd34", environment="production", manifest_path=MANIFEST)
-    with pytest.raises(RunLockedError, match=rf"process {pid}"):
-        RunLock.acquire(db, "r20261125-211532-ef56", environment="production",
-                        manifest_path=tmp_path / "copy.yaml", manifest_hash="mh")  # fmt: skip
-    # A different environment is independent, and a refused attempt held nothing.
-    with RunLock.acquire(db, "r20261125-211531-cd34", environment="staging", manifest_path=MANIFEST) as other:
+    # Another run on one of its targets refuses, from any journal, whatever the URL's spelling.
+    for journal, url in ((db, URL), (other_db, URL + "/"), (other_db, URL.upper().replace("HTTP", "http"))):
+        with pytest.raises(RunLockedError, match=rf"tenant 'globex' in 'production'.*{run_id}.*process {pid}"):
+            RunLock.acquire(journal, "r20261125-211531-cd34", environment="production",
+                            targets=[LockTarget.of(url, "globex", "production"), LockTarget.of(url, "initech", "production")])  # fmt: skip
+    # Other targets are independent (another tenant, environment or API), and a refused attempt held nothing.
+    free = [LockTarget.of(URL, "initech", "production"), LockTarget.of(URL, "acme", "staging"),
+            LockTarget.of("http://127.0.0.1:1", "acme", "production")]  # fmt: skip
+    with RunLock.acquire(other_db, "r20261125-211531-cd34", environment="production", targets=free) as other:
         assert other.held
+        modes = {p.name: p.stat().st_mode & 0o777 for p in lock_dir.iterdir()}
+        assert modes and set(modes.values()) == {0o600}, modes
 
     holder.kill9()
     # Not stale: the kernel released it; the very next non-blocking acquire succeeds.
     assert lock_holder(db, run_id) is None
-    lock = RunLock.acquire(db, run_id, environment="production", manifest_path=MANIFEST, manifest_hash="mh")
+    lock = RunLock.acquire(db, run_id, environment="production", targets=[LockTarget.of(URL, "acme", "production")])
     assert lock.held and lock.holder["pid"] != pid
     lock.release()
     assert not lock.held
+    # Released locks take their files with them; the dead holder's were cleared by the probe and the acquire.
+    leftover = sorted(p.name for p in lock_dir.iterdir())
+    assert len(leftover) <= 2, leftover  # at most globex's target lock (+ sidecar) the killed holder left
+    with RunLock.acquire(db, "r20261125-211533-gh78", environment="production",
+                         targets=[LockTarget.of(URL, "globex", "production")]):  # fmt: skip
+        pass
+    assert list(lock_dir.iterdir()) == []

@@ -26,6 +26,7 @@ else is applied again (apply is idempotent).
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -329,7 +330,8 @@ class BatchRunner:
             if self.ex.stopping:
                 status = "interrupted"
                 break
-            journal.event(run_id, "batch.start", batch=number, size=len(todo))
+            # Which machine ran each batch: across machines the lock cannot serialize runs, the journal tells.
+            journal.event(run_id, "batch.start", batch=number, size=len(todo), host=socket.gethostname(), pid=os.getpid())
             if self.reporter is not None:
                 self.reporter.batch_started(number, len(todo))
             outcomes = await self.ex.map(todo, self.process, key=lambda item: item.label)

@@ -20,13 +20,13 @@ ends is written once, here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from .engine import Executor
-from .journal import Journal, JournalError, RunLock
+from .journal import Journal, JournalError, LockTarget, RunLock
 from .manifest import ManifestError
 from .recorder import Recorder
 
@@ -59,6 +59,7 @@ class Lifecycle:
     reporter: Any = None
     recorder: Recorder = field(init=False)
     live: bool = False  # the journal's run row is this process's (started or reopened)
+    lock: RunLock | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
@@ -83,6 +84,11 @@ class Lifecycle:
         self.journal.start_run(command, environment, manifest_path, manifest_hash, dict(options),
                                parent_run=parent_run, run_id=self.run_id)  # fmt: skip
         self._go_live()
+
+    def hold(self, targets: Sequence[LockTarget]) -> None:
+        """Also lock these targets (a resume learns them from the manifest it reopens)."""
+        assert self.lock is not None
+        self.lock.add(targets)
 
     def reopen(self, *, force: bool) -> None:
         """A resume: the recorded run goes back to ``running`` under this process."""
@@ -111,7 +117,7 @@ def run_lifecycle(
     """Hold the run's lock for the block; the journal (already open) is closed on the way out."""
     with prepared(journal):
         lock = acquire()
-    life = Lifecycle(journal, run_id, user_errors, reporter)
+    life = Lifecycle(journal, run_id, user_errors, reporter, lock=lock)
     try:
         with life._stack:
             yield life

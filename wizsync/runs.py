@@ -123,7 +123,7 @@ async def apply_run(
     journal = session.open_journal()
     run_id = new_run_id()
     acquire = lambda: RunLock.acquire(session.journal_path, run_id, environment=session.environment,  # noqa: E731
-                                      manifest_path=session.manifest_path, manifest_hash=session.manifest_hash,
+                                      targets=session.lock_targets(), manifest_path=session.manifest_path,
                                       command="apply")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), session.journal_path, session.environment, "apply")
     with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
@@ -232,13 +232,16 @@ async def resume_run(
         journal.close()
         summary = RunSummary(run_id, "completed", counts, sum(counts.values()), 0, 0, 0, "nothing to resume: the run completed")
         return RunOutcome(summary, journal_path, run.environment, run.command)
+    # The run's own lock first (a second resume of it refuses at once); its targets' once the
+    # manifest says where they are.
     acquire = lambda: RunLock.acquire(journal_path, run_id, environment=run.environment,  # noqa: E731
-                                      manifest_path=run.manifest_path, manifest_hash=run.manifest_hash,
-                                      command="resume")  # fmt: skip
+                                      manifest_path=run.manifest_path, command="resume")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, run.status, counts, 0, 0, 0, 0), journal_path, run.environment, run.command)
     with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         session, options = _resume_session(run, journal_path, force, transport)
         journal.forbid(session.forbidden())
+        tenants = {r.tenant for r in journal.items(run_id) if r.tenant} | {t.tenant for t in session.plan.targets}
+        life.hold(session.lock_targets(sorted(tenants)))
         async with session.executor(life.recorder) as ex:
             current = await _current_items(run, session, ex, options, outcome, journal)
             resumption = _recorded(journal, run_id, current, options)
@@ -299,10 +302,10 @@ async def rollback_run(
         # Before the run exists: a refusal to ask (no terminal) must not leave an interrupted run.
         confirm = confirm_for(parent.environment, session.manifest.environments[parent.environment].protected)
     run_id = new_run_id()
-    # Same environment+manifest lock as the parent: refused while the parent (or any run there) runs.
+    # The parent's targets: refused while the parent (or any run on them) runs.
+    targets = session.lock_targets(sorted({r.tenant for r in journal.items(parent_id) if r.tenant}))
     acquire = lambda: RunLock.acquire(journal_path, run_id, environment=parent.environment,  # noqa: E731
-                                      manifest_path=parent.manifest_path, manifest_hash=parent.manifest_hash,
-                                      command="rollback")  # fmt: skip
+                                      targets=targets, manifest_path=parent.manifest_path, command="rollback")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), journal_path, parent.environment, "rollback",
                          forbidden=session.forbidden())  # fmt: skip
     with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .engine import DEFAULT_CONCURRENCY, Executor, KeySpec, Transport
 from .fleet import FleetItem, fetch_pairs, key_pairs, key_specs, no_match_error, precheck
-from .journal import Journal, default_journal_path
+from .journal import Journal, LockTarget, default_journal_path
 from .manifest import Manifest, TargetPlan, load_manifest, parse_selection, resolve_targets
 from .recorder import Recorder
 from .report.values import forbidden_values
@@ -55,6 +55,12 @@ class Session:
         """Values no output, file or journal row may hold: every API key and resolved secret."""
         names = {n for item in items for n in item.rendered.secret_names}
         return forbidden_values(names, os.environ, [spec.api_key for spec in self.keys.values()])
+
+    def lock_targets(self, tenants: Sequence[str] | None = None) -> list[LockTarget]:
+        """The targets a run of this session changes (its selected tenants, or ``tenants``), for the run lock."""
+        chosen = tenants if tenants is not None else [t.tenant for t in self.plan.targets]
+        base_url = self.manifest.environments[self.environment].baseUrl
+        return sorted({LockTarget.of(base_url, tenant, self.environment) for tenant in chosen})
 
     def open_journal(self) -> Journal:
         journal = Journal.open(self.journal_path)

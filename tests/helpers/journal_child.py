@@ -7,7 +7,8 @@ kill it at a known or random point):
   burst DB RUN N                per item: snapshot, applying, result, event; print "step I"
   hold-write DB                 open a BEGIN IMMEDIATE transaction, print "ready", sleep
   writes DB RUN N TIMEOUT       N committed events with busy timeout TIMEOUT; print "done SECONDS"
-  lock DB RUN ENV MANIFEST      hold the run lock, print "locked", sleep
+  lock DB RUN ENV URL TENANTS   hold the run lock and the targets (URL, each of TENANTS comma-separated, ENV);
+                                print "locked", sleep
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 
-from wizsync.journal import Journal, RunLock
+from wizsync.journal import Journal, LockTarget, RunLock
 
 
 def say(text: str) -> None:
@@ -55,7 +56,8 @@ def main(argv: list[str]) -> None:
             journal.event(argv[2], "tick", None, i=i)
         say(f"done {time.monotonic() - start:.3f}")
     elif mode == "lock":
-        lock = RunLock.acquire(db, argv[2], environment=argv[3], manifest_path=argv[4], manifest_hash="mh")
+        targets = [LockTarget.of(argv[4], tenant, argv[3]) for tenant in argv[5].split(",")]
+        lock = RunLock.acquire(db, argv[2], environment=argv[3], targets=targets, command="apply")
         say("locked")
         time.sleep(120)
         lock.release()

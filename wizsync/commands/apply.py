@@ -62,7 +62,7 @@ max_failures_option = click.option(
 
 def finish(outcome: Any, as_json: bool, verbose: bool) -> None:
     """Show the run from the journal, name what cannot be restored, exit 0 only when it completed."""
-    with Journal.open(outcome.journal_path, create=False) as journal:
+    with Journal.open(outcome.journal_path, readonly=True) as journal:
         if as_json:
             losses = [str(loss) for loss in outcome.losses]
             sys.stdout.write(run_json(journal, outcome.journal_path, outcome.summary.run_id, outcome.forbidden,

@@ -47,7 +47,7 @@ class _StreamUI:
 def _finish(ui: _StreamUI, result: DemoResult, as_json: bool) -> None:
     summary = result.apply.summary
     ui.step(6, "Show the run from the journal (what `wizsync show` prints)")
-    with Journal.open(result.paths.journal, create=False) as journal:
+    with Journal.open(result.paths.journal, readonly=True) as journal:
         # print_run writes to stdout; under --json stdout is the JSON document's alone.
         with contextlib.redirect_stdout(ui.stream):
             print_run(journal, result.paths.journal, summary.run_id, forbidden=result.apply.forbidden)

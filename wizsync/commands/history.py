@@ -112,7 +112,7 @@ def runs(journals: tuple[str, ...], limit: int, environment: str | None, as_json
     with user_errors():
         paths = expand_journals(journals)
         for path in paths:
-            with Journal.open(path, create=False) as j:
+            with Journal.open(path, readonly=True) as j:
                 records = j.runs(limit, environment=environment)
                 for r in records:
                     row = r.to_dict()
@@ -198,7 +198,7 @@ def show(run_ids: tuple[str, ...], journals: tuple[str, ...], as_json: bool, eve
     """
     with user_errors(), ExitStack() as stack:
         paths = expand_journals(journals)
-        opened = [(p, stack.enter_context(Journal.open(p, create=False))) for p in paths]
+        opened = [(p, stack.enter_context(Journal.open(p, readonly=True))) for p in paths]
         picked = _pick(opened, run_ids)
         summary = fleet_summary([run_view(j, p, j.get_run(rid)) for p, j, rid in picked])
         if len(picked) == 1:

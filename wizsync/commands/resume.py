@@ -28,7 +28,7 @@ def _shard_journal(ctx: click.Context, journal: str, shard: ShardSpec | None) ->
 
 def _check_shard(journal_path: Path, run_id: str, shard: ShardSpec) -> None:
     """A matrix job resuming another shard's run (or an unsharded one) is refused before anything is sent."""
-    with Journal.open(journal_path, create=False) as journal:
+    with Journal.open(journal_path, readonly=True) as journal:
         recorded = (journal.get_run(run_id).options or {}).get("shard")
     if not isinstance(recorded, dict):
         raise JournalError(f"run {run_id} was not sharded; resume it without --shard")

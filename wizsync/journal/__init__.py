@@ -5,8 +5,9 @@ Typical use by a command::
     journal = Journal.open(options.journal or default_journal_path(manifest))
     journal.forbid(resolved_secret_values + api_keys)
     run_id = new_run_id()  # lock first: a refused lock leaves no orphan run row
-    with RunLock.acquire(journal.path, run_id, environment=env,
-                         manifest_path=manifest, manifest_hash=manifest_hash, command="apply"):
+    targets = [LockTarget.of(base_url, tenant, env) for tenant in tenants]  # what the run changes
+    with RunLock.acquire(journal.path, run_id, environment=env, targets=targets,
+                         manifest_path=manifest, command="apply"):
         journal.start_run("apply", env, manifest, manifest_hash, {"batches": [...]}, run_id=run_id)
         journal.add_items(run_id, [{"name": n, "tenant": t, "batch": b, "position": i}, ...])
         journal.save_snapshot(run_id, name, live_doc, revision)      # before the apply
@@ -18,9 +19,18 @@ Schema: :mod:`wizsync.journal.schema`. Store: :mod:`wizsync.journal.store`.
 Lock: :mod:`wizsync.journal.lock`. Secret guard: :mod:`wizsync.journal.guard`.
 """
 
-from .errors import JournalError, RunLockedError, SecretInJournalError, UnknownItemError, UnknownRunError
+from .errors import (
+    JournalDamagedError,
+    JournalError,
+    JournalFullError,
+    JournalReadOnlyError,
+    RunLockedError,
+    SecretInJournalError,
+    UnknownItemError,
+    UnknownRunError,
+)
 from .ids import new_run_id, now_rfc3339
-from .lock import RunLock, lock_holder
+from .lock import LockTarget, RunLock, lock_dir, lock_holder
 from .schema import DONE_STATES, ITEM_STATES, RUN_COMMANDS, RUN_STATUSES, SCHEMA_VERSION
 from .store import (
     EventRecord,
@@ -41,7 +51,11 @@ __all__ = [
     "EventRecord",
     "ItemRecord",
     "Journal",
+    "JournalDamagedError",
     "JournalError",
+    "JournalFullError",
+    "JournalReadOnlyError",
+    "LockTarget",
     "RunLock",
     "RunLockedError",
     "RunRecord",
@@ -50,6 +64,7 @@ __all__ = [
     "UnknownItemError",
     "UnknownRunError",
     "default_journal_path",
+    "lock_dir",
     "lock_holder",
     "new_run_id",
     "now_rfc3339",

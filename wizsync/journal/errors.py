@@ -38,3 +38,19 @@ class RunLockedError(JournalError):
     def __init__(self, message: str, holder: dict[str, object] | None) -> None:
         self.holder = holder or {}
         super().__init__(message)
+
+
+class JournalDamagedError(JournalError):
+    """The journal file failed SQLite's ``quick_check`` (or is not a database): nothing is written to it."""
+
+
+class JournalFullError(JournalError):
+    """A write failed because the journal's disk (or filesystem) is full (SQLITE_FULL).
+
+    Not bad input: the run that meets it ends ``interrupted`` (resumable once
+    space is freed), never ``failed``.
+    """
+
+
+class JournalReadOnlyError(JournalError):
+    """A write was attempted on a journal that can only be read (file mode, directory, mount)."""

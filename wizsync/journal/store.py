@@ -29,6 +29,7 @@ import json
 import os
 import socket
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +37,14 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import JournalError, UnknownItemError, UnknownRunError
+from .errors import (
+    JournalDamagedError,
+    JournalError,
+    JournalFullError,
+    JournalReadOnlyError,
+    UnknownItemError,
+    UnknownRunError,
+)
 from .guard import SecretGuard
 from .ids import new_run_id, now_rfc3339, parse_rfc3339
 from .schema import (
@@ -47,7 +55,9 @@ from .schema import (
     RUN_COMMANDS,
     RUN_JSON,
     RUN_STATUSES,
+    SCHEMA_VERSION,
     migrate,
+    schema_version,
 )
 
 DEFAULT_DIRNAME = ".wizsync"
@@ -175,15 +185,123 @@ def _ms_between(start: str, end: str) -> int:
     return int((parse_rfc3339(end) - parse_rfc3339(start)).total_seconds() * 1000)
 
 
+# SQLite's primary result codes (the sqlite3 module names them only from Python 3.11).
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 5, 8, 11, 13, 26
+
+
+def _errorcode(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF  # the primary code of an extended one
+
+
+def _translated(exc: sqlite3.DatabaseError, path: Path, doing: str) -> JournalError:
+    """The user-facing error for an SQLite failure (full disk, read-only file, damaged file)."""
+    code = _errorcode(exc)
+    text = str(exc)
+    if code == SQLITE_FULL or "disk is full" in text:
+        then = ". Nothing was sent: free space and run again" if doing == "open" else ""
+        return JournalFullError(f"the journal {path} is full: its disk or filesystem has no space left ({text}){then}")
+    if code == SQLITE_READONLY or "readonly database" in text:
+        return JournalReadOnlyError(
+            f"the journal {path} is read-only ({text}): `wizsync runs`/`show` can read it, but a run "
+            "needs a journal it can write (check the file's and directory's permissions, or pass --journal PATH)"
+        )
+    if code in (SQLITE_CORRUPT, SQLITE_NOTADB) or "malformed" in text or "not a database" in text:
+        return _damaged(path, text)
+    return JournalError(f"cannot {doing} the journal {path}: {text}")
+
+
+def _damaged(path: Path, problems: str) -> JournalDamagedError:
+    return JournalDamagedError(
+        f"the journal {path} is damaged ({problems}); wizsync will not write to it, and nothing was sent. "
+        f"Move it aside (keep it: `wizsync runs --journal` may still read what it holds) and run again "
+        "with a fresh journal, or restore it from a copy"
+    )
+
+
+def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a damaged journal before a run writes to it (``PRAGMA quick_check``: O(size), no index rebuild)."""
+    rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    if rows != ["ok"]:
+        raise _damaged(path, "PRAGMA quick_check: " + "; ".join(" ".join(r.split()) for r in rows[:5]))
+
+
+def _prove_writable(conn: sqlite3.Connection) -> None:
+    """Fail now on a read-only file, folder or mount, not at the run's first write (after its reads)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if _errorcode(exc) == SQLITE_BUSY or "database is locked" in str(exc):
+            return  # another process is writing it: writable, and write() waits its turn
+        raise
+    conn.execute("ROLLBACK")
+
+
+def _create_private(path: Path) -> None:
+    """Create the journal directory (0700) and file (0600); tighten an existing journal we own to 0600.
+
+    The journal holds the fleet's configs before each change: readable by its owner only.
+    SQLite gives the ``-wal`` and ``-shm`` files the main file's mode.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):
+            st = file.stat()
+            if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+                os.chmod(file, 0o600)
+
+
+def _connect_read_only(path: Path, timeout: float) -> sqlite_utils.Database:
+    """A read-only connection; ``immutable`` when SQLite cannot even share the WAL index (read-only directory).
+
+    ``mode=ro`` reads a WAL journal while a run writes it, but needs the ``-shm``
+    file to exist or be creatable; in a read-only directory only ``immutable=1``
+    opens it (no writer can be at work there).
+    """
+    uri = "file:" + urllib.parse.quote(str(path.resolve()))
+    last: sqlite3.Error | None = None
+    for query in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(uri + query, uri=True, timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+        try:
+            version = schema_version(conn)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            last = exc
+            if _errorcode(exc) in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                break
+            continue
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise JournalError(
+                f"this journal has schema version {version}, newer than this wizsync "
+                f"understands ({SCHEMA_VERSION}); upgrade wizsync to read it"
+            )
+        return sqlite_utils.Database(conn)
+    assert last is not None
+    raise _translated(last, path, "read") if isinstance(last, sqlite3.DatabaseError) else JournalError(
+        f"cannot read the journal at {path}: {last}"
+    )
+
+
 # ---------------------------------------------------------------- journal
 
 
 class Journal:
     """A handle on one journal file. Open with :meth:`Journal.open`; close it (or use ``with``)."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+    def __init__(self, db: sqlite_utils.Database, path: Path, *, readonly: bool = False) -> None:
         self.db = db
         self.path = path
+        self.readonly = readonly
         self._conn: sqlite3.Connection = db.conn
         self._guard = SecretGuard()
         self._depth = 0
@@ -192,27 +310,44 @@ class Journal:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, create: bool = True, timeout: float = DEFAULT_BUSY_TIMEOUT
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> Journal:
-        """Open (and with ``create``, create the directory and file of) the journal at ``path``.
+        """Open the journal at ``path`` for writing (default) or, with ``readonly``, only for reading.
 
-        ``create=False`` is for read-only commands (``runs``, ``show``): a
-        missing file is a :class:`JournalError`, not a new empty journal.
-        The schema is created or migrated idempotently either way.
+        A writer (``create`` makes the directory and file, mode 0700/0600)
+        first runs ``PRAGMA quick_check``: a damaged journal is refused with
+        :class:`JournalDamagedError` before anything is written or sent. The
+        schema is created or migrated idempotently.
+
+        ``readonly`` is for ``runs``/``show``: the file is opened read-only
+        (``mode=ro``), so a journal on a read-only file, directory or mount can
+        be listed; nothing is migrated or written. ``create=False`` makes a
+        missing file a :class:`JournalError`, not a new empty journal.
         """
         path = Path(path)
-        if not create and not path.is_file():
+        if (readonly or not create) and not path.is_file():
             raise JournalError(
                 f"no journal at {path}: runs are recorded there by `wizsync plan`/`apply` "
                 "(or pass --journal PATH)"
             )
+        if readonly:
+            return cls(_connect_read_only(path, timeout), path, readonly=True)
+        if path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            raise _translated(sqlite3.OperationalError("attempt to write a readonly database"), path, "open")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             # isolation_level=None: no implicit (deferred) BEGIN; write() issues BEGIN IMMEDIATE.
             conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open the journal at {path}: {exc}") from exc
         try:
+            _quick_check(conn, path)
+            _prove_writable(conn)
             db = sqlite_utils.Database(conn)
             db.enable_wal()
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -220,7 +355,7 @@ class Journal:
             migrate(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise JournalError(f"{path} is not a usable wizsync journal: {exc}") from exc
+            raise _translated(exc, path, "open") from exc
         except BaseException:
             conn.close()
             raise
@@ -263,12 +398,16 @@ class Journal:
             finally:
                 self._depth -= 1
             return
+        if self.readonly:
+            raise JournalReadOnlyError(f"the journal {self.path} was opened read-only; this command cannot write to it")
         if durable:
             self._conn.execute("PRAGMA synchronous=FULL")
         try:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
+                if not (_errorcode(exc) == SQLITE_BUSY or "database is locked" in str(exc)):
+                    raise _translated(exc, self.path, "write") from exc
                 raise JournalError(
                     f"the journal {self.path} is busy: another process kept it locked for writing "
                     f"longer than the busy timeout ({exc})"
@@ -276,22 +415,31 @@ class Journal:
             self._depth = 1
             try:
                 yield self
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise _translated(exc, self.path, "write") from exc
                 raise
             else:
                 try:
                     self._conn.execute("COMMIT")
+                except sqlite3.DatabaseError as exc:
+                    self._rollback()
+                    raise _translated(exc, self.path, "write") from exc
                 except BaseException:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
+                    self._rollback()
                     raise
             finally:
                 self._depth = 0
         finally:
             if durable:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    def _rollback(self) -> None:
+        # A failed ROLLBACK (the disk is gone) must not hide the error that caused it.
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
 
     def _insert_event(self, run_id: str, kind: str, item: str | None, data: Mapping[str, Any]) -> int:
         row = {"run_id": run_id, "ts": now_rfc3339(), "item": item, "kind": kind, "data": to_json(dict(data))}
@@ -374,20 +522,47 @@ class Journal:
 
     @contextlib.contextmanager
     def closing_run(self, run_id: str, user_errors: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
-        """Record how a run ends when it ends in an exception, then re-raise.
-
-        ``failed`` with the message for ``user_errors`` (bad input, a refusal),
-        ``interrupted`` for anything else (Ctrl-C, a crash of ours): a run is
-        never left ``running`` by a process that is still alive to say so.
-        """
+        """Record how a run ends when it ends in an exception, then re-raise (see :meth:`stop_run`)."""
         try:
             yield
-        except user_errors as exc:
-            self.finish_run(run_id, "failed", error=str(exc))
-            raise
-        except BaseException:
-            self.finish_run(run_id, "interrupted")
-            raise
+        except BaseException as exc:
+            stopped = self.stop_run(run_id, exc, user_errors)
+            if stopped is exc:
+                raise
+            raise stopped from exc
+
+    def stop_run(
+        self, run_id: str, exc: BaseException, user_errors: tuple[type[BaseException], ...] = ()
+    ) -> BaseException:
+        """Record why a run stopped on ``exc``; returns the exception to raise.
+
+        ``failed`` with the message for ``user_errors`` (bad input, a refusal),
+        ``interrupted`` for anything else (Ctrl-C, a crash of ours, a full
+        disk): a run is never left ``running`` by a process that is still
+        alive to say so. On a full disk the status goes in without its event
+        if that is all that fits, and the error returned names the resume.
+        """
+        full = isinstance(exc, JournalFullError)
+        failed = not full and isinstance(exc, user_errors)
+        status, error = ("failed", str(exc)) if failed else ("interrupted", None)
+        try:
+            self.finish_run(run_id, status, error=error)
+        except JournalError:
+            # No room for the event (or the counts): the bare status usually still fits its page.
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute(
+                    "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                    [status, error, now_rfc3339(), run_id],
+                )
+            if not full:
+                raise
+        if full:
+            return JournalFullError(
+                f"{exc}. Run {run_id} stopped and is interrupted; every request sent before the disk filled "
+                "is journaled (a chatbot left 'applying' may have been applied: the resume settles it). "
+                f"Free space, then `wizsync resume {run_id}`"
+            )
+        return exc
 
     def finish_run(
         self, run_id: str, status: str, counts: Mapping[str, Any] | None = None, *, error: str | None = None
