@@ -23,6 +23,7 @@ def test_concurrent_apply_and_resume_refuse_and_a_killed_holder_leaves_no_stale_
     emulator.set_faults(**SLOW)
     holder = cli.popen("apply", "wizsync.yaml", "--env", "production", "--yes", "--allow-deletes")
     run_id = wait_for_run(cli, holder)
+    emulator.set_faults(latency_ms=400, jitter_ms=0)  # the holder outlives the second apply, even on a loaded machine
 
     second = cli.apply("--allow-deletes")
     assert second.returncode == 1
@@ -30,6 +31,7 @@ def test_concurrent_apply_and_resume_refuse_and_a_killed_holder_leaves_no_stale_
     assert "Traceback" not in second.stderr
     assert [r["id"] for r in query(cli.journal, "SELECT id FROM runs")] == [run_id]  # no run, so no request
 
+    assert holder.poll() is None, "the first apply ended before the overlap was checked"
     wait_until(lambda: _applied(cli, run_id) >= 1, what="the first apply")
     cli.kill9(holder, "apply (holder)")
     assert holder.returncode == -signal.SIGKILL
