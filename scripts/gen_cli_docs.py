@@ -66,7 +66,7 @@ Commands: {command_links}
 | code | meaning |
 |---|---|
 | 0 | success (for `plan --detailed-exitcode`: success and nothing would change) |
-| 1 | an error, a failed chatbot, or a halted/interrupted run |
+| 1 | an error, a failed chatbot, or a halted/interrupted run; for `show --check`: the run (or the fleet of shards) is not complete, consistent and within its failure budget |
 | 2 | a usage error (bad option, unknown `--env`, malformed `--select`); for `plan --detailed-exitcode`: changes present |
 
 ## Global options
@@ -89,6 +89,7 @@ Global options go before the command name: `wizsync --log-file run.log apply ...
 | `WIZSYNC_JOURNAL` | `--journal` of every command that has one (plan, apply, resume, rollback, runs, show) |
 | `WIZSYNC_CONCURRENCY` | `--concurrency` of export, plan and apply |
 | `WIZSYNC_LOG_FILE` | the global `--log-file` |
+| `JOB_COMPLETION_INDEX` | the shard of `--shard auto/N` (0-based, as a Kubernetes Indexed Job sets it: 0 is shard 1/N); see [shards](shards.md) |
 | `WIZSYNC_<COMMAND>_<NAME>` | any option of any command, e.g. `WIZSYNC_PLAN_CONCURRENCY=8`, `WIZSYNC_APPLY_BATCHES=1,10%,100%`, `WIZSYNC_RUNS_LIMIT=5`; the exact name of each is in the tables below |
 | `NO_COLOR` | no colours (same as `--no-color`) |
 | `WIZSYNC_DEBUG` | show the traceback of an internal error |
