@@ -33,7 +33,14 @@ TENANTS = ("acme", "globex", "initech")
 SAMPLE_RATE = 0.25  # the production overlay: a value no demo chatbot has
 CANARY = ("initech", "knowledge-base", "kb-canary")  # (tenant, chatbot name, logical name)
 EARLY = (("globex", "store-locator", "globex-early-1"), ("acme", "order-tracker", "acme-early-2"))
-WAVE_OF = {CANARY[2]: "canary", **{e[2]: "early" for e in EARLY}}
+
+
+def address(entry: tuple[str, str, str]) -> str:
+    """The journal/JSON name of an explicit entry (tenant, chatbot name, logical name): tenant/logical."""
+    return f"{entry[0]}/{entry[2]}"
+
+
+WAVE_OF = {address(CANARY): "canary", **{address(e): "early" for e in EARLY}}
 WAVE_RANK = {"canary": 0, "early": 1, "default": 2}
 
 

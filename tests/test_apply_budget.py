@@ -29,7 +29,7 @@ def test_two_422s_over_a_budget_of_one_halt_the_run_and_resume_finishes_it(emula
     assert shown["status"] == "halted"
     bots = {b["name"]: b for b in shown["chatbots"]}
     failed = {n for n, b in bots.items() if b["state"] == "failed"}
-    assert failed == {f"{t}-{n}" for t, n in FAILING}
+    assert failed == {f"{t}/{t}-{n}" for t, n in FAILING}
     for name in failed:
         b = bots[name]
         assert b["batch"] == 2

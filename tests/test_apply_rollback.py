@@ -25,7 +25,7 @@ def test_rollback_restores_snapshots_and_a_rollback_of_it_reapplies_the_original
     assert cli.apply("--allow-deletes").returncode == 0
     run_id = cli.last_run()["id"]
     applied = live(emulator, "production")
-    secret_name = f"{SECRET_BOT[0]}-{SECRET_BOT[1]}"
+    secret_name = f"{SECRET_BOT[0]}/{SECRET_BOT[0]}-{SECRET_BOT[1]}"
     header = emulator.state.chatbot_by_name("org_acme_production", SECRET_BOT[1]).config["mcpServers"]
     assert any(s.get("headers", {}).get("Authorization") == f"Bearer {TOKEN}" for s in header)
 

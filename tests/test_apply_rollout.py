@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apply_fleet import CANARY, EARLY, WAVE_OF, WAVE_RANK, Cli, applies_by_key, live, promoted, write_manifest
+from apply_fleet import CANARY, EARLY, WAVE_OF, address, WAVE_RANK, Cli, applies_by_key, live, promoted, write_manifest
 
 from wizchat_management import WizChatClient
 
@@ -44,8 +44,8 @@ def test_promotion_of_60_chatbots_in_batches_reaches_the_desired_state(emulator,
     assert sizes == {1: 1, 2: 6, 3: 53}
     # waves: canary alone first, then the early wave, then the rest (manifest order lists them last)
     by_name = {b["name"]: b for b in bots}
-    assert by_name[CANARY[2]]["batch"] == 1
-    assert all(by_name[e[2]]["batch"] == 2 for e in EARLY)
+    assert by_name[address(CANARY)]["batch"] == 1
+    assert all(by_name[address(e)]["batch"] == 2 for e in EARLY)
     ranks = sorted((b["batch"], WAVE_RANK[WAVE_OF.get(b["name"], "default")]) for b in bots)
     assert [r for _, r in ranks] == sorted(r for _, r in ranks)
 

@@ -172,7 +172,7 @@ def test_demo_json_summary_and_a_fresh_default_folder(tmp_path: Path, scan: Secr
     assert doc["command"] == "apply" and doc["environment"] == "production" and doc["status"] == "completed"
     assert len(doc["chatbots"]) == 60 and {c["state"] for c in doc["chatbots"]} <= {"applied", "unchanged"}
     assert doc["totals"]["failed"] == 0 and doc["totals"]["errors"] == 0
-    assert [c["batch"] for c in doc["chatbots"] if c["name"] == "support-billing"] == [1]  # the canary goes first
+    assert [c["batch"] for c in doc["chatbots"] if c["name"] == "acme/support-billing"] == [1]  # the canary goes first
     info = doc["run"]["demo"]
     assert Path(info["dir"]).resolve() == demo_dir.resolve() and info["exported"] == 60
     assert info["commands"][0].startswith("wizsync emulator --state ")

@@ -91,7 +91,7 @@ def test_every_documented_query_runs_and_the_key_ones_answer_right(real_run: Any
 
     failed = _json(_find(commands, "state = 'failed'"), *args)
     assert [(r["name"], r["error_code"], r["error_section"], r["error_key"]) for r in failed] == [
-        ("support-returns", "domain_verification_failed", "domains", "help.acme.unverified")
+        ("acme/support-returns", "domain_verification_failed", "domains", "help.acme.unverified")
     ]
 
     per_tenant = _json(_find(commands, "group by tenant"), *args)
@@ -109,8 +109,8 @@ def test_log_file_has_the_events_and_no_key_or_secret(real_run: Any) -> None:
     log = (work / "logs" / "apply.log").read_text(encoding="utf-8")
     assert "apply production: 5 chatbot(s), 2 tenant(s), 2 batch(es)" in log
     assert re.search(r"INFO +batch 1/2 started: 1 chatbot\(s\)", log)
-    assert re.search(r"INFO +support-billing \(acme\): applied", log)
-    assert re.search(r"WARNING +support-returns \(acme\): failed .*domain_verification_failed", log)
+    assert re.search(r"INFO +acme/support-billing \(acme\): applied", log)
+    assert re.search(r"WARNING +acme/support-returns \(acme\): failed .*domain_verification_failed", log)
     assert log.rstrip().endswith("exit 1")
     keys = [v for k, v in env.items() if k.startswith("WIZCHAT_")]
     assert keys

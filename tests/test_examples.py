@@ -108,7 +108,7 @@ def check_example(name: str, items: list[tuple[str, str, int, str]], emu: Emulat
     names = [n for n, _, _, _ in items]
     if name == "promotion":
         # faq-bot from the file (rendered for production, with the override), discovered bots promoted.
-        assert names[0] == "faq-bot" and len(names) == len(set(names))
+        assert names[0] == "acme/faq-bot" and len(names) == len(set(names))
         faq = configs[("org_acme_production", "faq-bot")].config
         assert faq["core"]["temperature"] == 0.2 and "help@acme.example" in faq["core"]["systemPrompt"]
         assert {s["name"] for s in faq["mcpServers"]} == {"orders", "kb"}
@@ -130,7 +130,7 @@ def check_example(name: str, items: list[tuple[str, str, int, str]], emu: Emulat
                    for (org, _), cb in configs.items())  # fmt: skip
     elif name == "canary":
         batches = {n: b for n, _, b, _ in items}
-        assert batches["store-locator"] == 1 and batches["status-updates"] == 2  # the canary wave, one at a time
+        assert batches["acme/store-locator"] == 1 and batches["globex/status-updates"] == 2  # the canary wave, one at a time
         assert max(batches.values()) == 4
         production = [cb for (org, _), cb in configs.items() if org.endswith("_production")]
         assert all(cb.config["security"]["rateLimitPerMinute"] == 60 for cb in production)

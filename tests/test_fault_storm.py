@@ -100,7 +100,7 @@ def test_apply_through_a_fault_storm_applies_everything_once_and_counts_every_re
                 t = int(s["chatbot_id"].split("_")[1][1:])
                 live = clients[t].get_config(s["chatbot_id"])
                 core = live.model_dump(mode="json", by_alias=True)["spec"]["core"]
-                assert core["temperature"] == fleet.WANT_TEMPERATURE and core["name"] == s["name"], (s["name"], core)
+                assert core["temperature"] == fleet.WANT_TEMPERATURE and core["name"] == s["name"].split("/", 1)[1], (s["name"], core)  # ${chatbot}: the bare name
                 assert live.metadata is not None and live.metadata.revision == before[s["chatbot_id"]] + 1, s
                 assert s["revision_after"] == live.metadata.revision, s
         finally:

@@ -49,26 +49,74 @@ def test_bind_matches_names_and_expands_discover(manifest) -> None:  # type: ign
     assert plan.listings_needed() == ["acme", "globex"]
     targets = plan.bind(LISTINGS)
     assert [(t.name, t.chatbot_id, t.wave) for t in targets] == [
-        ("acme-support", "cb_a1", "canary"),
-        ("acme-sales", "cb_a2", "default"),
-        ("support-billing", "cb_g1", "default"),
-        ("support-returns", "cb_g2", "default"),  # the explicit globex entry owns support-billing
-        ("acme/support-billing", "cb_a3", "default"),  # name taken by another tenant → qualified
+        ("acme/acme-support", "cb_a1", "canary"),
+        ("acme/acme-sales", "cb_a2", "default"),
+        ("globex/support-billing", "cb_g1", "default"),
+        ("globex/support-returns", "cb_g2", "default"),  # the explicit globex entry owns support-billing
+        ("acme/support-billing", "cb_a3", "default"),  # every address is tenant/name, whoever came first
     ]
     assert targets[3].discovered and targets[3].labels == {"tier": "bronze"}
+    assert [t.chatbot_name for t in targets] == [
+        "acme-support", "acme-sales", "support-billing", "support-returns", "support-billing"
+    ]
 
 
 def test_selectors_filter_and_exact_names_skip_listings(manifest) -> None:  # type: ignore[no-untyped-def]
     plan = resolve_targets(manifest, "production", chatbots=["acme-support"])
     assert plan.listings_needed() == []  # explicit id, and no discover entry can produce that name
-    assert [t.name for t in plan.bind({})] == ["acme-support"]
+    assert [t.name for t in plan.bind({})] == ["acme/acme-support"]
 
     gold = resolve_targets(manifest, "production", select="tier=gold")
-    assert [t.name for t in gold.bind({})] == ["acme-support"]
+    assert [t.name for t in gold.bind({})] == ["acme/acme-support"]
     not_canary = resolve_targets(manifest, "production", select=["wave!=canary", "tenant=globex"])
-    assert [t.name for t in not_canary.bind(LISTINGS)] == ["support-billing", "support-returns"]
+    assert [t.name for t in not_canary.bind(LISTINGS)] == ["globex/support-billing", "globex/support-returns"]
     globbed = resolve_targets(manifest, "production", chatbots=["support-r*"])
-    assert [t.name for t in globbed.bind(LISTINGS)] == ["support-returns"]
+    assert [t.name for t in globbed.bind(LISTINGS)] == ["globex/support-returns"]
+
+
+def test_a_bare_name_matches_in_every_tenant_and_an_address_in_one(manifest) -> None:  # type: ignore[no-untyped-def]
+    bare = resolve_targets(manifest, "production", chatbots=["support-billing"])
+    assert [t.name for t in bare.bind(LISTINGS)] == ["globex/support-billing", "acme/support-billing"]
+    one = resolve_targets(manifest, "production", chatbots=["acme/support-billing"])
+    assert one.listings_needed() == ["acme"]  # globex's entries cannot produce an acme address
+    assert [t.name for t in one.bind(LISTINGS)] == ["acme/support-billing"]
+    by_term = resolve_targets(manifest, "production", select="name=globex/support-*")
+    assert [t.name for t in by_term.bind(LISTINGS)] == ["globex/support-billing", "globex/support-returns"]
+    glob = resolve_targets(manifest, "production", chatbots=["*/acme-s*"])
+    assert [t.name for t in glob.bind(LISTINGS)] == ["acme/acme-support", "acme/acme-sales"]
+    not_acme = resolve_targets(manifest, "production", select="name!=acme/*")
+    assert [t.name for t in not_acme.bind(LISTINGS)] == ["globex/support-billing", "globex/support-returns"]
+
+
+def test_addresses_do_not_depend_on_manifest_order(tmp_path: Path) -> None:
+    head, entries = MANIFEST.split("chatbots:\n")
+    chunks = ["  - " + chunk for chunk in entries.split("  - ")[1:]]
+    addresses = []
+    for order in (chunks, chunks[::-1], chunks[2:] + chunks[:2]):
+        path = tmp_path / "wizsync.yaml"
+        path.write_text(head + "chatbots:\n" + "".join(order))
+        targets = resolve_targets(load_manifest(path), "production").bind(LISTINGS)
+        addresses.append(sorted((t.name, t.chatbot_id, t.chatbot_name) for t in targets))
+    assert addresses[0] == addresses[1] == addresses[2]
+    assert ("acme/support-billing", "cb_a3", "support-billing") in addresses[0]
+
+
+def test_two_tenants_may_each_name_a_chatbot_alike_but_one_tenant_not_twice(tmp_path: Path) -> None:
+    path = tmp_path / "wizsync.yaml"
+    head = MANIFEST.split("chatbots:\n")[0]
+    path.write_text(head + "chatbots:\n  - {name: faq, tenant: acme}\n  - {name: faq, tenant: globex}\n")
+    plan = resolve_targets(load_manifest(path), "production")
+    assert [t.name for t in plan.targets] == ["acme/faq", "globex/faq"]
+    path.write_text(head + "chatbots:\n  - {name: faq, tenant: acme}\n  - {name: faq, tenant: acme}\n")
+    with pytest.raises(ManifestError, match=r"duplicate chatbot 'acme/faq' \(also chatbots\[0\]"):
+        load_manifest(path)
+
+
+def test_a_tenant_name_cannot_hold_a_slash(tmp_path: Path) -> None:
+    path = tmp_path / "wizsync.yaml"
+    path.write_text(MANIFEST.replace("  globex: {", "  glo/bex: {").split("chatbots:")[0])
+    with pytest.raises(ManifestError, match="tenant name 'glo/bex' is not valid"):
+        load_manifest(path)
 
 
 def test_name_not_found_or_ambiguous(manifest) -> None:  # type: ignore[no-untyped-def]

@@ -58,10 +58,10 @@ def test_failed_chatbots_are_reported_with_the_server_error_and_the_rest_is_plan
     doc = json.loads(proc.stdout)
     assert doc["status"] == "failed"
     chatbots = {c["name"]: c for c in doc["chatbots"]}
-    assert chatbots["good"]["error"] is None
-    assert chatbots["good"]["summary"]["update"] == 1
+    assert chatbots["acme/good"]["error"] is None
+    assert chatbots["acme/good"]["summary"]["update"] == 1
     # a chatbot of another tenant is not visible with this tenant's key: 404, never retried
-    for name in ("gone", "wrong-tenant"):
+    for name in ("acme/gone", "globex/wrong-tenant"):
         error = chatbots[name]["error"]
         assert error["code"] == "not_found", error
     assert emu.stats()["keys"]["globex/staging"]["requests"] == 1
@@ -77,7 +77,7 @@ def test_failed_chatbots_are_reported_with_the_server_error_and_the_rest_is_plan
     finally:
         conn.close()
     assert run_status == "failed"
-    assert items["gone"] == "failed:not_found" and items["wrong-tenant"] == "failed:not_found"
-    assert items["good"].startswith("planned")
-    assert sorted(item for item, _ in failed_events) == ["gone", "wrong-tenant"]
+    assert items["acme/gone"] == "failed:not_found" and items["globex/wrong-tenant"] == "failed:not_found"
+    assert items["acme/good"].startswith("planned")
+    assert sorted(item for item, _ in failed_events) == ["acme/gone", "globex/wrong-tenant"]
     assert all(json.loads(data)["error_kind"] == "permanent" for _, data in failed_events)

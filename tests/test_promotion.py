@@ -236,9 +236,9 @@ def test_promotion_plans_exactly_the_expected_operations(
     doc = json.loads(proc.stdout)
     assert doc["status"] == "completed"
     chatbots = {c["name"]: c for c in doc["chatbots"]}
-    assert set(chatbots) == set(EXPECTED)
+    assert set(chatbots) == {f"acme/{name}" for name in EXPECTED}  # every address is tenant/name
     for name, expected in EXPECTED.items():
-        got = chatbots[name]
+        got = chatbots[f"acme/{name}"]
         assert got["error"] is None, got["error"]
         assert got["chatbot_id"] == f"{IDS[name]}_p"
         assert _changed_ops(got) == {k: sorted(v) if v else v for k, v in expected.items()}, name

@@ -82,7 +82,7 @@ def test_render_offline_prints_masked_yaml_and_needs_online_for_live_data(tmp_pa
     assert doc["spec"]["core"] == {"name": "Acme from-file", "temperature": 0.4}
     assert doc["spec"]["telemetry"] == {"enabled": True, "sampleRate": 0.1}
     assert doc["spec"]["mcpServers"][0]["headers"] == {"Authorization": "Bearer <secret:ACME_MCP_TOKEN>"}
-    assert "# chatbot: from-file" in proc.stdout
+    assert "# chatbot: acme/from-file" in proc.stdout  # the address; ${chatbot} above is the bare name
 
     as_json = run("render", "wizsync.yaml", "--env", "production", "--chatbot", "from-*", "--json", cwd=tmp_path, scan=secret_scan)
     assert as_json.returncode == 0, as_json.stderr
@@ -105,7 +105,7 @@ def test_render_online_promotes_the_staging_config(tmp_path: Path, emulator, sec
     proc = run("render", "wizsync.yaml", "--env", "production", "--online", "--json", cwd=tmp_path, scan=secret_scan, env=env)
     assert proc.returncode == 0, proc.stderr
     docs = {d["name"]: d for d in json.loads(proc.stdout)}
-    promoted = docs["support-billing"]
+    promoted = docs["acme/support-billing"]
     with WizChatClient(env["WIZCHAT_ACME_PRODUCTION_KEY"], base_url=emulator.base_url) as prod, WizChatClient(
         env["WIZCHAT_ACME_STAGING_KEY"], base_url=emulator.base_url
     ) as staging:

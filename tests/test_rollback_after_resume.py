@@ -13,7 +13,7 @@ from apply_fleet import Cli, clients, live, write_manifest
 BAD = "{spec: {domains: [{hostname: x.unverified}]}}"
 FIXED = "{spec: {core: {temperature: 0.42}}}"
 BOT = ("acme", "support-returns")
-NAME = f"{BOT[0]}-{BOT[1]}"
+NAME = f"{BOT[0]}/{BOT[0]}-{BOT[1]}"  # the address of the explicit entry write_manifest writes
 
 
 def test_rollback_after_a_422_finished_by_resume_restores_what_the_first_attempt_kept(emulator, secret_scan, tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_rollback_after_a_422_finished_by_resume_restores_what_the_first_attempt
 
 
 def test_rollback_after_a_crash_right_after_the_apply_then_resume_restores_it(emulator, secret_scan, tmp_path: Path) -> None:
-    write_manifest(tmp_path, emulator, overrides={BOT: FIXED}, protected=False)  # an entry named NAME
+    write_manifest(tmp_path, emulator, overrides={BOT: FIXED}, protected=False)  # an entry at address NAME
     cli = Cli(secret_scan, tmp_path, emulator)
     before = live(emulator, "production")[BOT]
 

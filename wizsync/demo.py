@@ -53,6 +53,8 @@ __all__ = [
 DEMO_SECRET = "WIZSYNC_DEMO_MCP_TOKEN"
 #: The canary chatbot: an explicit entry (labels, wave, per-chatbot override) in tenant acme.
 CANARY = "support-billing"
+#: Its address: the bare name is every tenant's support-billing, the address is acme's alone.
+CANARY_ADDRESS = f"acme/{CANARY}"
 TENANTS = ("acme", "globex", "initech")
 SOURCE_ENV, TARGET_ENV = "staging", "production"
 
@@ -251,7 +253,7 @@ def rerun_commands(paths: DemoPaths, port: int, run_id: str, cwd: Path) -> list[
         ("load the API keys and the demo's secret into this shell", f"set -a; . {p['keys']}; set +a"),
         ("check the manifest offline", f"wizsync validate {m}"),
         ("export staging (byte-identical files when nothing changed)", f"wizsync export {m} --env staging --out {p['configs']}"),
-        ("render one production document, secrets masked", f"wizsync render {m} --env production --chatbot {CANARY} --online"),
+        ("render one production document, secrets masked", f"wizsync render {m} --env production --chatbot {CANARY_ADDRESS} --online"),
         ("plan production again (nothing left to change)", f"wizsync plan {m} --env production {j}"),
         ("apply (production is protected: --yes confirms)", f"wizsync apply {m} --env production {j} --yes"),
         ("the run history", f"wizsync runs {j}"),
@@ -337,10 +339,10 @@ def _pipeline(paths: DemoPaths, ui: DemoUI, quiet: bool) -> tuple[int, PlanRun, 
 
     ui.step(3, "Render production: staging configs + production overlay + overrides + a secret")
     fleet = run(_render(paths))
-    canary = next(f for f in fleet if f.name == CANARY)
+    canary = next(f for f in fleet if f.name == CANARY_ADDRESS)
     secret_names = sorted({n for f in fleet for n in f.rendered.secret_names})
     ui.line(f"{len(fleet)} documents rendered; secrets referenced: {', '.join(secret_names)} (never shown, never stored).")
-    ui.line(f"{CANARY} (acme, wave canary, labels tier=gold) in production:")
+    ui.line(f"{CANARY_ADDRESS} (wave canary, labels tier=gold) in production:")
     for text in _render_lines(canary):
         ui.line(f"  {text}")
 
@@ -351,8 +353,8 @@ def _pipeline(paths: DemoPaths, ui: DemoUI, quiet: bool) -> tuple[int, PlanRun, 
         first = plan.errors[0]
         raise DemoError(f"the plan failed for {len(plan.errors)} chatbot(s), e.g. {first.item.name}: {first.error}")
     reports = [o.report() for o in plan.outcomes]
-    ui.line(f"The canary's diff ({CANARY}); `wizsync plan` prints one per changed chatbot:")
-    ui.rich(render_diffs([r for r in reports if r.name == CANARY], plan.forbidden))
+    ui.line(f"The canary's diff ({CANARY_ADDRESS}); `wizsync plan` prints one per changed chatbot:")
+    ui.rich(render_diffs([r for r in reports if r.name == CANARY_ADDRESS], plan.forbidden))
     by_tenant: dict[str, list[int]] = {}
     for o in plan.outcomes:
         counts = by_tenant.setdefault(o.item.target.tenant, [0, 0])

@@ -2,7 +2,7 @@
 
 The engine reports every attempt, retry, 429 and failure as
 ``on_event(key_label, context, kind, detail)`` where ``context`` is the
-chatbot's logical name. Counters per item (requests, 429s, retries) are kept
+chatbot's address (tenant/name). Counters per item (requests, 429s, retries) are kept
 in memory and written with the item's result; retries, 429s and failures are
 also appended to the journal's event log as they happen, so a run killed
 mid-way still shows them. Attempts and successes are too frequent to log one

@@ -105,7 +105,7 @@ def transport_options(f: F) -> F:
 
 def selection_options(f: F) -> F:
     f = click.option(
-        "--chatbot", "chatbots", multiple=True, metavar="GLOB", help="Only chatbots whose logical name matches (repeatable)."
+        "--chatbot", "chatbots", multiple=True, metavar="GLOB", help="Only chatbots matching: an address tenant/name, or a bare name (every tenant); globs allowed (repeatable)."
     )(f)
     f = click.option(
         "--select", "select", multiple=True, metavar="EXPR", help="Label filter, e.g. tier=gold,wave!=canary (repeatable: AND)."

@@ -40,7 +40,7 @@ def _header(doc: RenderedDocument) -> str:
 @click.command("render")
 @click.argument("manifest_path", metavar="MANIFEST", type=click.Path(dir_okay=False))
 @click.option("--env", "environment", required=True, metavar="ENV", help="Environment to render for.")
-@click.option("--chatbot", "chatbots", multiple=True, metavar="GLOB", help="Only chatbots whose logical name matches (repeatable).")
+@click.option("--chatbot", "chatbots", multiple=True, metavar="GLOB", help="Only chatbots matching: an address tenant/name, or a bare name (every tenant); globs allowed (repeatable).")
 @click.option("--select", "select", multiple=True, metavar="EXPR", help="Label filter, e.g. tier=gold,wave!=canary.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array on stdout instead of YAML.")
 @click.option(

@@ -31,7 +31,7 @@ parent_run         rollback: the run it rolls back; else NULL
 ``items`` — one row per (run, chatbot); PK ``(run_id, name)``.
 
 =================  =========================================================
-run_id, name       run id, chatbot logical name from the manifest
+run_id, name       run id, chatbot address (tenant/name)
 tenant             tenant name; ``chatbot_id``: the server's chatbot id
 batch, position    batch number (0-based) and order in the rollout
 state              ``pending`` → ``planned`` → ``applying`` → ``applied`` |

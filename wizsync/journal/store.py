@@ -907,7 +907,7 @@ class Journal:
 
     def _item_row(self, run_id: str, row: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
         if "name" not in row or not isinstance(row["name"], str):
-            raise ValueError("every item row needs a 'name' (the chatbot's logical name)")
+            raise ValueError("every item row needs a 'name' (the chatbot's address, tenant/name)")
         unknown = set(row) - _SETTABLE_ITEM_FIELDS - {"name"}
         if unknown:
             raise ValueError(f"unknown item field(s) {sorted(unknown)}; known: {sorted(_SETTABLE_ITEM_FIELDS)}")

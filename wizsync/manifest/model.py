@@ -263,7 +263,7 @@ class ChatbotEntry(_Model):
             if extra:
                 raise ValueError(
                     f"a discover entry takes no {', '.join(extra)}: the tenant is discover.tenant "
-                    "and each matching chatbot's name is its logical name"
+                    "and each matching chatbot's address is tenant/name"
                 )
         else:
             missing = [k for k in ("name", "tenant") if getattr(self, k) is None]
@@ -366,6 +366,17 @@ class Manifest(_Model):
 
     _v = field_validator("vars")(_check_vars)
     _a = field_validator("allowUnknown")(check_allow_unknown)
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, value: dict[str, Tenant]) -> dict[str, Tenant]:
+        # A tenant name is the first half of every address (tenant/name): no '/' or spaces in it.
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(
+                    f"tenant name {name!r} is not valid: use letters, digits, '_', '.' or '-', starting with a letter or digit"
+                )
+        return value
 
     # Where it was loaded from, for errors raised after loading (render, keys).
     _file: str = PrivateAttr(default="<manifest>")

@@ -50,7 +50,7 @@ def _check(manifest: Manifest, errors: list[ManifestError]) -> None:
         _check_source(manifest, ("defaults", "source"), manifest.defaults.source, known, envs, errors)
 
     waves = manifest.rollout.ordered_waves
-    first_seen: dict[str, int] = {}
+    first_seen: dict[tuple[str, str], int] = {}
     for index, entry in enumerate(manifest.chatbots):
         base: tuple[Any, ...] = ("chatbots", index)
         if entry.discover is not None:
@@ -58,15 +58,16 @@ def _check(manifest: Manifest, errors: list[ManifestError]) -> None:
         else:
             assert entry.name is not None and entry.tenant is not None
             known(base + ("tenant",), entry.tenant, tenants, "tenant")
-            if entry.name in first_seen:
-                j = first_seen[entry.name]
+            where = (entry.tenant, entry.name)
+            if where in first_seen:
+                j = first_seen[where]
                 errors.append(manifest.error(
                     base + ("name",),
-                    f"duplicate chatbot name '{entry.name}' (also chatbots[{j}], line {manifest.line_of(('chatbots', j))})",
-                    "Logical names must be unique: rename one of them",
+                    f"duplicate chatbot '{entry.tenant}/{entry.name}' (also chatbots[{j}], line {manifest.line_of(('chatbots', j))})",
+                    "A name is unique within its tenant: rename one of them, or remove the copy",
                 ))
             else:
-                    first_seen[entry.name] = index
+                first_seen[where] = index
         for env in entry.ids:
             known(base + ("ids", env), env, envs, "environment")
         for env in entry.overrides:

@@ -4,7 +4,12 @@
 ``key==value`` or ``key!=value``; several ``--select`` options AND as well.
 Keys are label names or the built-ins ``name``, ``tenant`` and ``wave``
 (built-ins win over labels of the same name); values may be globs.
-``--chatbot`` globs (repeatable) match the logical name; any one may match.
+``--chatbot`` globs (repeatable) match the address; any one may match.
+
+A chatbot's address is ``tenant/name``. A pattern with a ``/`` (``--chatbot
+'globex/support-*'``, ``name=acme/*``) matches the address; a bare one
+(``support-billing``) matches the name in every tenant, so it selects each
+tenant's chatbot of that name (the plan lists them all; nothing is guessed).
 """
 
 from __future__ import annotations
@@ -29,9 +34,19 @@ class Term:
     pattern: str
 
     def matches(self, fields: Mapping[str, str]) -> bool:
-        value = fields.get(self.key)
-        hit = value is not None and fnmatchcase(value, self.pattern)
+        if self.key == "name":
+            hit = name_matches(fields["tenant"], fields["name"], self.pattern)
+        else:
+            value = fields.get(self.key)
+            hit = value is not None and fnmatchcase(value, self.pattern)
         return hit != self.negate
+
+
+def name_matches(tenant: str, name: str, pattern: str) -> bool:
+    """A ``tenant/name`` pattern matches the address; a bare pattern matches the name in any tenant."""
+    if "/" in pattern:
+        return fnmatchcase(f"{tenant}/{name}", pattern)
+    return fnmatchcase(name, pattern)
 
 
 @dataclass(frozen=True)
@@ -42,8 +57,9 @@ class Selection:
     chatbot_globs: tuple[str, ...] = ()
 
     def matches(self, *, name: str, tenant: str, wave: str, labels: Mapping[str, str]) -> bool:
+        """Does the chatbot ``name`` (its own name, not the address) of ``tenant`` match?"""
         fields = {**labels, "name": name, "tenant": tenant, "wave": wave}
-        if self.chatbot_globs and not any(fnmatchcase(name, g) for g in self.chatbot_globs):
+        if self.chatbot_globs and not any(name_matches(tenant, name, g) for g in self.chatbot_globs):
             return False
         return all(term.matches(fields) for term in self.terms)
 
@@ -57,15 +73,23 @@ class Selection:
         fields = {**labels, "tenant": tenant, "wave": wave}
         if not all(term.matches(fields) for term in self.terms if term.key != "name"):
             return False
-        prefix = f"{tenant}/"
-        exact = [t.pattern for t in self.terms if t.key == "name" and not t.negate and not _has_glob(t.pattern)]
+        exact = [[t.pattern] for t in self.terms if t.key == "name" and not t.negate and not _has_glob(t.pattern)]
         literal_globs = [g for g in self.chatbot_globs if not _has_glob(g)]
         if self.chatbot_globs and len(literal_globs) == len(self.chatbot_globs):
-            exact.append("|".join(literal_globs))  # any one of them
+            exact.append(literal_globs)  # any one of them
         for names in exact:
-            if not any(fnmatchcase(n.removeprefix(prefix), name_glob) for n in names.split("|")):
+            if not any(_could_be(tenant, n, name_glob) for n in names):
                 return False
         return True
+
+
+def _could_be(tenant: str, exact: str, name_glob: str) -> bool:
+    """Can a discover entry of ``tenant`` matching ``name_glob`` produce the chatbot ``exact`` names?"""
+    if "/" in exact:
+        owner, _, exact = exact.partition("/")
+        if owner != tenant:
+            return False
+    return fnmatchcase(exact, name_glob)
 
 
 def _has_glob(text: str) -> bool:
@@ -94,5 +118,7 @@ def parse_selection(select: str | Iterable[str] = (), chatbots: Sequence[str] = 
             terms.append(Term(key, op == "!=", pattern))
     for glob in chatbots:
         if not glob.strip():
-            raise ManifestError("empty --chatbot value", key="--chatbot", hint="Give a chatbot name or glob, e.g. 'acme-*'")
+            raise ManifestError(
+                "empty --chatbot value", key="--chatbot", hint="Give a chatbot name, address or glob, e.g. 'acme/support-*'"
+            )
     return Selection(tuple(terms), tuple(g.strip() for g in chatbots))

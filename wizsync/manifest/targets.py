@@ -7,10 +7,12 @@ Two steps, so callers call ``list_chatbots`` only when needed::
     targets = plan.bind(listings)          # every target now has a chatbot_id
 
 ``plan.listings_needed()`` is empty when every selected target has an explicit
-id for the environment and there is no ``discover`` entry. A discovered
-chatbot's logical name is its chatbot name; an explicit entry of the same
-tenant and name (or with its id) wins; if another tenant already uses the
-name, the discovered one is named ``tenant/name``.
+id for the environment and there is no ``discover`` entry.
+
+Every target's address (``Target.name``) is ``tenant/name``, whatever the
+manifest order, so two tenants' ``support-billing`` never trade names when
+entries move. A discovered chatbot's name is its live name; an explicit
+entry of the same tenant and name (or with its id) wins.
 """
 
 from __future__ import annotations
@@ -31,16 +33,23 @@ from .selectors import Selection, parse_selection
 if TYPE_CHECKING:
     from wizsync.shards import Shard
 
-__all__ = ["Target", "TargetPlan", "resolve_targets", "find_chatbot_id"]
+__all__ = ["Target", "TargetPlan", "address", "resolve_targets", "find_chatbot_id"]
+
+
+def address(tenant: str, name: str) -> str:
+    """A chatbot's address: ``tenant/name``, the same whatever the manifest order."""
+    return f"{tenant}/{name}"
 
 
 @dataclass(frozen=True)
 class Target:
     """One chatbot in one environment, as the manifest describes it.
 
+    ``name`` is the address ``tenant/chatbot_name``: the key in the journal, the
+    JSON output, exports and diffs. ``chatbot_name`` is the chatbot's own name
+    (``${chatbot}``, and the live name matched when there is no id); it is None
+    only on an unbound discover placeholder, where ``discover`` is set.
     ``chatbot_id`` is None until bound (matched by name through a listing).
-    ``chatbot_name`` is the live chatbot name to match (the logical name for an
-    explicit entry). ``discover`` is set only on an unbound discover placeholder.
     ``entry_path`` is the manifest key path of the entry, for errors.
     """
 
@@ -97,7 +106,6 @@ class TargetPlan:
         # so a --chatbot filter never changes which entry a chatbot belongs to.
         explicit = {(e.tenant, e.name) for e in manifest.chatbots if e.discover is None}
         claimed_ids = {e.ids[env] for e in manifest.chatbots if e.discover is None and env in e.ids}
-        taken: dict[str, str] = {str(name): str(tenant) for tenant, name in explicit}  # logical name → tenant
         result: list[Target] = []
         unmatched: list[ManifestError] = []
         for target in self.targets:
@@ -106,9 +114,8 @@ class TargetPlan:
                 continue
             listing = self._listing(listings, target)
             if target.discover is None:
-                chatbot_id = find_chatbot_id(
-                    manifest, listing, target.chatbot_name or target.name, target.tenant, env, target.entry_path
-                )
+                assert target.chatbot_name is not None
+                chatbot_id = find_chatbot_id(manifest, listing, target.chatbot_name, target.tenant, env, target.entry_path)
                 result.append(replace(target, chatbot_id=chatbot_id))
                 continue
             found = sorted(
@@ -128,21 +135,17 @@ class TargetPlan:
                         f"in '{env}' ({', '.join(c.id for c in found if c.name == chatbot.name)})",
                         "Add an explicit chatbots entry with ids for each, or rename them",
                     )
-                name = chatbot.name
-                if taken.get(name, target.tenant) != target.tenant:
-                    name = f"{target.tenant}/{chatbot.name}"
-                taken[name] = target.tenant
                 claimed_ids.add(chatbot.id)
                 bound = replace(
                     target,
-                    name=name,
+                    name=address(target.tenant, chatbot.name),
                     chatbot_id=chatbot.id,
                     chatbot_name=chatbot.name,
                     description=target.description or chatbot.description,
                     discovered=True,
                     discover=None,
                 )
-                if self.selection.matches(name=name, tenant=bound.tenant, wave=bound.wave, labels=bound.labels):
+                if self.selection.matches(name=chatbot.name, tenant=bound.tenant, wave=bound.wave, labels=bound.labels):
                     result.append(bound)
         raise_all(unmatched)
         return result
@@ -235,7 +238,7 @@ def resolve_targets(
                 tenant=target.tenant, wave=target.wave, labels=target.labels, name_glob=target.discover.match
             ):
                 targets.append(target)
-        elif selection.matches(name=target.name, tenant=target.tenant, wave=target.wave, labels=target.labels):
+        elif selection.matches(name=target.chatbot_name or "", tenant=target.tenant, wave=target.wave, labels=target.labels):
             targets.append(target)
     return TargetPlan(manifest, environment, selection, tuple(targets))
 
@@ -245,7 +248,8 @@ def _target(manifest: Manifest, env: str, index: int, entry: ChatbotEntry) -> Ta
     assert source is not None  # check_references guarantees it
     tenant = entry.discover.tenant if entry.discover else entry.tenant
     assert tenant is not None
-    name = entry.name or f"discover:{tenant}/{entry.discover.match if entry.discover else ''}"
+    # An unbound discover placeholder is named by its rule; binding replaces it.
+    name = address(tenant, entry.name) if entry.name else f"discover:{tenant}/{entry.discover.match if entry.discover else ''}"
     return Target(
         name=name,
         tenant=tenant,

@@ -97,8 +97,16 @@ def template_scopes(manifest: Manifest, target: Target) -> list[tuple[str, Mappi
         (f"tenants.{target.tenant}.vars", manifest.tenants[target.tenant].vars),
         (f"environments.{target.environment}.vars", manifest.environments[target.environment].vars),
         ("vars (top level)", manifest.vars),
-        ("built-ins (env, tenant, chatbot)", {"env": target.environment, "tenant": target.tenant, "chatbot": target.name}),
+        ("built-ins (env, tenant, chatbot)", {"env": target.environment, "tenant": target.tenant, "chatbot": _own_name(target)}),
     ]
+
+
+def _own_name(target: Target) -> str:
+    """``${chatbot}``: the chatbot's own name, never the ``tenant/name`` address.
+
+    An unbound discover placeholder (``validate`` offline) has no name yet: its rule stands in.
+    """
+    return target.chatbot_name if target.chatbot_name is not None else target.name
 
 
 def render_target(

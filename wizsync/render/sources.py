@@ -52,7 +52,8 @@ def live_config_needed(manifest: Manifest, target: Target) -> LiveConfigRef | No
         return None
     env = target.environment if source.kind == "self" else source.environment
     assert env is not None
-    name = target.chatbot_name or target.name
+    name = target.chatbot_name
+    assert name is not None  # a discover placeholder is bound before its sources are needed
     if env == target.environment:
         chatbot_id = target.chatbot_id
     else:

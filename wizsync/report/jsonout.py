@@ -17,7 +17,7 @@ Schema (version 1)::
       "run": object | null,          # extra run facts from the journal (times, options), keys sorted
       "chatbots": [
         {
-          "name": str,               # logical name from the manifest
+          "name": str,               # address: tenant/name
           "tenant": str,
           "chatbot_id": str | null,  # "cb_..." in this environment
           "state": str | null,       # journal state: planned|applied|unchanged|failed|drifted|skipped|...
