@@ -166,7 +166,7 @@ def test_restrict_keeps_whole_keys_with_their_sources(tmp_path: Path) -> None:
         assert {f"{t.tenant}/production" for t in r.targets} == set(shard.keys)
         assert r.shard == shard
     acme = next(r for r in restricted if any(t.tenant == "acme" for t in r.targets))
-    assert [t.name for t in acme.targets if t.tenant == "acme"] == ["acme-1", "acme-2", "acme-3"]  # order kept
+    assert [t.name for t in acme.targets if t.tenant == "acme"] == ["acme/acme-1", "acme/acme-2", "acme/acme-3"]  # order kept
 
 
 def test_the_split_follows_the_selection(tmp_path: Path) -> None:

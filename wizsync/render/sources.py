@@ -52,8 +52,8 @@ def live_config_needed(manifest: Manifest, target: Target) -> LiveConfigRef | No
         return None
     env = target.environment if source.kind == "self" else source.environment
     assert env is not None
-    name = target.chatbot_name
-    assert name is not None  # a discover placeholder is bound before its sources are needed
+    # An unbound discover placeholder has no name yet: only its tenant and environment are of use.
+    name = target.chatbot_name if target.chatbot_name is not None else target.name
     if env == target.environment:
         chatbot_id = target.chatbot_id
     else:
