@@ -75,5 +75,5 @@ def test_a_promotion_lists_both_sides_strays_and_refuses_targets_without_a_sourc
         # Leaving the production-only ones out: the plan runs and still says what is not promoted.
         result = plan(emu, tmp_path, secret_scan, "*", "--chatbot", "b", "--chatbot", "c", "--chatbot", "a-new", "--json")
         assert result.exit_code == 0, result.output
-        assert [c["name"] for c in json.loads(result.stdout)["chatbots"]] == ["b", "c"]
+        assert [c["name"] for c in json.loads(result.stdout)["chatbots"]] == ["acme/b", "acme/c"]  # addresses: tenant/name
         assert "1 chatbot(s) exist only in 'staging' and are not promoted (create them in 'production' first): a-new" in result.stderr
