@@ -136,7 +136,10 @@ def test_forced_429s_from_the_emulator_are_waited_out_and_counted(backend: str) 
         key = emu.keys[label]
     assert bot.id == cid
     assert stats[label]["throttled"] == 2 and stats[label]["responses"]["200"] == 1
-    assert [e[2] for e in events] == ["attempt", "throttled", "attempt", "throttled", "attempt", "ok"]
+    call_events = [e[2] for e in events if e[1] is not None]
+    assert call_events == ["attempt", "throttled", "attempt", "throttled", "attempt", "ok"]
+    # The key's own notices (context None): each 1 s Retry-After is announced as a wait.
+    assert [(e[2], e[3]["reason"]) for e in events if e[1] is None] == [("waiting", "retry-after")] * 2
     assert key not in repr(events)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from wizchat_management import WizChatApiError, WizChatConnectionError
 from wizsync.engine import Executor, KeySpec, Stopped, run
+from wizsync.engine.retry import MAX_THROTTLE_WAIT
 
 KEY_A = "wpk_test_" + "A" * 30
 KEY_B = "wpk_test_" + "B" * 30
@@ -194,6 +195,49 @@ def test_a_429_asking_for_too_long_fails_the_call() -> None:
 
     run(main())
     assert api.seen["cb_1"] == 1
+
+
+def test_a_503_with_retry_after_is_a_throttle_and_the_key_says_it_waits() -> None:
+    api = FakeApi({KEY_A: None})
+    api.script["cb_1"] = [_error(503, "unavailable", {"Retry-After": "1"})]
+    events: list[Any] = []
+    seen: list[Any] = []
+
+    async def main() -> Any:
+        async with executor(api, max_attempts=1, on_event=lambda *e: events.append(e)) as ex:
+            task = asyncio.ensure_future(ex.call("acme/staging", get("cb_1")))
+            while not any(e[2] == "waiting" for e in events):
+                await asyncio.sleep(0.01)
+            seen.append(ex.stats()["acme/staging"]["waiting"])
+            await task
+            return ex.stats()
+
+    stats = run(main())["acme/staging"]
+    # max_attempts=1 would have failed a transient 503: this one was a throttle.
+    assert api.seen["cb_1"] == 2 and stats["throttled"] == 0 and stats["retries"] == 0
+    assert [e[2] for e in events if e[2] in ("throttled", "retry")] == ["throttled"]
+    waiting = [e for e in events if e[2] == "waiting"]
+    assert waiting[0][1] is None and waiting[0][3] == {"reason": "retry-after", "seconds": 1.0}
+    assert seen[0]["reason"] == "retry-after" and 0 < seen[0]["seconds"] <= 1.0
+    assert stats["waiting"] is None or stats["waiting"]["reason"] == "rate"
+
+
+def test_a_wait_beyond_the_cap_is_capped_and_reported() -> None:
+    api = FakeApi({KEY_A: None})
+    api.script["cb_1"] = [_error(429, "rate_limited", {"Retry-After": "100000000"})]
+    events: list[Any] = []
+
+    async def main() -> Any:
+        async with executor(api, on_event=lambda *e: events.append(e)) as ex:
+            with pytest.raises(WizChatApiError):
+                await ex.call("acme/staging", get("cb_1"))
+            return ex.stats()
+
+    stats = run(main())["acme/staging"]
+    capped = [e[3] for e in events if e[2] == "wait_capped"]
+    assert capped == [{"source": "retry-after", "asked": 100000000.0, "capped_to": MAX_THROTTLE_WAIT}]
+    assert stats["waiting"]["reason"] == "retry-after"
+    assert 0 < stats["waiting"]["seconds"] <= MAX_THROTTLE_WAIT
 
 
 def test_map_keeps_input_order_and_failures_do_not_cancel_others() -> None:

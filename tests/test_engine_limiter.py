@@ -140,14 +140,20 @@ def test_a_stale_answer_does_not_raise_the_token_count() -> None:
     assert limiter.snapshot().tokens == pytest.approx(0)
 
 
+def _headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": str(reset)}
+
+
 def test_a_429_blocks_for_retry_after_and_slows_down_cubic_like() -> None:
     clock = FakeClock()
     limiter = KeyLimiter(rate_hint=10, burst_hint=1, clock=clock)
     ticket = limiter.take()
-    limiter.on_response(ticket, 429, {})
+    limiter.on_response(ticket, 429, _headers(1, 0, 0.1))
+    server_rate = limiter.snapshot().server_rate
+    assert server_rate is not None and 8 <= server_rate <= 10  # from the headers
     limiter.block(0.3)
     assert limiter.poll() == pytest.approx(0.3)
-    assert limiter.rate() == pytest.approx(10 * CUBIC_BETA)  # β = 0.7 (botocore)
+    assert limiter.rate() == pytest.approx(server_rate * CUBIC_BETA)  # β = 0.7 (botocore)
     assert limiter.snapshot().recovering
     clock.advance(0.3)
     assert limiter.poll() == 0.0  # the server promised one token now
@@ -157,7 +163,7 @@ def test_a_429_blocks_for_retry_after_and_slows_down_cubic_like() -> None:
         clock.advance(0.1)
         rates.append(limiter.rate())
     assert rates == sorted(rates)
-    assert rates[-1] == pytest.approx(10)
+    assert rates[-1] == pytest.approx(server_rate)
     assert not limiter.snapshot().recovering
 
 
@@ -166,11 +172,13 @@ def test_answers_sent_before_a_slow_down_do_not_slow_it_again() -> None:
     limiter = KeyLimiter(rate_hint=10, burst_hint=5, clock=clock)
     tickets = [limiter.take() for _ in range(5)]
     for t in tickets:  # five concurrent requests all throttled at once
-        limiter.on_response(t, 429, {})
-    assert limiter.rate() == pytest.approx(7.0)  # one decrease, not 0.7**5
+        limiter.on_response(t, 429, _headers(5, 0, 0.5))
+    server_rate = limiter.snapshot().server_rate
+    assert server_rate is not None
+    assert limiter.rate() == pytest.approx(server_rate * CUBIC_BETA)  # one decrease, not 0.7**5
     later = limiter.take()
-    limiter.on_response(later, 429, {})
-    assert limiter.rate() == pytest.approx(4.9)
+    limiter.on_response(later, 429, _headers(5, 0, 0.5))
+    assert limiter.rate() == pytest.approx(server_rate * CUBIC_BETA**2)
 
 
 def test_throttles_under_a_server_slower_than_the_hint_stay_rare() -> None:
@@ -182,19 +190,24 @@ def test_throttles_under_a_server_slower_than_the_hint_stay_rare() -> None:
     assert counts["200"] >= 0.9 * 120
 
 
-def test_a_server_without_rate_headers_is_not_paced_until_it_throttles() -> None:
+def test_a_server_without_rate_headers_is_paced_blind_from_the_first_answer() -> None:
     clock = FakeClock()
     limiter = KeyLimiter(clock=clock)
-    t = limiter.take()
-    limiter.on_response(t, 200, {})
-    for _ in range(50):
-        assert limiter.poll() == 0.0
+    limiter.on_response(limiter.take(), 200, {})
+    assert limiter.snapshot().mode == "slow-start"
+    # Slow start: paced, but the pace doubles with every couple of accepted requests,
+    # so a server that never throttles is soon not held back at all.
+    first = limiter.rate()
+    assert first is not None and first > 0
+    for _ in range(40):
+        clock.advance(limiter.poll())
         limiter.on_response(limiter.take(), 200, {})
-    clock.advance(1.0)
-    limiter.on_response(limiter.take(), 429, {})  # now it is paced, from the measured rate
+    assert limiter.rate() > 1000 * first
+    limiter.on_response(limiter.take(), 429, {})  # now the measured rate takes over
+    assert limiter.snapshot().mode == "climb"
     limiter.block(1.0)
-    assert limiter.rate() is not None and limiter.rate() > 0
     assert limiter.poll() == pytest.approx(1.0)
+    assert limiter.snapshot().waiting == "retry-after"
 
 
 def test_estimate_uses_the_floor_formula() -> None:

@@ -111,6 +111,8 @@ def _api(status: int, code: str = "x") -> WizChatApiError:
         (WizChatConnectionError("refused"), "transient"),
         (WizChatTimeoutError("slow"), "transient"),
         (_api(429, "rate_limited"), "throttled"),
+        # RFC 9110: 503 + Retry-After is "come back later", like a 429; without it, a 5xx.
+        (WizChatApiError(503, "unavailable", "m", retry_after=2.0), "throttled"),
         (_api(400, "validation_error"), "permanent"),
         (_api(401, "unauthorized"), "permanent"),
         (_api(403, "insufficient_scope"), "permanent"),

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import signal
 import sys
 import time
@@ -99,6 +100,8 @@ __all__ = [
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
 
+_LOG = logging.getLogger("wizsync.engine")
+
 # Terraform and decK run a fixed parallelism of 10 (field notes); the spec's
 # manifest example uses 16, and our pacing is per key, so 16 is the default.
 DEFAULT_CONCURRENCY = 16
@@ -113,7 +116,10 @@ DEFAULT_MAX_THROTTLES = 20
 STOP_GRACE = 5.0
 
 #: ``on_event(key_label, context, kind, detail)``; kinds: attempt, retry,
-#: throttled, ok, failed, stopped. ``detail`` is a JSON-able dict, never a key.
+#: throttled, ok, failed, stopped, and (context None) waiting {reason, seconds}
+#: when a key holds all its requests for a second or more, wait_capped
+#: {source, asked, capped_to} when the server asked for more than we wait.
+#: ``detail`` is a JSON-able dict, never a key.
 OnEvent = Callable[[str, "str | None", str, "dict[str, Any]"], None]
 
 
@@ -345,7 +351,9 @@ class Executor:
             transport = make_network_transport(self.http.backend, limits, httpx.create_ssl_context())
         self._network = transport
         for label, spec in keys.items():
-            key = _Key(label, KeyLimiter(rate_hint=spec.rate_hint, burst_hint=spec.burst_hint, clock=clock))
+            limiter = KeyLimiter(rate_hint=spec.rate_hint, burst_hint=spec.burst_hint, clock=clock,
+                                 on_wait=self._wait_notice(label))  # fmt: skip
+            key = _Key(label, limiter)
             key.http = httpx.AsyncClient(transport=_PacedTransport(self, key, transport), timeout=timeout)
             key.client = AsyncWizChatClient(spec.api_key, base_url=spec.base_url, http_client=key.http)
             self._keys[label] = key
@@ -441,6 +449,17 @@ class Executor:
     def labels(self) -> list[str]:
         return list(self._keys)
 
+    def _wait_notice(self, label: str) -> Callable[[str, dict[str, Any]], None]:
+        def notice(kind: str, detail: dict[str, Any]) -> None:
+            if kind == "wait_capped":
+                _LOG.warning("%s: the server asked to wait %s s (%s); waiting %s s at most",
+                             label, detail["asked"], detail["source"], detail["capped_to"])  # fmt: skip
+            else:
+                _LOG.info("%s: waiting %.1f s (%s)", label, detail["seconds"], detail["reason"])
+            self._emit(label, None, kind, detail)
+
+        return notice
+
     def _emit(self, label: str, context: str | None, kind: str, detail: dict[str, Any]) -> None:
         if self._on_event is not None:
             self._on_event(label, context, kind, detail)
@@ -494,8 +513,10 @@ class Executor:
             assert exc is not None
             if classify(exc) == "throttled":
                 retry_after = exc.retry_after if isinstance(exc, WizChatApiError) else None
+                snap = key.limiter.snapshot()
                 self._emit(label, context, "throttled",
-                           {"attempt": state.attempts, "retry_after": retry_after, "wait": round(key.limiter.snapshot().blocked_for, 3)})
+                           {"attempt": state.attempts, "retry_after": retry_after, "wait": round(snap.blocked_for, 3),
+                            "reason": snap.waiting or "rate"})
             else:
                 key.stats.retries += 1
                 self._emit(label, context, "retry",
@@ -551,13 +572,20 @@ class Executor:
             state.throttles += 1
             retry_after = exc.retry_after if isinstance(exc, WizChatApiError) else None
             delay = throttle_delay(retry_after, attempt=state.throttles - 1)
+            reason = "retry-after"
             if delay is None:
                 # The server wants more than we will wait: fail this call, and
-                # hold the key's other calls for the longest wait we accept.
+                # hold the key's other calls for the longest wait we accept
+                # (block caps it at MAX_THROTTLE_WAIT and reports the cap).
                 state.refused = True
-                delay = MAX_THROTTLE_WAIT
+                delay = float(retry_after) if retry_after is not None else MAX_THROTTLE_WAIT
+            elif retry_after is None or delay != retry_after:
+                # A bare 429: one request's worth of the learnt rate first, then backoff.
+                reason = "backoff"
+                hint = key.limiter.wait_hint() if state.throttles == 1 else None
+                delay = hint if hint is not None else delay
             # Every caller of this key waits, not only this one: the limiter is shared.
-            key.limiter.block(delay)
+            key.limiter.block(delay, reason)
 
     def _stop_retrying(self, state: _CallState, exc: BaseException) -> bool:
         kind = classify(exc)
@@ -640,6 +668,10 @@ class Executor:
             data["rate"] = None if snap.rate is None else round(snap.rate, 3)
             data["server_rate"] = None if snap.server_rate is None else round(snap.server_rate, 3)
             data["capacity"] = snap.capacity
+            data["mode"] = snap.mode
+            # Why the key sends nothing now, and for how long (progress and -v show it).
+            data["waiting"] = None if snap.waiting is None else {
+                "reason": snap.waiting, "seconds": round(snap.wait_seconds, 3)}
             out[label] = data
         return out
 

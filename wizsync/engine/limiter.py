@@ -17,6 +17,17 @@ CUBIC-style (botocore ``retries/adaptive.py`` + ``cubic.py``: β = 0.7,
 C = 0.4, min rate 0.5/s), then climbs back along the cubic curve toward the
 rate the server advertises.
 
+A server that sends no ``X-RateLimit-*`` headers is paced blind
+(``grant.GrantedRate``): the granted rate is measured from the requests it
+accepted between 429s, held as a ceiling, and probed above sparingly. A 503
+that carries ``Retry-After`` counts as a 429 (RFC 9110 §15.6.4).
+
+Every wait the server asks for (Retry-After, X-RateLimit-Reset) is capped at
+``max_wait`` (``retry.MAX_SERVER_WAIT``); a capped value and every wait of a
+second or more are reported through ``on_wait`` (the executor turns them into
+engine events), and ``snapshot()`` tells whether the key is waiting, why and
+for how long: a key never stalls silently.
+
 The state transitions (``poll``/``take``/``on_response``/``on_failure``/
 ``block``) are synchronous and read an injectable clock, so tests drive them
 with a fake clock; ``acquire`` is the only coroutine.
@@ -30,9 +41,16 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot"]
+from .grant import GrantedRate
+from .retry import MAX_SERVER_WAIT
+
+__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait"]
+
+#: ``on_wait(kind, detail)``: kind ``waiting`` (detail: reason, seconds) or
+#: ``wait_capped`` (detail: source, asked, capped_to).
+OnWait = Callable[[str, "dict[str, Any]"], None]
 
 # botocore/retries/adaptive.py + cubic.py
 CUBIC_BETA = 0.7
@@ -46,7 +64,11 @@ PROBE_IN_FLIGHT = 2
 _MAX_NAP = 0.5
 # Window of the measured send rate (the CUBIC w_max when no rate is known).
 _SEND_WINDOW = 2.0
-_EPSILON = 1e-9
+_EPSILON = 1e-6
+# A wait this long or longer is announced (``on_wait``); shorter ones are pacing.
+WAIT_NOTICE = 1.0
+# The same capped value is reported at most once per this many seconds per key.
+_CAP_NOTICE_EVERY = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,12 @@ class LimiterSnapshot:
     in_flight: int
     blocked_for: float
     recovering: bool  # a 429 lowered the rate and it has not climbed back yet
+    # How the rate is known: "headers", "hint", "probing" (nothing known yet), or
+    # blind learning's phase ("slow-start", "climb", "hold", "probe").
+    mode: str = "probing"
+    # Why the key sends nothing right now ("retry-after", "backoff", "rate"), or None.
+    waiting: str | None = None
+    wait_seconds: float = 0.0  # how long it still waits for that reason
 
 
 def _header_float(headers: Mapping[str, str], name: str) -> float | None:
@@ -90,8 +118,18 @@ class KeyLimiter:
         clock: Callable[[], float] = time.monotonic,
         probe: int = PROBE_IN_FLIGHT,
         min_rate: float = MIN_RATE,
+        max_wait: float = MAX_SERVER_WAIT,
+        on_wait: OnWait | None = None,
     ) -> None:
         self._clock = clock
+        self._max_wait = max_wait
+        self._on_wait = on_wait
+        self._cap_noticed: dict[str, tuple[float, float]] = {}  # source -> (asked, when)
+        self._block_reason: str | None = None
+        # Blind pacing (no X-RateLimit-* from this server): see grant.py.
+        self._blind: GrantedRate | None = None
+        self._headers_seen = False
+        self._blind_seq = -1  # newest request sent before the last blind slow-down
         self._probe = max(1, probe)
         self._min_rate = min_rate
         now = clock()
@@ -131,6 +169,8 @@ class KeyLimiter:
         return self._rate(self._clock())
 
     def _rate(self, now: float) -> float | None:
+        if self._blind is not None:
+            return self._blind.pace(now)
         rate = self._server_rate
         if self._cubic is not None:
             w_max, k, t_fail, _ = self._cubic
@@ -142,8 +182,14 @@ class KeyLimiter:
         return rate
 
     def _capacity_now(self) -> float:
-        # A bucket we only pace by a CUBIC rate (no headers) releases one at a time.
+        # A bucket we only pace by a learnt rate (no headers) releases one at a time.
+        if self._blind is not None:
+            return 1.0
         return self._capacity if self._capacity is not None else 1.0
+
+    @property
+    def _paced(self) -> bool:
+        return self._metered or self._cubic is not None or self._blind is not None
 
     def _refill(self, now: float) -> None:
         rate = self._rate(now)
@@ -158,9 +204,7 @@ class KeyLimiter:
         now = self._clock()
         if now < self._blocked_until:
             return self._blocked_until - now
-        if not self._metered and self._cubic is None:
-            if self._no_headers:
-                return 0.0  # nothing to pace by until the server throttles us
+        if not self._paced:
             # Probing: a few requests go first; their headers describe the bucket.
             return 0.0 if self._in_flight < self._probe else math.inf
         self._refill(now)
@@ -168,14 +212,16 @@ class KeyLimiter:
             return 0.0
         rate = self._rate(now)
         if rate is None:
-            return math.inf  # wait for a response to tell us the rate
+            # Headers without a usable Reset tell no rate: probe (a few in flight)
+            # rather than wait for news that may never come.
+            return 0.0 if self._in_flight < self._probe else math.inf
         return (1.0 - self._tokens) / rate
 
     def take(self) -> Ticket:
         """Reserve a token for a request about to be sent (call when ``poll() == 0``)."""
         now = self._clock()
         self._refill(now)
-        if self._metered or self._cubic is not None:
+        if self._paced:
             self._tokens -= 1.0
         self._in_flight += 1
         self._seq += 1
@@ -190,13 +236,61 @@ class KeyLimiter:
         limit = _header_float(headers, "x-ratelimit-limit")
         remaining = _header_float(headers, "x-ratelimit-remaining")
         reset = _header_float(headers, "x-ratelimit-reset")
+        # RFC 9110 §15.6.4: a 503 with Retry-After is the server asking us to slow down.
+        throttled = status == 429 or (status == 503 and "retry-after" in headers)
         if limit is not None and remaining is not None and limit > 0:
+            if self._blind is not None:  # headers after all: they win
+                self._blind = None
+                self._cubic = None
+            self._headers_seen = True
             self._learn(now, ticket, limit, min(remaining, limit), reset)
-        elif not self._metered:
-            self._no_headers = True
-        if status == 429:
+        elif not self._headers_seen and self._blind is None:
+            self._start_blind(now)
+        if self._blind is not None:
+            if throttled:
+                if ticket.seq > self._blind_seq:  # sent after the last slow-down: news
+                    self._refill(now)
+                    self._blind.on_throttle(ticket.sent_at, now)
+                    self._blind_seq = self._seq
+                    self._stamp = max(self._stamp, now)
+                    self._tokens = min(self._tokens, 0.0)
+            else:
+                self._blind.on_accepted(ticket.sent_at)
+        elif throttled:
             self._decrease(now, ticket)
         self._changed.set()
+
+    def _start_blind(self, now: float) -> None:
+        """The server answered without X-RateLimit-*: learn its rate from what it does."""
+        self._refill(now)
+        self._no_headers = True
+        self._blind = GrantedRate(min_rate=self._min_rate, ceiling=self._server_rate)
+        # Requests still in flight spend first; then one at a time at the learnt pace.
+        self._tokens = min(self._tokens, 1.0) - self._in_flight if self._metered else 1.0 - self._in_flight
+        self._stamp = now
+
+    def _notify(self, kind: str, detail: dict[str, Any]) -> None:
+        if self._on_wait is not None:
+            self._on_wait(kind, detail)
+
+    def cap_wait(self, seconds: float, source: str) -> float:
+        """``seconds`` bounded by ``max_wait``; a capped value is reported (rate-limited per source)."""
+        if seconds <= self._max_wait:
+            return seconds
+        now = self._clock()
+        last = self._cap_noticed.get(source)
+        if last is None or last[0] != seconds or now - last[1] >= _CAP_NOTICE_EVERY:
+            self._cap_noticed[source] = (seconds, now)
+            asked: float | str = seconds if math.isfinite(seconds) else "inf"
+            self._notify("wait_capped", {"source": source, "asked": asked, "capped_to": self._max_wait})
+        return self._max_wait
+
+    def wait_hint(self) -> float | None:
+        """How long to hold the key after a 429 that says nothing (no Retry-After), if we know."""
+        if self._blind is not None:
+            return self._blind.wait_hint()
+        rate = self._rate(self._clock())
+        return None if rate is None else 1.0 / max(rate, self._min_rate)
 
     def on_failure(self, ticket: Ticket) -> None:
         """No answer came back (connection error, cancelled): give back the in-flight slot.
@@ -206,18 +300,30 @@ class KeyLimiter:
         self._in_flight = max(0, self._in_flight - 1)
         self._changed.set()
 
-    def block(self, seconds: float) -> None:
-        """Send nothing on this key for ``seconds`` (the server's Retry-After)."""
+    def block(self, seconds: float, reason: str = "retry-after") -> None:
+        """Send nothing on this key for ``seconds`` (the server's Retry-After), at most ``max_wait``.
+
+        ``reason`` says where the wait comes from ("retry-after", "backoff");
+        it shows in ``snapshot().waiting`` and, for a wait of a second or more,
+        in an ``on_wait("waiting", ...)`` notice.
+        """
         now = self._clock()
-        seconds = max(0.0, seconds)
+        seconds = 0.0 if math.isnan(seconds) else max(0.0, seconds)
+        if reason == "retry-after":
+            seconds = self.cap_wait(seconds, "retry-after")
+        seconds = min(seconds, self._max_wait)
         self._refill(now)
+        if now + seconds >= self._blocked_until:
+            self._block_reason = reason
         self._blocked_until = max(self._blocked_until, now + seconds)
+        if seconds >= WAIT_NOTICE:
+            self._notify("waiting", {"reason": reason, "seconds": round(seconds, 3)})
         rate = self._rate(now)
         if rate is not None:
             # The server's word (retryAfterMs): one token exactly when the wait
             # ends; requests still in flight will spend before us.
             self._tokens = 1.0 - rate * seconds - self._in_flight
-        elif self._metered or self._cubic is not None:
+        elif self._paced:
             self._tokens = min(self._tokens, 0.0)
         self._changed.set()
 
@@ -225,6 +331,9 @@ class KeyLimiter:
         self._metered = True
         self._capacity = limit
         used = limit - remaining
+        if reset is not None:
+            # A Reset of 10⁸ s with Remaining 0 would otherwise pace at ~10⁻⁸/s: a silent stall.
+            reset = self.cap_wait(reset, "x-ratelimit-reset")
         if reset is not None and reset > 0 and used > 0:
             # Remaining is floored: the true level lies in [remaining, remaining+1),
             # so the rate lies in ((used-1)/reset, used/reset].
@@ -279,22 +388,38 @@ class KeyLimiter:
         """
         if n_requests <= 0:
             return 0.0
-        rate = self._server_rate
+        rate = self._server_rate if self._blind is None else self._blind.ceiling
         if rate is None:
             return None
-        burst = self._capacity if self._capacity is not None else 0.0
+        burst = self._capacity if self._capacity is not None and self._blind is None else 0.0
         return max(0.0, n_requests - burst) / rate
 
     def snapshot(self) -> LimiterSnapshot:
         now = self._clock()
         self._refill(now)
         rate = self._rate(now)
+        blocked = max(0.0, self._blocked_until - now)
+        waiting: str | None = None
+        wait = 0.0
+        if blocked > 0:
+            waiting, wait = self._block_reason or "retry-after", blocked
+        elif self._paced and rate is not None and self._tokens < 1.0 - _EPSILON:
+            waiting, wait = "rate", (1.0 - self._tokens) / rate
+        if self._blind is not None:
+            mode = self._blind.phase()
+        elif self._headers_seen:
+            mode = "headers"
+        else:
+            mode = "hint" if self._metered else "probing"
         return LimiterSnapshot(
-            capacity=self._capacity,
-            server_rate=self._server_rate,
+            capacity=self._capacity if self._blind is None else None,
+            server_rate=self._server_rate if self._blind is None else self._blind.ceiling,
             rate=rate,
-            tokens=self._tokens if self._metered else None,
+            tokens=self._tokens if self._paced else None,
             in_flight=self._in_flight,
-            blocked_for=max(0.0, self._blocked_until - now),
+            blocked_for=blocked,
             recovering=self._cubic is not None,
+            mode=mode,
+            waiting=waiting,
+            wait_seconds=wait,
         )

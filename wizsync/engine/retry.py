@@ -21,6 +21,7 @@ __all__ = [
     "backoff_delay",
     "throttle_delay",
     "MAX_THROTTLE_WAIT",
+    "MAX_SERVER_WAIT",
 ]
 
 ErrorKind = Literal["transient", "throttled", "permanent"]
@@ -30,6 +31,10 @@ ErrorKind = Literal["transient", "throttled", "permanent"]
 # sit for minutes on one key is better off failing that item and letting
 # `resume` pick it up later.
 MAX_THROTTLE_WAIT = 60.0
+#: The one cap on every wait learnt from a server: Retry-After (seconds or
+#: HTTP-date), ``details.retryAfterMs`` and ``X-RateLimit-Reset``
+#: (docs/rate-limits.md, "Waits the server asks for").
+MAX_SERVER_WAIT = MAX_THROTTLE_WAIT
 
 
 def classify(exc: BaseException) -> ErrorKind:
@@ -42,6 +47,9 @@ def classify(exc: BaseException) -> ErrorKind:
             # The server answered but not per the contract: retrying repeats it.
             return "permanent"
         if exc.status == 429:
+            return "throttled"
+        if exc.status == 503 and exc.retry_after is not None:
+            # RFC 9110 §15.6.4: 503 + Retry-After is "come back later", as a 429 says.
             return "throttled"
         if 500 <= exc.status <= 599:
             return "transient"

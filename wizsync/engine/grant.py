@@ -1,0 +1,198 @@
+"""The rate a server grants one key, learnt blind: from 429s, their absence and accepted requests.
+
+For a server (or a gateway in front of it) that sends no ``X-RateLimit-*``
+headers. Whatever its limiter (token bucket, fixed window, sliding-window
+log), two facts hold:
+
+- a 429 means the key's allowance is used up *at that instant*;
+- between two such instants, every request the server accepted was paid for
+  by allowance granted in between, so ``(accepted − 1) / elapsed`` is a
+  lower bound on the granted rate (−1: the allowance left at either end is
+  under one request; what the server granted while we were too slow to use
+  it is lost, which only lowers the figure).
+
+So the estimate only ever rests on what the server did, never on how fast we
+happened to send (botocore's CUBIC takes the *send* rate at the throttle as
+its w_max, which a burst inflates: 27-30 % 429s in issue 10's table).
+
+The pace, per phase:
+
+- *slow start*, before the first 429: from ``SLOW_START_RATE``, doubling
+  every ``SLOW_START_DOUBLING`` accepted requests — fast enough for a server
+  that never throttles, gentle enough that the first 429 comes alone;
+- after it, a *climb* from half the accepted rate of the last second (that
+  figure holds the burst, so it is too high), doubling every
+  ``CLIMB_DOUBLING`` accepted requests, until the next 429;
+- then *hold* at ``HOLD`` × the ceiling, a little under it: a window
+  limiter (fixed or sliding) carries nothing over, so any pace above its
+  rate draws 429s at once, and each one costs the whole key the
+  Retry-After (often rounded up to a second);
+- *probe* after ``hold`` accepted requests without a 429: the pace doubles
+  every ``PROBE_DOUBLING`` accepted requests until a 429. The ceiling then
+  becomes the larger of the measurement and the geometric mean of the old
+  ceiling and the pace that was throttled (a bisection between a rate that
+  held and one that did not); a probe that finds no more than the ceiling
+  doubles ``hold`` (up to ``MAX_HOLD``), so probes get rarer as the ceiling
+  proves right, and 429s stay a small share of the requests;
+- a 429 while holding means the ceiling is too high (or the server lowered
+  its limit): it drops to the measurement, which is exact there, since
+  under pressure nothing the server grants goes unused.
+
+Pure and clock-free: every method takes the time it happens at.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["GrantedRate", "GrantSnapshot"]
+
+SLOW_START_RATE = 8.0
+SLOW_START_DOUBLING = 2.0
+CLIMB_DOUBLING = 6.0
+CLIMB_SECONDS = 3.0  # ... or every this many seconds, whichever is sooner
+HOLD = 0.97
+CONFIRM = 1.1  # a probe that finds less than this × the ceiling confirms it
+PROBE_DOUBLING = 12.0
+MIN_HOLD = 32
+MAX_HOLD = 4096
+CUBIC_BETA = 0.7  # botocore's decrease, when there is too little to measure
+# Fewer accepted requests than this between two 429s measure too coarsely:
+# the window then reaches back to an earlier 429.
+MIN_SAMPLE = 6
+_KEEP_SECONDS = 300.0  # accepted send times older than this are forgotten
+_MAX_EXPONENT = 30.0  # 2**30 × the ceiling: unpaced, for all practical purposes
+
+Phase = Literal["slow-start", "climb", "hold", "probe"]
+
+
+@dataclass(frozen=True)
+class GrantSnapshot:
+    ceiling: float | None  # the granted rate we believe in (requests/s)
+    pace: float  # what we send at now
+    phase: Phase
+    throttles: int  # throttle episodes seen (one per slow-down)
+
+
+class GrantedRate:
+    def __init__(self, *, min_rate: float, ceiling: float | None = None) -> None:
+        self._min_rate = min_rate
+        self._accepted: list[float] = []  # send times of accepted requests, sorted
+        self._ceiling = ceiling
+        self._throttles: list[float] = []  # send times of the 429s that began an episode
+        self._n = 0  # accepted since the episode began
+        self._hold = MIN_HOLD  # accepted requests at the ceiling before a probe
+        self._doubling = PROBE_DOUBLING
+        self._climbing = False
+        self._episodes = 0
+        self._closed = 0  # 429s in a row with nothing accepted in between
+        self._starts: list[float] = []  # send time of the first request accepted after each 429
+
+    @property
+    def ceiling(self) -> float | None:
+        return self._ceiling
+
+    def _over(self, now: float | None) -> float:
+        over = max(0.0, self._n - self._hold) / self._doubling
+        if self._climbing and now is not None and self._throttles:
+            # A slow server would make a climb counted in requests slow in time too.
+            over = max(over, (now - self._throttles[-1]) / CLIMB_SECONDS)
+        return min(over, _MAX_EXPONENT)
+
+    def pace(self, now: float | None = None) -> float:
+        if self._ceiling is None:
+            return SLOW_START_RATE * 2.0 ** min(self._n / SLOW_START_DOUBLING, _MAX_EXPONENT)
+        factor = 1.0 if self._climbing else HOLD
+        return max(self._min_rate, self._ceiling * factor * 2.0 ** self._over(now))
+
+    def phase(self) -> Phase:
+        if self._ceiling is None:
+            return "slow-start"
+        if self._climbing:
+            return "climb"
+        return "probe" if self._n > self._hold else "hold"
+
+    def on_accepted(self, sent_at: float) -> None:
+        bisect.insort(self._accepted, sent_at)
+        self._closed = 0
+        if self._n == 0 and self._throttles and sent_at > self._throttles[-1]:
+            self._starts = [*self._starts[-7:], sent_at]
+        self._n += 1
+        if len(self._accepted) > 4096 or self._accepted[0] < sent_at - _KEEP_SECONDS:
+            cut = bisect.bisect_left(self._accepted, sent_at - _KEEP_SECONDS)
+            del self._accepted[: max(cut, len(self._accepted) - 4096)]
+
+    def _count(self, start: float, end: float) -> int:
+        """Accepted requests sent in (start, end]."""
+        return bisect.bisect_right(self._accepted, end) - bisect.bisect_right(self._accepted, start)
+
+    def measured(self, sent_at: float) -> float | None:
+        """The granted rate measured up to a 429 for a request sent at ``sent_at``.
+
+        Accepted requests per second since the first one accepted after an
+        earlier 429 (the time the server told us to wait is left out: a
+        window limiter grants nothing for it), reaching back as far as it
+        takes to count ``MIN_SAMPLE`` of them.
+        """
+        for start in reversed(self._starts):
+            elapsed = sent_at - start
+            n = self._count(start, sent_at)  # the first one (at ``start``) excluded
+            if n >= MIN_SAMPLE and elapsed > 0:
+                return n / elapsed
+        return None
+
+    def on_throttle(self, sent_at: float, now: float | None = None) -> None:
+        """A 429 (or 503 + Retry-After) for a request sent at ``sent_at`` began a new episode."""
+        self._episodes += 1
+        phase, pace, n = self.phase(), self.pace(now), self._n
+        if self._ceiling is None:
+            # Slow start overshot: the accepted rate over the last second bounds
+            # the grant from above (the burst is in it); climb from half of it.
+            recent = self._count(sent_at - 1.0, sent_at)
+            self._ceiling = max(self._min_rate, 0.5 * recent)
+            self._climbing, self._hold, self._doubling = True, 0, CLIMB_DOUBLING
+        elif n == 0 and self._throttles:
+            # Nothing accepted since the last 429: the allowance is still used up
+            # (a window not yet over). No news about the rate; wait longer.
+            self._closed += 1
+            return
+        else:
+            measured = self.measured(sent_at)
+            old = self._ceiling
+            if phase == "hold":
+                # Throttled under the ceiling: the grant lies between the measurement
+                # (a lower bound) and the pace that was throttled. Bisect.
+                ceiling = math.sqrt(measured * pace) if measured is not None and measured < pace else old * CUBIC_BETA
+                self._hold = min(MAX_HOLD, 2 * self._hold)
+            else:
+                # Probe (or climb): between the ceiling that held and the pace that did not.
+                # The pace we actually reached: others (in-flight cap, latency) may have held us below it.
+                reached = min(pace, float(self._count(sent_at - 1.0, sent_at) + 1))
+                ceiling = max(measured or 0.0, math.sqrt(old * max(old, reached)))
+                if phase == "climb" or (measured is not None and measured > CONFIRM * old):
+                    self._hold = MIN_HOLD  # the server grants more than we held at: probe again soon
+                elif ceiling <= CONFIRM * old:
+                    self._hold = min(MAX_HOLD, 2 * self._hold)  # confirmed: probe more rarely
+            self._ceiling = max(self._min_rate, ceiling)
+            self._climbing, self._doubling = False, PROBE_DOUBLING
+        self._throttles = [*self._throttles[-7:], sent_at]
+        self._n = 0
+        self._closed = 0
+
+    def wait_hint(self) -> float | None:
+        """Seconds until one request's allowance is back, for a 429 that says nothing."""
+        if self._ceiling is None:
+            return None
+        # One request's allowance; doubled for each 429 in a row that found it still closed.
+        return 2.0 ** min(self._closed, 8) / max(self._min_rate, self._ceiling)
+
+    def snapshot(self) -> GrantSnapshot:
+        return GrantSnapshot(
+            ceiling=self._ceiling,
+            pace=self.pace(),
+            phase=self.phase(),
+            throttles=self._episodes,
+        )
