@@ -12,6 +12,8 @@ unsharded run. Bad `--shard` values are usage errors before any request.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from wizchat_management.emulator import EmulatorServer
 from wizsync.cli import cli
 
 ENV = "staging"
+CHILD = Path(__file__).parent / "helpers" / "journal_child.py"
 SIZES = {"t0": 8, "t1": 6, "t2": 5, "t3": 4, "t4": 3, "t5": 2, "t6": 1}
 DISCOVERED = {"t4": 3, "t5": 2, "t6": 1}  # tenant → shardWeight (its expected size)
 BOT = "spec:\n  core: {name: '${chatbot}', model: gpt-4o, temperature: 0.5}\n  telemetry: {enabled: true, sampleRate: 0.25}\n"
@@ -294,6 +297,30 @@ def test_the_fleet_check_holds_the_fleet_to_its_budget(
     assert fleet["status"] == "failed" and not fleet["ok"] and fleet["problems"] == []
     assert fleet["failure_budget"] == {"failed": 2, "max_failures": 1, "budget": 1, "exceeded": True}
     assert fleet["counts"] == {"applied": 27, "failed": 2}
+
+
+def test_shards_side_by_side_never_lock_each_other_out(
+    fleets: tuple[EmulatorServer, Path, EmulatorServer, Path], secret_scan: Any, tmp_path: Path
+) -> None:
+    """The run lock is per target: while a process holds shard 1's tenant (t0), shard 2 runs; shard 1 is refused."""
+    _, _, emu, d = fleets
+    holder = subprocess.Popen(
+        [sys.executable, str(CHILD), "lock", str(tmp_path / "elsewhere.db"), "r20261201-000000-aaaa", ENV, emu.base_url, "t0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = invoke(secret_scan, emu, ["apply", str(d / "wizsync.yaml"), "--env", ENV, "--yes", "--shard", "2/4"])
+        assert result.exit_code == 0, result.output
+        before = len(emu.requests())
+        result = invoke(secret_scan, emu, ["apply", str(d / "wizsync.yaml"), "--env", ENV, "--yes", "--shard", "1/4"])
+        assert result.exit_code == 1
+        assert "tenant 't0' in 'staging'" in result.stderr and "r20261201-000000-aaaa" in result.stderr
+        assert api_keys_called(emu, before) == set()
+    finally:
+        holder.kill()
+        holder.wait()
+    secret_scan.watch_journal(d / ".wizsync" / "journal-shard-2-of-4.db")
 
 
 BAD_SHARDS = {
