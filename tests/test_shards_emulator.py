@@ -31,14 +31,20 @@ DISCOVERED = {"t4": 3, "t5": 2, "t6": 1}  # tenant → shardWeight (its expected
 BOT = "spec:\n  core: {name: '${chatbot}', model: gpt-4o, temperature: 0.5}\n  telemetry: {enabled: true, sampleRate: 0.25}\n"
 
 
+def bot_name(tenant: str, i: int) -> str:
+    # Discovered tenants share chatbot names: a chatbot's address must not depend on which
+    # other tenants the same process happens to load.
+    return f"bot-{i}" if tenant in DISCOVERED else f"{tenant}-bot-{i}"
+
+
 def seed() -> dict[str, Any]:
     orgs = []
     for tenant, size in SIZES.items():
         orgs.append({
             "name": f"{tenant}-{ENV}", "tenant": tenant, "environment": ENV,
             "keys": [{"label": f"{tenant}/{ENV}", "envName": f"WIZCHAT_{tenant.upper()}_STAGING_KEY"}],
-            "chatbots": [{"name": f"{tenant}-bot-{i}", "id": f"cb_{tenant}_{i}",
-                          "config": {"core": {"name": f"{tenant}-bot-{i}", "model": "gpt-4o", "temperature": 0.3},
+            "chatbots": [{"name": bot_name(tenant, i), "id": f"cb_{tenant}_{i}",
+                          "config": {"core": {"name": bot_name(tenant, i), "model": "gpt-4o", "temperature": 0.3},
                                      "telemetry": {"enabled": True, "sampleRate": 0.5}}} for i in range(size)],
         })  # fmt: skip
     return {"keySeed": "shards-test", "organizations": orgs}
