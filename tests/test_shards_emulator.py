@@ -175,6 +175,11 @@ def test_four_shards_equal_one_unsharded_run(
     assert f"applied {len(unsharded)}  ({len(unsharded)} chatbots)" in result.stdout
     assert "Fleet check: ok" in result.stdout
 
+    # An unquoted glob, expanded by the shell, is named for what it is.
+    journals = sorted(str(p) for p in (sharded_dir / ".wizsync").glob("journal-shard-*.db"))
+    result = invoke(secret_scan, sharded, ["show", "--journal", *journals])
+    assert result.exit_code == 1 and f"{journals[1]!r} is a file, not a run id: quote the glob" in result.stderr
+
     # Three of four shards are not the fleet: the check says which one is missing.
     shard_1 = str(sharded_dir / ".wizsync" / "journal-shard-1-of-4.db")
     result = invoke(secret_scan, sharded, ["show", "--journal", shard_1, "--journal", glob.replace("*", "[23]-of-4"),

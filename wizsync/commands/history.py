@@ -160,6 +160,9 @@ def _pick(opened: list[tuple[Path, Journal]], run_ids: tuple[str, ...]) -> list[
                 picked.append((path, j, run_id))
                 break
             else:
+                if Path(run_id).is_file():  # an unquoted glob the shell expanded: --journal took only the first
+                    raise JournalError(f"{run_id!r} is a file, not a run id: quote the glob (--journal "
+                                       "'.wizsync/journal-shard-*.db') or repeat --journal for each journal")  # fmt: skip
                 where = "this journal" if len(opened) == 1 else f"any of {len(opened)} journals"
                 raise JournalError(f"no run {run_id!r} in {where} ({', '.join(str(p) for p, _ in opened)}); "
                                    "`wizsync runs` lists the run ids")  # fmt: skip
