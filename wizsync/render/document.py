@@ -126,6 +126,7 @@ def render_target(
     scopes = template_scopes(manifest, target)
     allow = AllowUnknown.parse(manifest.allowUnknown)
     errors: list[ManifestError] = []
+    patched = False
     if overlays_only and target.source.kind != "file":
         source_document = {"spec": {}}
     if target.source.kind == "file":
@@ -166,6 +167,7 @@ def render_target(
         errors += problems
         if not problems:
             spec = merge_spec(spec, raw, Origin(manifest.file, manifest.line_of, path, target.name))
+            patched = True
     raise_all(errors)
 
     # Only the six sections this wizsync knows are ever sent: a section it does not know is
@@ -175,7 +177,7 @@ def render_target(
     document = {"apiVersion": API_VERSION, "kind": KIND, "spec": managed}
     slots: list[SecretSlot] = []
     masked = _mask(document, (), slots)
-    if target.source.kind == "file":
+    if target.source.kind == "file" and patched:  # unpatched, it is the file, checked above
         _check_document(masked, manifest, target, source_label, allow)
     return RenderedDocument(target, masked, tuple(slots))
 
@@ -229,7 +231,7 @@ def _mask(value: Any, path: tuple[Any, ...], slots: list[SecretSlot]) -> Any:
 
 def _check_document(masked: dict[str, Any], manifest: Manifest, target: Target, source_label: str, allow: AllowUnknown) -> None:
     """The merged document of a file source, checked as a whole (an overlay may null a required key)."""
-    problems = [p for p in authoring_problems(masked, "source") if not allow.covers(p.path)]
+    problems = [p for p in authoring_problems(masked, "source", plain=True) if not allow.covers(p.path)]
     errors = []
     for problem in problems:
         loc = problem.path
