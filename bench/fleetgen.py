@@ -75,7 +75,9 @@ def seed(n: int, k: int, *, rate: float | None = None, burst: int | None = None)
     return {"keySeed": f"bench-{n}-{k}", "organizations": orgs}
 
 
-def manifest(base_url: str, n: int, k: int, *, concurrency: int | None = None) -> str:
+def manifest(base_url: str, n: int, k: int, *, concurrency: int | None = None, discover: bool = False) -> str:
+    """Chatbots bound by id with a file source; or with ``discover``, one discover rule per tenant,
+    each chatbot its own live config (``self``) with an override: list + get_config + dry-run."""
     lines = ["version: 1", "environments:", f'  {ENV}: {{baseUrl: "{base_url}"}}', "tenants:"]
     for t in range(k):
         lines.append(f"  {tenant_name(t)}: {{keys: {{{ENV}: {{env: {key_env(t)}}}}}}}")
@@ -83,6 +85,11 @@ def manifest(base_url: str, n: int, k: int, *, concurrency: int | None = None) -
     if concurrency is not None:
         lines += ["rollout:", f"  concurrency: {concurrency}"]
     lines.append("chatbots:")
+    if discover:
+        for t in range(k):
+            lines += [f"  - discover: {{tenant: {tenant_name(t)}}}", "    source: {self: true}",
+                      f"    overrides: {{{ENV}: {{spec: {{core: {{temperature: 0.5}}}}}}}}"]  # fmt: skip
+        return "\n".join(lines) + "\n"
     counts = split(n, k)
     # Interleave tenants as a real manifest grouped by customer would not: neither helps nor hurts
     # wizsync (per-key queues), and it is the fair order for the baselines' shared pool.

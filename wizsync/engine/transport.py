@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import httpx
 
@@ -115,29 +115,33 @@ async def read_capped(response: httpx.Response, request: httpx.Request, limit: i
     Always closes the network stream, so the connection goes back to the pool
     (or is dropped, when the body was not read to its end).
     """
+    if response.is_stream_consumed:  # in memory already (e.g. httpx.MockTransport): nothing left to read
+        if len(response.content) > limit:
+            raise _too_large(response, request, limit, f"{len(response.content)} bytes")
+        return response
     try:
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise _too_large(response, request, limit, f"Content-Length {declared}")
+        encoded = "content-encoding" in response.headers
         chunks: list[bytes] = []
         size = 0
         # aiter_bytes decodes gzip/deflate/brotli: the cap holds for what is
         # decoded too (a small compressed answer can inflate without bound).
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.aiter_bytes() if encoded else response.aiter_raw():
             size += len(chunk)
             if size > limit:
                 raise _too_large(response, request, limit, f"more than {limit} bytes")
             chunks.append(chunk)
     finally:
         await response.aclose()
-    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DROPPED]
-    return httpx.Response(
-        response.status_code,
-        headers=headers,
-        content=b"".join(chunks),
-        request=request,
-        extensions=response.extensions,
-    )
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if encoded:  # now decoded: the headers must not say otherwise
+        headers: Any = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DROPPED]
+        return httpx.Response(response.status_code, headers=headers, content=body, request=request,
+                              extensions=response.extensions)  # fmt: skip
+    return httpx.Response(response.status_code, headers=response.headers, stream=httpx.ByteStream(body),
+                          request=request, extensions=response.extensions)  # fmt: skip
 
 
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
