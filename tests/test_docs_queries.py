@@ -107,10 +107,14 @@ def test_every_documented_query_runs_and_the_key_ones_answer_right(real_run: Any
 def test_log_file_has_the_events_and_no_key_or_secret(real_run: Any) -> None:
     work, _journal, env, _proc, _stats = real_run
     log = (work / "logs" / "apply.log").read_text(encoding="utf-8")
+    run_id = re.search(r"run (r[0-9a-z-]+): apply 'production' started", log).group(1)  # type: ignore[union-attr]
+    # Every line names the run (a failed CI job's log says what to show or resume), the first ones too.
+    lines = log.splitlines()
+    assert lines and all(f" run={run_id} " in line for line in lines), [line for line in lines if run_id not in line]
     assert "apply production: 5 chatbot(s), 2 tenant(s), 2 batch(es)" in log
-    assert re.search(r"INFO +batch 1/2 started: 1 chatbot\(s\)", log)
-    assert re.search(r"INFO +acme/support-billing \(acme\): applied", log)
-    assert re.search(r"WARNING +acme/support-returns \(acme\): failed .*domain_verification_failed", log)
+    assert re.search(r"INFO +run=\S+ batch 1/2 started: 1 chatbot\(s\)", log)
+    assert re.search(r"INFO +run=\S+ acme/support-billing \(acme\): applied", log)
+    assert re.search(r"WARNING +run=\S+ acme/support-returns \(acme\): failed .*domain_verification_failed", log)
     assert log.rstrip().endswith("exit 1")
     keys = [v for k, v in env.items() if k.startswith("WIZCHAT_")]
     assert keys

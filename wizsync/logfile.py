@@ -11,6 +11,13 @@ Log records carry names, labels (``acme/production``) and states, never a
 key or a secret value: the messages are built from the same data as the
 terminal output. As a second line of defence a filter masks anything shaped
 like an API key before a record is written.
+
+Every line names its run (``run=r20261201-...``), so the log of a failed CI
+job says which run to ``show``/``resume``. The id is known once the journal
+records the run (a record with ``wizsync_run_id``, logged by the journal);
+lines logged before that are held and written with it. A command that
+records no run (``validate``, a plan refused before it started) writes
+``run=-``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ LOGGER.addHandler(logging.NullHandler())
 
 # What a WizChat API key looks like (management-api.md, "Transport").
 _KEY_SHAPE = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]+")
-_FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
+_FORMAT = "%(asctime)s %(levelname)-7s run=%(run_id)s %(message)s"
+# Lines held until the run id is known; beyond this many they are written with ``run=-``.
+_HOLD = 1000
 
 
 class _MaskKeys(logging.Filter):
@@ -43,11 +52,45 @@ class _MaskKeys(logging.Filter):
         return True
 
 
+class _RunLogHandler(logging.FileHandler):
+    """A file handler that stamps each record with the current run id, holding records until it is known."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(path, mode="a", encoding="utf-8")
+        self.run_id: str | None = None
+        self._held: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        announced = getattr(record, "wizsync_run_id", None)
+        if announced:
+            self.run_id = str(announced)
+        if self.run_id is None and len(self._held) < _HOLD:
+            self._held.append(record)
+            return
+        self._release()
+        record.run_id = self.run_id or "-"
+        super().emit(record)
+
+    def _release(self) -> None:
+        held, self._held = self._held, []
+        for record in held:
+            record.run_id = self.run_id or "-"
+            super().emit(record)
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            self._release()
+        finally:
+            self.release()
+        super().close()
+
+
 def open_log_file(path: str | os.PathLike[str]) -> logging.Handler:
     """Append the ``wizsync`` logger's records to ``path`` (created, parents too); returns the handler."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler = _RunLogHandler(path)
     handler.setFormatter(logging.Formatter(_FORMAT))
     handler.addFilter(_MaskKeys())
     handler.setLevel(logging.DEBUG)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -70,6 +71,9 @@ PLAN_CHUNK = 500
 
 FINAL_STATES = ("applied", "unchanged", "failed", "drifted", "skipped")
 _SETTABLE_ITEM_FIELDS = frozenset(ITEM_COLUMNS) - {"run_id", "name", "updated_at"}
+
+
+_LOG = logging.getLogger("wizsync.journal")
 
 
 def default_journal_path(manifest_path: str | os.PathLike[str]) -> Path:
@@ -332,8 +336,7 @@ class Journal:
         path = Path(path)
         if (readonly or not create) and not path.is_file():
             raise JournalError(
-                f"no journal at {path}: runs are recorded there by `wizsync plan`/`apply` "
-                "(or pass --journal PATH)"
+                f"no journal at {path} (pass --journal PATH)"
             )
         if readonly:
             return cls(_connect_read_only(path, timeout), path, readonly=True)
@@ -505,6 +508,8 @@ class Journal:
                 {"command": command, "environment": environment, "pid": row["pid"], "host": row["host"],
                  "parent_run": parent_run},
             )  # fmt: skip
+        # --log-file stamps every line with the run id from this record on (wizsync.logfile).
+        _LOG.info("run %s: %s '%s' started", run_id, command, environment, extra={"wizsync_run_id": run_id})
         return run_id
 
     def set_run_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
@@ -599,6 +604,7 @@ class Journal:
             self._insert_event(
                 run_id, "run.resumed", None, {"previous_status": before.status, "pid": pid, "host": host, **data}
             )
+        _LOG.info("run %s: resumed (was %s)", run_id, before.status, extra={"wizsync_run_id": run_id})
         return before
 
     def get_run(self, run_id: str) -> RunRecord:
