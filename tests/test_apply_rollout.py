@@ -104,6 +104,11 @@ def test_apply_plan_run_applies_exactly_that_plan_and_marks_drift(emulator, secr
 
     proc = cli.apply("--allow-deletes", "--plan", plan_id)
     assert proc.returncode == 1, proc.stderr  # a drifted item is not a success
+    # A resume applies the same plan again, so it can never finish this run: no resume hint,
+    # but what to do instead (the same in `show`).
+    for text in (proc.stdout + proc.stderr, cli.run("show", cli.last_run()["id"], "--journal", str(cli.journal)).stdout):
+        assert "wizsync resume" not in text, text
+        assert "plan again" in text and f"{tenant}/{name}" in text, text
     shown = cli.show(cli.last_run()["id"])
     states = {b["name"]: b["state"] for b in shown["chatbots"]}
     drifted = [n for n, s in states.items() if s == "drifted"]

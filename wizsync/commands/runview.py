@@ -14,23 +14,46 @@ from typing import Any
 import click
 
 from wizsync.journal import ItemRecord, Journal, RunRecord, lock_holder
+from wizsync.journal_location import JournalLocation, locate_journal
 from wizsync.report import ChatbotReport
 from wizsync.report.jsonout import build_document, dumps
+from wizsync.report.next_steps import next_steps
 from wizsync.report.values import scrub
 from wizsync.shards import Shard, shard_line
 
-__all__ = ["item_reports", "effective_status", "print_run", "run_json", "run_document", "key_stats", "confirmer", "journal_path_option"]
+__all__ = ["item_reports", "effective_status", "print_run", "run_json", "run_document", "key_stats", "confirmer",
+           "journal_path_option", "manifest_path_option", "journal_location", "open_journal_at", "existing_journal"]
 
 journal_path_option = click.option(
     "--journal",
     "journal",
     metavar="PATH",
     type=click.Path(dir_okay=False),
-    default=".wizsync/journal.db",
-    show_default=True,
     envvar="WIZSYNC_JOURNAL",
-    help="SQLite journal holding the run (env: WIZSYNC_JOURNAL).",
+    help="SQLite journal holding the run (default: .wizsync/journal.db beside --manifest; env: WIZSYNC_JOURNAL).",
 )
+
+
+def manifest_path_option(help: str) -> Any:
+    return click.option("--manifest", "manifest", metavar="PATH", type=click.Path(dir_okay=False), help=help)
+
+
+def journal_location(journal: str | None, manifest: str | None) -> JournalLocation:
+    """The one journal rule (``wizsync.journal_location``) for this command's options."""
+    ctx = click.get_current_context()
+    from_env = ctx.get_parameter_source("journal") == click.core.ParameterSource.ENVIRONMENT
+    return locate_journal(journal, from_env=from_env, manifest=manifest)
+
+
+def existing_journal(location: JournalLocation) -> Path:
+    """The journal's path if there is one there; else an error that says where it looked and why."""
+    if not location.path.is_file():
+        raise click.ClickException(location.missing_message())
+    return location.path
+
+
+def open_journal_at(location: JournalLocation) -> Journal:
+    return Journal.open(existing_journal(location), create=False)
 
 
 def confirmer(environment: str, protected: bool, yes: bool) -> Any:
@@ -86,11 +109,13 @@ def key_stats(journal: Journal, run: RunRecord, records: Iterable[ItemRecord]) -
     return keys
 
 
-def run_json(journal: Journal, journal_path: Path, run_id: str, forbidden: Iterable[str] = (), extra: dict[str, Any] | None = None) -> str:
-    return dumps(run_document(journal, journal_path, run_id, forbidden, extra))
+def run_json(journal: Journal, journal_path: Path, run_id: str, forbidden: Iterable[str] = (), extra: dict[str, Any] | None = None,
+             *, error: dict[str, Any] | None = None) -> str:
+    return dumps(run_document(journal, journal_path, run_id, forbidden, extra, error=error))
 
 
-def run_document(journal: Journal, journal_path: Path, run_id: str, forbidden: Iterable[str] = (), extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_document(journal: Journal, journal_path: Path, run_id: str, forbidden: Iterable[str] = (), extra: dict[str, Any] | None = None,
+                 *, error: dict[str, Any] | None = None) -> dict[str, Any]:
     run = journal.get_run(run_id)
     records = journal.items(run_id)
     keys = key_stats(journal, run, records)
@@ -101,7 +126,7 @@ def run_document(journal: Journal, journal_path: Path, run_id: str, forbidden: I
     if extra:
         info.update(extra)
     doc = build_document(run.command, item_reports(records), run_id=run_id, environment=run.environment,
-                         status=info["status"], keys=keys, run=info, forbidden=forbidden)  # fmt: skip
+                         status=info["status"], keys=keys, run=info, forbidden=forbidden, error=error)  # fmt: skip
     # A 422 partial failure as the journal kept it: where the apply stopped and what the server
     # kept (the item's report has no ApplyResult to take them from, so they were lost).
     by_name = {r.name: r for r in records}
@@ -167,10 +192,14 @@ def print_run(journal: Journal, journal_path: Path, run_id: str, *, verbose: boo
             out(f"    {r.name} ({r.tenant}, {r.chatbot_id}, batch {r.batch}): {r.state}{rev}{took}{tries}{detail}")
     left = [r for r in records if r.state in ("pending", "planned", "applying")]
     journal_arg = f" --journal {journal_path}"
-    if status in ("halted", "interrupted", "failed") and run.command in ("apply", "rollback"):
-        if left:
-            untouched = sorted({r.batch for r in left if r.batch is not None})
-            out(f"  not done: {len(left)} chatbot(s), batches {', '.join(map(str, untouched))}")
+    if status in ("halted", "interrupted", "failed") and run.command in ("apply", "rollback") and left:
+        untouched = sorted({r.batch for r in left if r.batch is not None})
+        out(f"  not done: {len(left)} chatbot(s), batches {', '.join(map(str, untouched))}")
+    steps = next_steps(run.command, status, run.options, records)
+    # Never a resume hint for a run that a resume cannot finish: what to do instead.
+    for sentence in steps.instead:
+        out(f"Instead:  {sentence}")
+    if steps.resumable:
         out(f"Resume:   wizsync resume {run.id}{journal_arg}")
     if run.command in ("apply", "rollback") and (counts.get("applied") or counts.get("failed")):
         out(f"Rollback: wizsync rollback {run.id}{journal_arg}")
