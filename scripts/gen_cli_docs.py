@@ -46,7 +46,10 @@ Commands: {command_links}
 - **Output.** `--json` prints machine output on stdout; human text (progress,
   notes, errors) goes to stderr, so `wizsync plan ... --json | jq` always
   works. On a terminal, progress is live (rich); in CI or when piped it is
-  one plain timestamped line per event, with no control characters.
+  one plain timestamped line per event, with no control characters. With
+  `--json` every exit prints exactly one JSON document on stdout, failures
+  included (usage and manifest errors too): it has an `error` object (`code`,
+  `message`, `file`, `line`) that is null on success — see [JSON output](json.md).
 - **Colour.** On only on a terminal; off with `--no-color`, with the
   [`NO_COLOR`](https://no-color.org) environment variable (any non-empty
   value) or `TERM=dumb`.
@@ -79,8 +82,19 @@ Global options go before the command name: `wizsync --log-file run.log apply ...
   start, every chatbot's outcome, 429/retry counts, messages), the error if
   any, and the exit code. Lines carry chatbot names, tenant names, key labels
   (`acme/production`) and states, never a key or a secret value; anything
-  shaped like an API key is masked before it is written. The journal stays
-  the record of a run; the log file is for CI artifacts and `tail -f`.
+  shaped like an API key is masked before it is written. Every line names
+  its run (`run=r20261125-101500-ab12`, or `run=-` for a command that records
+  none), so a failed CI job's log says what to `show` or `resume`. The journal
+  stays the record of a run; the log file is for CI artifacts and `tail -f`.
+
+## Where the journal is
+
+One rule, the same for every command: `--journal PATH`, else the
+`WIZSYNC_JOURNAL` environment variable, else `.wizsync/journal.db` beside the
+manifest — the `MANIFEST` argument of `plan`/`apply`, the `--manifest PATH`
+option of `runs`, `show`, `resume` and `rollback`, and without one
+`wizsync.yaml` in the current folder. When there is no journal there, the
+error names the path and which part of the rule chose it.
 
 ## Environment variables
 

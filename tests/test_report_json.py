@@ -23,6 +23,7 @@ TOP_KEYS = [
     "deletes",
     "keys",
     "estimate",
+    "error",  # null on success: every --json document has it (docs/json.md)
 ]
 CHATBOT_KEYS = [
     "name",
@@ -50,6 +51,7 @@ def test_plan_json_shape_and_round_trip():
     assert json.loads(text) == doc
     assert list(doc) == TOP_KEYS
     assert doc["schema"] == "wizsync.report/v1" and doc["command"] == "plan" and doc["status"] == "completed"
+    assert doc["error"] is None
     assert [c["name"] for c in doc["chatbots"]] == ["acme-support", "globex-bot"]
     acme = doc["chatbots"][0]
     assert list(acme) == CHATBOT_KEYS

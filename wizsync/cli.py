@@ -35,8 +35,67 @@ COMMANDS = {
 }
 
 
+def _json_requested(args: list[str], environ: os._Environ[str] | dict[str, str]) -> tuple[str | None, bool]:
+    """(subcommand, whether it was asked for JSON): ``--json``, ``--format json`` or WIZSYNC_<CMD>_AS_JSON."""
+    if not args:
+        return None, False
+    command, rest = args[0], args[1:]
+    if "--" in rest:
+        rest = rest[: rest.index("--")]
+    if "--json" in rest or "--format=json" in rest:
+        return command, True
+    if any(a == "--format" and b == "json" for a, b in zip(rest, rest[1:])):
+        return command, True
+    value = environ.get(f"WIZSYNC_{command.upper()}_AS_JSON", "").strip().lower()
+    return command, value in ("1", "true", "yes", "on", "t", "y")
+
+
+def _error_info(exc: BaseException) -> "ErrorInfo":  # noqa: F821 - lazy import below
+    from .report.errordoc import ErrorInfo
+
+    tagged = getattr(exc, "wizsync_error", None)
+    if tagged is not None:
+        return tagged  # type: ignore[no-any-return]
+    if isinstance(exc, click.UsageError):
+        return ErrorInfo("usage_error", exc.format_message())
+    if isinstance(exc, click.ClickException):
+        return ErrorInfo("error", exc.format_message())
+    if isinstance(exc, (click.Abort, KeyboardInterrupt)):
+        return ErrorInfo("aborted", "aborted")
+    return ErrorInfo("internal_error", f"internal error: {type(exc).__name__}; this is a bug in wizsync")
+
+
+def _emit_error(command: str | None, exit_code: int, exc: BaseException) -> None:
+    """The one JSON document of a failing ``--json`` command, unless it wrote its own already."""
+    from .report.errordoc import dumps_error, error_document, written
+
+    if not written():
+        sys.stdout.write(dumps_error(error_document(command, exit_code, _error_info(exc))))
+        sys.stdout.flush()
+
+
 class LazyGroup(LoggedGroup):
-    """Imports a command's module when the command is looked up (click's lazy-loading pattern)."""
+    """Imports a command's module when the command is looked up (click's lazy-loading pattern).
+
+    With ``--json`` an error that ends the command also prints the error document on stdout.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        from .report.errordoc import reset
+
+        reset()
+        command, as_json = _json_requested([*getattr(ctx, "_protected_args", []), *ctx.args], os.environ)
+        ctx.meta["wizsync.json"] = (command, as_json)
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if as_json:
+                _emit_error(command, exc.exit_code, exc)
+            raise
+        except click.Abort as exc:
+            if as_json:
+                _emit_error(command, 1, exc)
+            raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
@@ -84,6 +143,9 @@ def main() -> None:
     except Exception as exc:  # click handles its own errors; this is only what escaped as a bug
         if os.environ.get("WIZSYNC_DEBUG"):
             raise
+        command, as_json = _json_requested(sys.argv[1:] if sys.argv[1:2] != ["--log-file"] else sys.argv[3:], os.environ)
+        if as_json:
+            _emit_error(command, 1, exc)
         click.echo(
             f"wizsync: internal error: {type(exc).__name__}. This is a bug in wizsync; nothing more was sent. "
             "Re-run with WIZSYNC_DEBUG=1 for the traceback and report it.",

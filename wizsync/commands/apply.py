@@ -10,6 +10,7 @@ import click
 from wizsync.apply import ApplyOptions
 from wizsync.engine import Transport, run
 from wizsync.journal import Journal, RunLockedError
+from wizsync.report.errordoc import emit
 from wizsync.rollout import parse_batches, parse_max_failures
 from wizsync.runs import apply_run
 from wizsync.session import open_session
@@ -65,8 +66,10 @@ def finish(outcome: Any, as_json: bool, verbose: bool) -> None:
     with Journal.open(outcome.journal_path, readonly=True) as journal:
         if as_json:
             losses = [str(loss) for loss in outcome.losses]
-            sys.stdout.write(run_json(journal, outcome.journal_path, outcome.summary.run_id, outcome.forbidden,
-                                      {"cannot_restore": losses} if losses else None))  # fmt: skip
+            s = outcome.summary
+            error = None if s.ok else {"code": s.status, "message": s.message or f"run {s.run_id} ended {s.status}"}
+            emit(run_json(journal, outcome.journal_path, s.run_id, outcome.forbidden,
+                          {"cannot_restore": losses} if losses else None, error=error))  # fmt: skip
         else:
             print_run(journal, outcome.journal_path, outcome.summary.run_id, verbose=verbose, forbidden=outcome.forbidden)
     if outcome.summary.message:

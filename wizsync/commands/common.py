@@ -34,6 +34,7 @@ __all__ = [
     "output_options",
     "user_errors",
     "click_error",
+    "tag",
     "reporter_for",
     "stdout_console",
 ]
@@ -148,12 +149,50 @@ class ManyErrors(click.ClickException):
 
 
 def click_error(exc: ManifestError | JournalError) -> click.ClickException:
-    """The click error for a library error: a usage error (exit 2) when it names a bad option."""
+    """The click error for a library error: a usage error (exit 2) when it names a bad option.
+
+    It carries the error's code and location for the ``--json`` error document (``report.errordoc``).
+    """
+    err: click.ClickException
     if isinstance(exc, ManifestErrors) and len(exc.errors) > 1:
-        return ManyErrors(exc)
+        many = ManyErrors(exc)
+        return tag(many, "manifest_error", exc.errors[0], count=len(exc.errors))
     if isinstance(exc, ManifestError) and exc.key in _OPTION_KEYS:
-        return click.UsageError(str(exc), ctx=click.get_current_context(silent=True))
-    return click.ClickException(str(exc))
+        err = click.UsageError(str(exc), ctx=click.get_current_context(silent=True))
+    else:
+        err = click.ClickException(str(exc))
+    return tag(err, error_code_of(exc), exc)
+
+
+def error_code_of(exc: BaseException) -> str:
+    from wizsync.journal import RunLockedError
+
+    if isinstance(exc, ManifestError):
+        return "usage_error" if exc.key in _OPTION_KEYS else "manifest_error"
+    if isinstance(exc, RunLockedError):
+        return "locked"
+    if type(exc).__name__ == "RefusedError":  # wizsync.runs.RefusedError, not imported for one name
+        return "refused"
+    if isinstance(exc, JournalError):
+        return "journal_error"
+    return "error"
+
+
+def tag(err: click.ClickException, code: str, source: BaseException | None = None, *, count: int = 1) -> click.ClickException:
+    """Attach the ``--json`` error fields (code; file, line, key of a ManifestError) to a click error.
+
+    Of several problems, the first locates the error and the message says how many more there are.
+    """
+    from wizsync.report.errordoc import ErrorInfo
+
+    file = getattr(source, "file", None)
+    line = getattr(source, "line", None)
+    key = getattr(source, "key", None)
+    message = str(source) if count > 1 else err.format_message()
+    if count > 1:
+        message += f" ({count - 1} more problem(s): see stderr or `wizsync validate --json`)"
+    err.wizsync_error = ErrorInfo(code, message, file=file, line=line, key=key)  # type: ignore[attr-defined]
+    return err
 
 
 def reporter_for(quiet: bool, verbose: bool, no_color: bool) -> Any:

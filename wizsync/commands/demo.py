@@ -11,6 +11,7 @@ from typing import IO, Any
 import click
 from rich.text import Text
 
+from wizsync.report.errordoc import emit
 from wizsync.demo import DemoError, DemoResult, fresh_dir, run_demo
 from wizsync.journal import Journal, JournalError
 from wizsync.manifest import ManifestError
@@ -65,7 +66,7 @@ def _finish(ui: _StreamUI, result: DemoResult, as_json: bool) -> None:
         ui.line(f"  # {what}")
         ui.line(f"  {command}")
     if document is not None:
-        sys.stdout.write(document)
+        emit(document)
     if not summary.ok:
         raise click.ClickException(f"the demo's apply run ended '{summary.status}': {summary.message or 'see above'}")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from wizsync.engine import Transport, run
+from wizsync.report.errordoc import emit
 from wizsync.export import ExportedFile, export_fleet
 from wizsync.fleet import bind_targets
 from wizsync.plan import error_info
@@ -87,7 +88,7 @@ def export(
             ],
             "errors": [{"name": o.item.name, **error_info(o.error)} for o in failures],  # type: ignore[attr-defined]
         }  # fmt: skip
-        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        emit(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     else:
         changed = sum(f.changed for f in exported)
         for o in failures:

@@ -8,6 +8,7 @@ import click
 
 from wizsync.engine import Transport, run
 from wizsync.plan import run_plan
+from wizsync.report.errordoc import emit
 from wizsync.report.jsonout import dumps, plan_document
 from wizsync.report.summary import render_report
 from wizsync.session import open_session
@@ -86,10 +87,12 @@ def plan(
         doc = plan_document(
             reports, run_id=result.run_id, environment=environment, status="failed" if result.errors else "completed",
             keys=keys, estimate=result.estimate, forbidden=result.forbidden,
+            error={"code": "chatbots_failed", "message": f"{len(result.errors)} chatbot(s) could not be planned"}
+            if result.errors else None,
         )  # fmt: skip
         if session.shard is not None:
             doc["shard"] = session.shard.as_json()
-        sys.stdout.write(dumps(doc))
+        emit(dumps(doc))
     else:
         console = stdout_console(no_color)
         console.print(

@@ -13,6 +13,7 @@ from wizsync.fleet import load_fleet
 from wizsync.manifest import ManifestError, parse_selection
 from wizsync.render import RenderedDocument
 from wizsync.session import Session, open_session
+from wizsync.report.errordoc import emit
 
 from .common import click_error, transport_options
 
@@ -106,7 +107,7 @@ def render(
             }
             for d in documents
         ]
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        emit(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         parts = [
             _header(d) + yaml.dump(d.masked, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100)

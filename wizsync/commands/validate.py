@@ -9,6 +9,7 @@ import click
 from wizsync.manifest import ManifestError, ManifestErrors, Manifest, load_manifest, resolve_targets
 from wizsync.engine import DEFAULT_CONCURRENCY, Transport, run
 from wizsync.keycheck import check_keys
+from wizsync.report.errordoc import emit
 from wizsync.render import CheckReport, check_manifest
 
 from .common import click_error, transport_options
@@ -22,6 +23,12 @@ def _error_json(error: ManifestError) -> dict[str, object]:
 
 def _errors_json(error: ManifestError) -> list[dict[str, object]]:
     return [_error_json(e) for e in (error.errors if isinstance(error, ManifestErrors) else [error])]
+
+
+def _error_object(error: ManifestError, count: int = 1) -> dict[str, object]:
+    """The ``error`` object every ``--json`` document of a failure has (docs/json.md): the first problem."""
+    message = str(error) + (f" ({count - 1} more problem(s) in errors[])" if count > 1 else "")
+    return {"code": "manifest_error", "message": message, "file": error.file, "line": error.line, "key": error.key}
 
 
 def _check_keys(manifest: Manifest, report: CheckReport, transport: Transport) -> int:
@@ -64,7 +71,9 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, transp
             resolve_targets(manifest, env)  # unknown environment → located error
     except ManifestError as exc:
         if as_json:
-            click.echo(json.dumps({"valid": False, "errors": _errors_json(exc)}, indent=2))
+            errors = exc.errors if isinstance(exc, ManifestErrors) else [exc]
+            emit(json.dumps({"valid": False, "errors": _errors_json(exc), "error": _error_object(errors[0], len(errors))},
+                            indent=2))
         raise click_error(exc) from None
 
     report = check_manifest(manifest, envs or None)
@@ -79,7 +88,7 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, transp
         + (f", {calls} key(s) checked online" if check_keys and report.ok else "")
     )
     if as_json:
-        click.echo(
+        emit(
             json.dumps(
                 {
                     "valid": report.ok,
@@ -91,6 +100,7 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, transp
                     "secrets": report.secrets,
                     "keysChecked": calls,
                     "errors": [_error_json(e) for e in report.errors],
+                    "error": _error_object(report.errors[0], len(report.errors)) if report.errors else None,
                 },
                 indent=2,
             )

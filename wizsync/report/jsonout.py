@@ -39,7 +39,11 @@ Schema (version 1)::
       "deletes": [{"chatbot": str, "tenant": str, "section": str, "key": str | null}],
       "keys": {label: {"requests": int, "throttled": int, "retries": int}},  # labels sorted
       "estimate": {"requests": int, "floor_seconds": float,
-                   "by_key": {label: float}, "unknown": [label]} | null
+                   "by_key": {label: float}, "unknown": [label]} | null,
+      "error": {"code": str, "message": str, "file": null, "line": null, "key": null} | null
+                                     # null when the command succeeded; else why it exits non-zero:
+                                     # code "chatbots_failed" (plan), or the run's status
+                                     # "halted" | "failed" | "interrupted" (apply/resume/rollback)
     }
 
 Secrets: values are the server's (secrets as ``"<redacted>"``), except where
@@ -140,6 +144,7 @@ def build_document(
     estimate: Estimate | None = None,
     run: Mapping[str, Any] | None = None,
     forbidden: Iterable[str] = (),
+    error: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``--json`` document as a dict (see the module schema)."""
     fb = forbidden_list(forbidden)
@@ -160,8 +165,14 @@ def build_document(
             for label in sorted(key_stats)
         },
         "estimate": estimate.as_dict() if estimate is not None else None,
+        "error": run_error(**error) if error is not None else None,
     }
     return scrub(doc, fb)  # type: ignore[no-any-return]
+
+
+def run_error(code: str, message: str, **_: Any) -> dict[str, Any]:
+    """The ``error`` object, with the same keys as the error document's (wizsync.report.errordoc)."""
+    return {"code": code, "message": message, "file": None, "line": None, "key": None}
 
 
 def plan_document(reports: Iterable[ChatbotReport], **kw: Any) -> dict[str, Any]:
