@@ -18,9 +18,19 @@ import click
 
 from wizsync.fleetview import FleetSummary, RunView, fleet_summary
 from wizsync.journal import Journal, JournalError, RunRecord, UnknownRunError
+from wizsync.report.errordoc import emit
 
 from .common import user_errors
-from .runview import effective_status, key_stats, print_run, run_document, run_json
+from .runview import (
+    effective_status,
+    existing_journal,
+    journal_location,
+    key_stats,
+    manifest_path_option,
+    print_run,
+    run_document,
+    run_json,
+)
 
 __all__ = ["runs", "show", "journals_option", "expand_journals"]
 
@@ -32,10 +42,8 @@ journals_option = click.option(
     multiple=True,
     metavar="PATH|GLOB",
     type=click.Path(dir_okay=False),
-    default=(DEFAULT_JOURNAL,),
-    show_default=True,
     envvar="WIZSYNC_JOURNAL",
-    help="Journal to read. Repeat it, or give a quoted glob (e.g. '.wizsync/journal-shard-*.db'), to merge "
+    help="Journal to read (default: .wizsync/journal.db beside --manifest, else in the current folder). Repeat it, or give a quoted glob (e.g. '.wizsync/journal-shard-*.db'), to merge "
     "the journals of a sharded rollout into one view (env: WIZSYNC_JOURNAL, ':'-separated).",
 )
 
@@ -52,6 +60,20 @@ def expand_journals(values: tuple[str, ...] | list[str]) -> list[Path]:
         else:
             paths.append(Path(value))
     return list(dict.fromkeys(p.resolve() for p in paths))
+
+
+_FIND = manifest_path_option("Look for the journal beside this manifest (default: wizsync.yaml in the current folder).")
+
+
+def journal_paths(journals: tuple[str, ...], manifest: str | None) -> list[Path]:
+    """The journals to read, by the one journal rule; a path that holds none is an error saying why that path."""
+    if not journals:
+        return [existing_journal(journal_location(None, manifest, param="journals"))]
+    paths = expand_journals(journals)
+    for path in paths:
+        if not path.is_file():
+            existing_journal(journal_location(str(path), None, param="journals"))
+    return paths
 
 
 def _shard_text(run: RunRecord) -> str | None:
@@ -90,10 +112,11 @@ def print_fleet(summary: FleetSummary) -> None:
 
 @click.command("runs")
 @journals_option
+@_FIND
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="How many runs, newest first.")
 @click.option("--env", "environment", metavar="ENV", help="Only runs of this environment.")
 @click.option("--json", "as_json", is_flag=True, help="Machine output (JSON) on stdout.")
-def runs(journals: tuple[str, ...], limit: int, environment: str | None, as_json: bool) -> None:
+def runs(journals: tuple[str, ...], manifest: str | None, limit: int, environment: str | None, as_json: bool) -> None:
     """List the runs in the journal(s), newest first.
 
     With several journals (the shards of a fleet), the runs of all are listed
@@ -110,7 +133,7 @@ def runs(journals: tuple[str, ...], limit: int, environment: str | None, as_json
     rows: list[dict[str, Any]] = []
     views: list[RunView] = []
     with user_errors():
-        paths = expand_journals(journals)
+        paths = journal_paths(journals, manifest)
         for path in paths:
             with Journal.open(path, readonly=True) as j:
                 records = j.runs(limit, environment=environment)
@@ -129,7 +152,8 @@ def runs(journals: tuple[str, ...], limit: int, environment: str | None, as_json
     if as_json:
         doc: dict[str, Any] = {"journal": str(paths[0]), "runs": rows} if len(paths) == 1 else {
             "journals": [str(p) for p in paths], "runs": rows, "fleet": fleet.as_json() if fleet else None}  # fmt: skip
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        doc["error"] = None
+        emit(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return
     if not rows:
         click.echo(f"No runs in {', '.join(map(str, paths))}.")
@@ -178,13 +202,14 @@ def _pick(opened: list[tuple[Path, Journal]], run_ids: tuple[str, ...]) -> list[
 @click.command("show")
 @click.argument("run_ids", nargs=-1, metavar="[RUN_ID]...")
 @journals_option
+@_FIND
 @click.option("--json", "as_json", is_flag=True, help="Machine output (JSON) on stdout.")
 @click.option("--events", is_flag=True, help="Also print the run's event log.")
 @click.option("-v", "--verbose", is_flag=True, help="List every chatbot, not only those needing attention.")
 @click.option("--check", is_flag=True,
               help="Exit 1 unless every run completed, every shard ran once, no key is in two shards and the "
                    "fleet's failures are within its budget.")  # fmt: skip
-def show(run_ids: tuple[str, ...], journals: tuple[str, ...], as_json: bool, events: bool, verbose: bool, check: bool) -> None:
+def show(run_ids: tuple[str, ...], journals: tuple[str, ...], manifest: str | None, as_json: bool, events: bool, verbose: bool, check: bool) -> None:
     """Show a run: status, per-batch and per-chatbot states, errors, counts, durations.
 
     Without RUN_ID, the newest run of each journal. With several runs (the
@@ -200,19 +225,19 @@ def show(run_ids: tuple[str, ...], journals: tuple[str, ...], as_json: bool, eve
       wizsync show --journal 'journals/journal-shard-*.db' --check
     """
     with user_errors(), ExitStack() as stack:
-        paths = expand_journals(journals)
+        paths = journal_paths(journals, manifest)
         opened = [(p, stack.enter_context(Journal.open(p, readonly=True))) for p in paths]
         picked = _pick(opened, run_ids)
         summary = fleet_summary([run_view(j, p, j.get_run(rid)) for p, j, rid in picked])
         if len(picked) == 1:
             path, j, run_id = picked[0]
             if as_json:
-                sys.stdout.write(run_json(j, path, run_id))
+                emit(run_json(j, path, run_id))
             else:
                 print_run(j, path, run_id, verbose=verbose)
         elif as_json:
             docs = [run_document(j, p, rid) for p, j, rid in picked]
-            sys.stdout.write(json.dumps({"fleet": summary.as_json(), "runs": docs}, indent=2, sort_keys=True) + "\n")
+            emit(json.dumps({"fleet": summary.as_json(), "runs": docs, "error": None}, indent=2, sort_keys=True) + "\n")
         else:
             for n, (path, j, run_id) in enumerate(picked):
                 if n:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -13,17 +14,18 @@ from wizsync.shards import ShardSpec, shard_journal_name
 
 from .apply import finish
 from .common import output_options, reporter_for, shard_option, transport_options, user_errors
-from .runview import confirmer, journal_path_option
+from .runview import confirmer, existing_journal, journal_location, journal_path_option
 
 __all__ = ["resume"]
 
 
-def _shard_journal(ctx: click.Context, journal: str, shard: ShardSpec | None) -> Path:
-    """``--shard`` without ``--journal``: the shard's default journal beside the default one."""
-    path = Path(journal)
-    if shard is not None and ctx.get_parameter_source("journal") is click.core.ParameterSource.DEFAULT:
-        path = path.with_name(shard_journal_name(path.name, shard))
-    return path.resolve()
+def _shard_journal(ctx: click.Context, journal: str | None, shard: ShardSpec | None) -> Path:
+    """The journal by the one journal rule; ``--shard`` without ``--journal``: the shard's beside the default one."""
+    location = journal_location(journal, None)
+    if shard is not None and location.source in ("manifest", "default"):
+        path = location.path
+        location = replace(location, path=path.with_name(shard_journal_name(path.name, shard)))
+    return existing_journal(location)
 
 
 def _check_shard(journal_path: Path, run_id: str, shard: ShardSpec) -> None:
@@ -46,7 +48,7 @@ def _check_shard(journal_path: Path, run_id: str, shard: ShardSpec) -> None:
 @transport_options
 @output_options
 @click.pass_context
-def resume(ctx: click.Context, run_id: str, journal: str, shard: ShardSpec | None, force: bool, yes: bool,
+def resume(ctx: click.Context, run_id: str, journal: str | None, shard: ShardSpec | None, force: bool, yes: bool,
            transport: Transport, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
     """Continue run RUN_ID with its recorded options.
 

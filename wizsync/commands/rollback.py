@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from wizsync.engine import Transport, run
@@ -11,7 +9,7 @@ from wizsync.runs import rollback_run
 
 from .apply import batches_option, finish, max_failures_option
 from .common import output_options, reporter_for, transport_options, user_errors
-from .runview import confirmer, journal_path_option
+from .runview import confirmer, existing_journal, journal_location, journal_path_option
 
 __all__ = ["rollback"]
 
@@ -26,7 +24,7 @@ __all__ = ["rollback"]
 @output_options
 def rollback(
     run_id: str,
-    journal: str,
+    journal: str | None,
     batches: list[int | str] | None,
     max_failures: int | str | None,
     yes: bool,
@@ -51,7 +49,7 @@ def rollback(
     """
     with user_errors():
         outcome = run(rollback_run(
-            Path(journal).resolve(), run_id, batches=batches, max_failures=max_failures,
+            existing_journal(journal_location(journal, None)), run_id, batches=batches, max_failures=max_failures,
             confirm_for=lambda env, protected: confirmer(env, protected, yes),
             reporter=reporter_for(quiet, verbose, no_color), transport=transport,
         ))  # fmt: skip

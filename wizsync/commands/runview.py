@@ -38,10 +38,10 @@ def manifest_path_option(help: str) -> Any:
     return click.option("--manifest", "manifest", metavar="PATH", type=click.Path(dir_okay=False), help=help)
 
 
-def journal_location(journal: str | None, manifest: str | None) -> JournalLocation:
+def journal_location(journal: str | None, manifest: str | None, *, param: str = "journal") -> JournalLocation:
     """The one journal rule (``wizsync.journal_location``) for this command's options."""
     ctx = click.get_current_context()
-    from_env = ctx.get_parameter_source("journal") == click.core.ParameterSource.ENVIRONMENT
+    from_env = ctx.get_parameter_source(param) == click.core.ParameterSource.ENVIRONMENT
     return locate_journal(journal, from_env=from_env, manifest=manifest)
 
 
