@@ -27,6 +27,7 @@ from wizsync.manifest import SECTIONS, ManifestError, Manifest, Target, raise_al
 from wizsync.manifest.errors import format_key_path
 from wizsync.manifest.model import DocumentPatch, check_allow_unknown
 
+from . import memo
 from .authoring import DOCS, AllowUnknown, check_authored
 from .authoring import problems as authoring_problems
 
@@ -122,7 +123,27 @@ def render_target(
 
     ``overlays_only=True`` (for ``validate``, offline) renders a live-source target's
     overlay and override over an empty spec, without the final document check.
+
+    A file-source document is rendered once per manifest object (``memo``): the
+    offline check and fleet loading get the same one.
     """
+    if target.source.kind == "file" and source_document is None:
+        kept = memo.lookup(manifest, target)
+        if kept is not None:
+            return kept
+        rendered = _render(manifest, target, None, overlays_only=overlays_only)
+        memo.store(manifest, target, rendered)
+        return rendered
+    return _render(manifest, target, source_document, overlays_only=overlays_only)
+
+
+def _render(
+    manifest: Manifest,
+    target: Target,
+    source_document: Mapping[str, Any] | BaseModel | None,
+    *,
+    overlays_only: bool,
+) -> RenderedDocument:
     scopes = template_scopes(manifest, target)
     allow = AllowUnknown.parse(manifest.allowUnknown)
     errors: list[ManifestError] = []
