@@ -6,7 +6,7 @@
     GET  /_emulator/keys                   [{label, orgId, scopes, envName, key, rate, burst}]
     POST /_emulator/keys                   {"org": org id or name, "label", "scopes"?, "rate"?, "burst"?} -> the key
     GET/PUT /_emulator/limits              {"global": {"rate", "burst"} | null, "keys": {label: {"rate", "burst"} | {"unlimited": true} | {}}}
-    GET/PUT /_emulator/faults              {"latencyMs", "jitterMs", "errorRate", "dropRate", "seed",
+    GET/PUT /_emulator/faults              {"latencyMs", "jitterMs", "errorRate", "dropRate", "loseAfterApplyRate", "seed",
                                             "force429": {"key": label | null, "count": N, "seconds": T}, "clear": true}
     GET  /_emulator/stats                  per key label: requests, byStatus, rateLimited, applies, dryRuns
     GET  /_emulator/requests?limit=&key=   the request log (key labels, never key values)
@@ -29,7 +29,7 @@ from .seed import SeedError, apply_seed, build_seed, derive_key
 from .state import ALL_SCOPES, ApiKey
 
 _FAULT_FIELDS = {"latencyMs": "latency_ms", "jitterMs": "jitter_ms", "errorRate": "error_rate",
-                 "dropRate": "drop_rate", "seed": "seed"}
+                 "dropRate": "drop_rate", "seed": "seed", "loseAfterApplyRate": "lose_after_apply_rate"}
 
 
 def _ctx(request: Request) -> Any:
@@ -65,11 +65,13 @@ def reseed(ctx: Any, seed: Any, *, replace: bool) -> dict[str, str]:
     if replace:
         ctx.state.reset()
         ctx.limiter.per_key.clear()
+        ctx.limiter.per_org.clear()
     if seed is None:
         return {}
     doc = demo_seed_document() if seed == "demo" else seed
     seeded = build_seed(doc)
     apply_seed(ctx.state, seeded)
+    ctx.sync_org_limits(seeded.org_limits)
     ctx.sync_key_limits()
     return seeded.key_map()
 
@@ -84,6 +86,10 @@ async def reset(request: Request) -> Response:
     _guard(request)
     ctx = _ctx(request)
     ctx.limiter.set_global(*ctx.initial_limits)
+    initial = ctx.initial_rate_config
+    if initial:
+        ctx.limiter.configure(limiter=initial["limiter"], telling=initial["telling"])
+        ctx.limiter.set_org_default(*initial["org"])
     ctx.faults.clear()
     ctx.stats.clear()
     ctx.log.clear()

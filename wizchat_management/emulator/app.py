@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import email.utils
 import itertools
 import json
+import math
 import os
 import re
 import time
@@ -50,12 +52,19 @@ class EmulatorContext:
     # Re-applied by the admin reset: "demo", a seed document, or None (empty).
     initial_seed: Any = None
     initial_limits: tuple[float | None, int | None] = (None, None)
+    # limiter kind, Telling and the org-wide limit, re-applied by the admin reset.
+    initial_rate_config: dict[str, Any] = field(default_factory=dict)
 
     def sync_key_limits(self) -> None:
         """Per-key limits stored on the keys (seed files) into the limiter."""
         for k in list(self.state.keys.values()):
             if k.rate is not None:
                 self.limiter.set_key(k.label, k.rate, k.burst)
+
+    def sync_org_limits(self, org_limits: dict[str, tuple[float, int | None]]) -> None:
+        """Organizations' own shared limits (a seed's ``organizations[].rate``) into the limiter."""
+        for org_id, (rate, burst) in org_limits.items():
+            self.limiter.set_org(org_id, rate, burst)
 
 
 # -- gateway ----------------------------------------------------------------
@@ -95,16 +104,21 @@ class Gateway:
 
         if key is not None:
             forced_ms = ctx.faults.forced_429(key.label)
-            decision = ctx.limiter.peek(key.label) if forced_ms is not None else ctx.limiter.acquire(key.label)
+            limiter = ctx.limiter
+            decision = (limiter.peek(key.label, key.org_id) if forced_ms is not None
+                        else limiter.acquire(key.label, key.org_id))  # fmt: skip
             if forced_ms is not None:
                 decision.allowed, decision.retry_after_ms = False, forced_ms
-            extra.extend(decision.headers())
+            telling = limiter.telling
+            if telling.rate_headers:
+                extra.extend(_rate_headers(decision))
             if not decision.allowed:
-                await self._raw(send, 429, extra + [(b"retry-after", str(decision.retry_after_s).encode())], {
+                await self._raw(send, 429, extra + _retry_after(decision, telling.retry_after), {
                     "code": "rate_limited",
-                    "message": f"rate limit exceeded for this API key; retry in {decision.retry_after_ms} ms",
-                    "details": {"retryAfterMs": decision.retry_after_ms},
-                })
+                    **({"message": f"rate limit exceeded for this API key; retry in {decision.retry_after_ms} ms",
+                        "details": {"retryAfterMs": decision.retry_after_ms}} if telling.rate_headers
+                       else {"message": "rate limit exceeded", "details": None}),
+                })  # fmt: skip
                 self._record(scope, 429, label, rid, started)
                 return
         if token is not None:  # an API request (admin calls get no faults)
@@ -125,14 +139,22 @@ class Gateway:
                 return
 
         scope.setdefault("state", {})["key"] = key
+        # --lose-after-apply-rate: the write happens, the answer never leaves.
+        lose = token is not None and _is_write(scope) and ctx.faults.lose_after_apply()
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = message["status"]
                 message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
+            if not lose:
+                await send(message)
 
         await self.app(scope, receive, send_with_headers)
+        if lose:
+            if not drop_connection(send):
+                raise ConnectionAbortedError("emulator fault: answer lost after the apply")
+            self._record(scope, 0, label, rid, started)
+            return
         self._record(scope, status_box[0], label, rid, started)
 
     @staticmethod
@@ -149,6 +171,33 @@ class Gateway:
         if label is not None:
             self.ctx.stats.request(label, status)
         self.ctx.log.add(scope["method"], scope["path"], status, label, rid, started)
+
+
+def _rate_headers(decision: Any) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-ratelimit-limit", str(decision.limit).encode()),
+        (b"x-ratelimit-remaining", str(decision.remaining).encode()),
+        (b"x-ratelimit-reset", f"{decision.reset:.3f}".encode()),
+    ]
+
+
+def _retry_after(decision: Any, form: str) -> list[tuple[bytes, bytes]]:
+    """Retry-After as delay-seconds, an HTTP-date (RFC 9110 IMF-fixdate), or not at all."""
+    if form == "none":
+        return []
+    if form == "http-date":
+        # An HTTP-date counts whole seconds: round up, so the date is never early.
+        at = math.ceil(time.time() + decision.retry_after_ms / 1000)
+        return [(b"retry-after", email.utils.formatdate(at, usegmt=True).encode())]
+    return [(b"retry-after", str(decision.retry_after_s).encode())]
+
+
+def _is_write(scope: dict[str, Any]) -> bool:
+    """A POST .../apply that is not a dry run."""
+    if scope["method"] != "POST" or not scope["path"].endswith("/apply"):
+        return False
+    query = scope.get("query_string", b"").decode("latin-1")
+    return "dryRun=true" not in query.split("&")
 
 
 # -- API handlers -----------------------------------------------------------

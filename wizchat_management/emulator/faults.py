@@ -1,4 +1,5 @@
-"""Fault injection for tests and benchmarks: latency, 500/503 answers, dropped connections, forced 429s.
+"""Fault injection for tests and benchmarks: latency, 500/503 answers, dropped connections, forced 429s,
+and applies whose answer is lost after the write (``lose_after_apply_rate``).
 
 Decisions come from one seeded RNG, so a run with the same seed and the same
 request order injects the same faults.
@@ -21,12 +22,14 @@ class FaultSettings:
     error_rate: float = 0.0  # probability of a 500 internal_error / 503 unavailable
     drop_rate: float = 0.0  # probability of closing the connection without an answer
     seed: int = 0
+    # probability that a (non-dry-run) apply is carried out and then its answer is lost
+    lose_after_apply_rate: float = 0.0
 
     def validate(self) -> None:
         for name in ("latency_ms", "jitter_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        for name in ("error_rate", "drop_rate"):
+        for name in ("error_rate", "drop_rate", "lose_after_apply_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
 
@@ -115,6 +118,13 @@ class FaultInjector:
                         return max(1, int((f.until - now) * 1000))
                     return 1000
         return None
+
+    def lose_after_apply(self) -> bool:
+        """Whether this apply's answer is lost after the write (``lose_after_apply_rate``)."""
+        if not self.settings.lose_after_apply_rate:
+            return False
+        with self._lock:
+            return self._rng.random() < self.settings.lose_after_apply_rate
 
     def decide(self) -> FaultDecision:
         """Latency and the random fault (if any) of one API request."""

@@ -3,11 +3,21 @@
 The format (YAML or JSON, documented in README "The emulator")::
 
     keySeed: my-fixed-seed          # optional: generated keys derive from it (deterministic)
+    limits:                         # optional; the command line's options win over these
+      rate: 2                       # every key's limit (requests/s) ...
+      burst: 2                      # ... and burst (--rate, --burst)
+      limiter: fixed-window         # token-bucket | fixed-window | sliding-window (--limiter)
+      rateHeaders: false            # no X-RateLimit-* nor retryAfterMs (--no-rate-headers)
+      retryAfter: http-date         # seconds | http-date | none (--retry-after)
+      orgRate: 4                    # one limit shared by all keys of each organization (--org-rate)
+      orgBurst: 4                   # (--org-burst)
     organizations:
       - name: acme-staging          # required, unique
         id: org_acme_staging        # optional (default org_<name>)
         tenant: acme                # optional
         environment: staging        # "production" gives wpk_live_ keys, anything else wpk_test_
+        rate: 3                     # optional: this organization's shared limit ...
+        burst: 3                    # ... (overrides limits.orgRate/orgBurst)
         keys:
           - label: acme/staging     # optional (default <name>/<index>); used by stats and limits
             key: wpk_test_...       # optional: generated when absent
@@ -39,6 +49,7 @@ from typing import Any
 import yaml
 
 from . import engine
+from .ratelimit import LIMITER_KINDS, RETRY_AFTER_FORMS
 from .state import ALL_SCOPES, ApiKey, Chatbot, EmulatorState, Organization
 
 DEFAULT_KEY_SEED = "wizchat-emulator"
@@ -66,6 +77,9 @@ class Seeded:
     orgs: list[Organization] = field(default_factory=list)
     keys: list[ApiKey] = field(default_factory=list)
     chatbots: list[Chatbot] = field(default_factory=list)
+    # The seed's ``limits`` block (keys as in the document) and organizations' own limits.
+    limits: dict[str, Any] = field(default_factory=dict)
+    org_limits: dict[str, tuple[float, int | None]] = field(default_factory=dict)
 
     def key_map(self) -> dict[str, str]:
         """label -> key."""
@@ -93,6 +107,7 @@ def build_seed(doc: Any, *, created_at: str | None = None) -> Seeded:
     if not isinstance(key_seed, str):
         errors.append("keySeed: must be a string")
         key_seed = DEFAULT_KEY_SEED
+    out.limits = _limits_block(doc.get("limits"), errors)
     names: set[str] = set()
     labels: set[str] = set()
     for i, o in enumerate(doc["organizations"]):
@@ -115,6 +130,10 @@ def build_seed(doc: Any, *, created_at: str | None = None) -> Seeded:
             environment=env,
         )
         out.orgs.append(org)
+        org_rate, org_burst = o.get("rate"), o.get("burst")
+        _check_rate(org_rate, org_burst, p, errors)
+        if org_rate is not None:
+            out.org_limits[org.id] = (org_rate, org_burst)
         live = env == "production"
         for j, k in enumerate(o.get("keys") or []):
             kp = f"{p}.keys[{j}]"
@@ -133,12 +152,7 @@ def build_seed(doc: Any, *, created_at: str | None = None) -> Seeded:
                 errors.append(f"{kp}.scopes: must be a list of known scopes ({', '.join(ALL_SCOPES)})")
                 scopes = []
             rate, burst = k.get("rate"), k.get("burst")
-            if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0):
-                errors.append(f"{kp}.rate: must be a positive number (requests per second)")
-            if burst is not None and (not isinstance(burst, int) or isinstance(burst, bool) or burst < 1):
-                errors.append(f"{kp}.burst: must be an integer >= 1")
-            if burst is not None and rate is None:
-                errors.append(f"{kp}.burst: needs a rate")
+            _check_rate(rate, burst, kp, errors)
             env_name = k.get("envName")
             if env_name is not None and (not isinstance(env_name, str) or not _ENV_RE.match(env_name)):
                 errors.append(f"{kp}.envName: must be a valid environment variable name")
@@ -194,6 +208,39 @@ def build_seed(doc: Any, *, created_at: str | None = None) -> Seeded:
     if errors:
         raise SeedError("invalid seed:\n  " + "\n  ".join(errors))
     return out
+
+
+def _check_rate(rate: Any, burst: Any, path: str, errors: list[str], names: tuple[str, str] = ("rate", "burst")) -> None:
+    r, b = names
+    if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 < rate < float("inf")):
+        errors.append(f"{path}.{r}: must be a positive number (requests per second)")
+    if burst is not None and (not isinstance(burst, int) or isinstance(burst, bool) or burst < 1):
+        errors.append(f"{path}.{b}: must be an integer >= 1")
+    if burst is not None and rate is None:
+        errors.append(f"{path}.{b}: needs {r}")
+
+
+_LIMIT_FIELDS = ("rate", "burst", "limiter", "rateHeaders", "retryAfter", "orgRate", "orgBurst")
+
+
+def _limits_block(block: Any, errors: list[str]) -> dict[str, Any]:
+    """The seed's top-level ``limits``: the same settings as the emulator's command line."""
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        errors.append("limits: must be a mapping")
+        return {}
+    for name in sorted(set(block) - set(_LIMIT_FIELDS)):
+        errors.append(f"limits.{name}: unknown setting (known: {', '.join(_LIMIT_FIELDS)})")
+    _check_rate(block.get("rate"), block.get("burst"), "limits", errors)
+    _check_rate(block.get("orgRate"), block.get("orgBurst"), "limits", errors, ("orgRate", "orgBurst"))
+    if "limiter" in block and block["limiter"] not in LIMITER_KINDS:
+        errors.append(f"limits.limiter: must be one of {', '.join(LIMITER_KINDS)}")
+    if "retryAfter" in block and block["retryAfter"] not in RETRY_AFTER_FORMS:
+        errors.append(f"limits.retryAfter: must be one of {', '.join(RETRY_AFTER_FORMS)}")
+    if "rateHeaders" in block and not isinstance(block["rateHeaders"], bool):
+        errors.append("limits.rateHeaders: must be true or false")
+    return {k: v for k, v in block.items() if k in _LIMIT_FIELDS}
 
 
 def apply_seed(state: EmulatorState, seeded: Seeded) -> None:

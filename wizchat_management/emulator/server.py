@@ -24,7 +24,7 @@ import httpx
 
 from .app import EmulatorContext, create_app
 from .faults import FaultInjector, FaultSettings
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, Telling
 from .seed import load_seed_file
 from .state import EmulatorState
 
@@ -43,26 +43,55 @@ def make_context(
     drop_rate: float = 0.0,
     fault_seed: int = 0,
     admin_token: str | None = None,
+    limiter: str | None = None,
+    rate_headers: bool | None = None,
+    retry_after: str | None = None,
+    org_rate: float | None = None,
+    org_burst: int | None = None,
+    lose_after_apply_rate: float = 0.0,
     clock: Callable[[], float] = time.monotonic,
 ) -> EmulatorContext:
-    """Build the state, limiter and faults; seed only an empty state (a --state file keeps its data)."""
+    """Build the state, limiter and faults; seed only an empty state (a --state file keeps its data).
+
+    The rate-limit settings (``rate`` … ``org_burst``) left at None come from
+    the seed's ``limits`` block, else the defaults (unlimited token bucket
+    that tells everything).
+    """
     from .admin import reseed
+    from .seed import build_seed
 
     initial_seed: Any = seed
     if isinstance(seed, str) and seed != "demo":
         initial_seed = load_seed_file(seed)
+    block: dict[str, Any] = {}
+    if isinstance(initial_seed, dict):
+        block = build_seed(initial_seed).limits  # validated (a SeedError names the problem)
+    if rate is None and burst is None and "rate" in block:
+        rate, burst = block["rate"], block.get("burst")
+    if org_rate is None and org_burst is None and "orgRate" in block:
+        org_rate, org_burst = block["orgRate"], block.get("orgBurst")
+    telling = Telling(
+        rate_headers=rate_headers if rate_headers is not None else bool(block.get("rateHeaders", True)),
+        retry_after=retry_after or str(block.get("retryAfter", "seconds")),
+    )
+    kind = limiter or str(block.get("limiter", "token-bucket"))
     ctx = EmulatorContext(
         state=EmulatorState(state_path),
-        limiter=RateLimiter(rate, burst, clock=clock),
+        limiter=RateLimiter(rate, burst, limiter=kind, org_rate=org_rate, org_burst=org_burst, telling=telling,
+                            clock=clock),  # fmt: skip
         faults=FaultInjector(
-            FaultSettings(latency_ms, jitter_ms, error_rate, drop_rate, fault_seed), clock=clock
+            FaultSettings(latency_ms, jitter_ms, error_rate, drop_rate, fault_seed,
+                          lose_after_apply_rate=lose_after_apply_rate), clock=clock  # fmt: skip
         ),
         admin_token=admin_token or "wza_" + secrets.token_urlsafe(24),
         initial_seed=initial_seed,
         initial_limits=(rate, burst),
+        initial_rate_config={"limiter": kind, "telling": telling, "org": (org_rate, org_burst)},
     )
     if not ctx.state.orgs:
         reseed(ctx, initial_seed, replace=False)
+    elif isinstance(initial_seed, dict):
+        ctx.sync_org_limits(build_seed(initial_seed).org_limits)
     ctx.sync_key_limits()
     return ctx
 
@@ -150,10 +179,10 @@ class EmulatorAdmin:
 
     def set_faults(self, *, latency_ms: float | None = None, jitter_ms: float | None = None,
                    error_rate: float | None = None, drop_rate: float | None = None, seed: int | None = None,
-                   clear: bool = False) -> dict[str, Any]:
+                   lose_after_apply_rate: float | None = None, clear: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"clear": clear}
         for name, value in (("latencyMs", latency_ms), ("jitterMs", jitter_ms), ("errorRate", error_rate),
-                            ("dropRate", drop_rate), ("seed", seed)):
+                            ("dropRate", drop_rate), ("seed", seed), ("loseAfterApplyRate", lose_after_apply_rate)):
             if value is not None:
                 body[name] = value
         return self._call("PUT", "/faults", json=body)  # type: ignore[no-any-return]
@@ -221,12 +250,20 @@ class EmulatorServer(_AdminMixin):
         admin_token: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        limiter: str | None = None,
+        rate_headers: bool | None = None,
+        retry_after: str | None = None,
+        org_rate: float | None = None,
+        org_burst: int | None = None,
+        lose_after_apply_rate: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ctx = make_context(
             seed=seed, state_path=os.fspath(state_path) if state_path else None, rate=rate, burst=burst,
             latency_ms=latency_ms, jitter_ms=jitter_ms, error_rate=error_rate, drop_rate=drop_rate,
-            fault_seed=fault_seed, admin_token=admin_token, clock=clock,
+            fault_seed=fault_seed, admin_token=admin_token, limiter=limiter, rate_headers=rate_headers,
+            retry_after=retry_after, org_rate=org_rate, org_burst=org_burst,
+            lose_after_apply_rate=lose_after_apply_rate, clock=clock,
         )
         self.host, self._port = host, port
         self._server: Any = None
