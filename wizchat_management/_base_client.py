@@ -49,6 +49,13 @@ class BaseClient:
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string (a wpk_live_… or wpk_test_… key)")
+        bad = next((i for i, c in enumerate(api_key) if not "!" <= c <= "~"), None)
+        if bad is not None:
+            # Refused here, by position: sent as a header, the HTTP layer's error would quote it whole.
+            raise ValueError(
+                f"api_key holds whitespace, a line break or a non-printable character (character {bad + 1} of "
+                f"{len(api_key)}); pass the key alone (its value is not shown)"
+            )
         self.__api_key = api_key
         self.base_url = base_url.rstrip("/")
 
@@ -160,13 +167,26 @@ class BaseClient:
             request_id=response.headers.get("x-request-id"),
         )
 
-    @staticmethod
-    def _transport_error(request: httpx.Request, exc: httpx.TransportError) -> WizChatConnectionError:
+    def _transport_error(self, request: httpx.Request, exc: Exception) -> WizChatConnectionError:
+        """The SDK error for ``exc``, raised as is (``raise client._transport_error(...)``, no ``from``).
+
+        The URL carries no secret (the key travels in a header); httpx's own
+        message may be empty, so name the exception class too. A message of the
+        HTTP layer that quotes a header (h11's "Illegal header value b'Bearer …'")
+        is replaced, and the original is dropped from the chain, so no traceback
+        shows the key either.
+        """
         kind = WizChatTimeoutError if isinstance(exc, httpx.TimeoutException) else WizChatConnectionError
-        # The URL carries no secret (the key travels in a header); httpx's own
-        # message may be empty, so name the exception class too.
         detail = str(exc) or type(exc).__name__
-        return kind(f"{request.method} {request.url}: no answer ({type(exc).__name__}: {detail})")
+        quoted = isinstance(exc, httpx.LocalProtocolError) or any(
+            value in detail for value in (self.__api_key, *self._headers().values())
+        )
+        if quoted:
+            detail = "the HTTP layer refused the request's headers (their values are not shown)"
+        error = kind(f"{request.method} {request.url}: no answer ({type(exc).__name__}: {detail})")
+        error.__cause__ = None if quoted else exc
+        error.__suppress_context__ = True
+        return error
 
     @staticmethod
     def _log(response: httpx.Response) -> None:

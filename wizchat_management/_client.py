@@ -52,7 +52,7 @@ class WizChatClient(BaseClient):
         try:
             return self._client.send(request)
         except httpx.TransportError as exc:
-            raise self._transport_error(request, exc) from exc
+            raise self._transport_error(request, exc)  # its cause is set there: never a header value
 
     def list_chatbots(self) -> list[PublicChatbot]:
         """Every chatbot of the key's organization (follows ``nextCursor`` to the end)."""
@@ -135,7 +135,7 @@ class AsyncWizChatClient(BaseClient):
         try:
             return await self._client.send(request)
         except httpx.TransportError as exc:
-            raise self._transport_error(request, exc) from exc
+            raise self._transport_error(request, exc)  # its cause is set there: never a header value
 
     async def list_chatbots(self) -> list[PublicChatbot]:
         """Every chatbot of the key's organization (follows ``nextCursor`` to the end)."""

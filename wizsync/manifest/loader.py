@@ -25,10 +25,26 @@ from .yaml_marks import LocatedYaml, load_located_yaml
 __all__ = ["load_manifest", "read_text_file"]
 
 
-def read_text_file(path: Path, shown_as: str) -> str:
-    """UTF-8 text of ``path``; unreadable → ``ManifestError`` naming ``shown_as``."""
+# A manifest of 10,000 chatbots is about 2 MB (bench/scale.py); a config document a few KB.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+def read_text_file(path: Path, shown_as: str, limit: int = MAX_FILE_BYTES) -> str:
+    """UTF-8 text of ``path`` (at most ``limit`` bytes); unreadable → ``ManifestError`` naming ``shown_as``.
+
+    Never more than ``limit + 1`` bytes are read, so a huge file costs no
+    memory; errors never quote the content.
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+        if len(raw) > limit:
+            raise ManifestError(
+                f"refused: the file is larger than {limit:,} bytes",
+                file=shown_as,
+                hint="Manifests and config documents are small text files: check the path",
+            )
+        return raw.decode("utf-8")
     except FileNotFoundError:
         raise ManifestError("file not found", file=shown_as, hint="Check the path") from None
     except IsADirectoryError:

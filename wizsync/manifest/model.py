@@ -363,9 +363,19 @@ class Manifest(_Model):
     rollout: Rollout = Field(default_factory=Rollout)
     # Fields newer than this wizsync, accepted as written in every document (docs/manifest.md).
     allowUnknown: list[str] = Field(default_factory=list)
+    # Folders outside the manifest's own that file sources may be read from (docs/manifest.md).
+    fileRoots: list[str] = Field(default_factory=list)
 
     _v = field_validator("vars")(_check_vars)
     _a = field_validator("allowUnknown")(check_allow_unknown)
+
+    @field_validator("fileRoots")
+    @classmethod
+    def _file_roots(cls, value: list[str]) -> list[str]:
+        for root in value:
+            if not root.strip():
+                raise ValueError("a fileRoots entry is a folder path (relative to the manifest's folder, or absolute)")
+        return value
 
     @field_validator("tenants")
     @classmethod

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import ManifestError, raise_all
+from .files import OutsideRoots, confined_source
 from .model import Manifest, Source
 
 __all__ = ["check_references"]
@@ -94,7 +95,16 @@ def _check_source(
     if source.environment is not None:
         known(path + ("environment",), source.environment, envs, "environment")
     if source.file is not None:
-        file = manifest.base_dir / source.file
+        try:
+            file = confined_source(manifest, source.file)
+        except OutsideRoots as exc:
+            errors.append(manifest.error(
+                path + ("file",),
+                f"refused: {exc}",
+                "File sources are read from the manifest's folder tree only; to read another folder, "
+                "list it in fileRoots (see docs/manifest.md)",
+            ))
+            return
         if not file.is_file():
             errors.append(manifest.error(
                 path + ("file",),

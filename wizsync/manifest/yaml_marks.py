@@ -4,19 +4,34 @@ PyYAML's ``compose`` keeps node marks; we construct the plain data with the
 safe constructor and walk the same node tree to map each key path
 (``('chatbots', 2, 'tenant')``) to its 1-based line. Duplicate mapping keys,
 which PyYAML silently resolves to the last one, are an error here.
+
+Hostile input is refused before anything walks the data: composing keeps
+an alias as a second reference to the same node, so a 3 KB "billion
+laughs" document composes in microseconds, but everything after it (line
+marks, validation) would visit each of its billions of values. The node
+graph is measured first, once per node: at most ``MAX_ALIASES`` alias uses,
+at most ``MAX_ALIAS_EXPANSION`` values added by expanding them, and no
+alias inside itself.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+import yaml.reader
 
 from .errors import ManifestError
 
-__all__ = ["LocatedYaml", "load_located_yaml"]
+__all__ = ["LocatedYaml", "load_located_yaml", "MAX_ALIASES", "MAX_ALIAS_EXPANSION"]
+
+# Far above what anchors in a real manifest add (a shared block per chatbot of a
+# 10,000-chatbot fleet is 10,000 uses), far below what costs a runner its memory.
+MAX_ALIASES = 100_000
+MAX_ALIAS_EXPANSION = 1_000_000
 
 KeyPath = tuple[Any, ...]
 
@@ -53,6 +68,7 @@ def load_located_yaml(text: str, file: str) -> LocatedYaml:
         node = loader.get_single_node()
         if node is None:
             return LocatedYaml(None, file, {})
+        _check_aliases(node, file)
         lines: dict[KeyPath, int] = {}
         _walk(node, (), lines, file)
         data = loader.construct_document(node)
@@ -62,18 +78,92 @@ def load_located_yaml(text: str, file: str) -> LocatedYaml:
         context = exc.context
         if context and exc.context_mark and mark and exc.context_mark.line != mark.line:
             context += f" (started at line {exc.context_mark.line + 1})"
-        problem = " ".join(filter(None, [context, exc.problem]))
+        problem = _without_content(" ".join(filter(None, [context, exc.problem])))
         raise ManifestError(
             f"invalid YAML: {problem or 'syntax error'}",
             file=file,
             line=line,
             hint="Check the indentation and quoting around that line (a value holding ': ' or starting with '{', '[', '*', '&' or '@' needs quotes)",
         ) from None
+    except yaml.reader.ReaderError as exc:
+        char = exc.character if isinstance(exc.character, int) else (exc.character or b"?")[0]
+        raise ManifestError(
+            f"invalid YAML: character #x{char:02x} at offset {exc.position} is not allowed in YAML text",
+            file=file,
+            hint="Is this a text file? Remove control characters from it",
+        ) from None
     except yaml.YAMLError as exc:
-        raise ManifestError(f"invalid YAML: {exc}", file=file) from None
+        raise ManifestError(f"invalid YAML ({type(exc).__name__})", file=file) from None
     finally:
         loader.dispose()
     return LocatedYaml(data, file, lines)
+
+
+# A quoted fragment of PyYAML's messages quotes the file ("found undefined alias 'x'",
+# "found character '\t'", a tag): the line number is enough, the file may be anyone's secret.
+# Token names ('<block end>'), single punctuation (',' or ']') and a tab are kept: they say what went wrong.
+_QUOTED = re.compile(r"(\s*)('[^']*'|\"[^\"]*\")")
+_KEPT = re.compile(r"'(<[a-z ]+>|[^\w\s']|\\t)'")
+
+
+def _without_content(message: str) -> str:
+    return _QUOTED.sub(lambda m: m.group(0) if _KEPT.fullmatch(m.group(2)) else "", message)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_aliases(root: yaml.Node, file: str) -> None:
+    """Refuse a node graph whose aliases expand too far, are too many, or contain themselves.
+
+    Iterative and once per distinct node: the cost is the size of the text, whatever
+    the aliases would expand to. ``size`` is a node's value count with aliases expanded.
+    """
+    size: dict[int, int] = {}
+    edges = 0
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in _children(node))
+            if size[key] - len(size) > MAX_ALIAS_EXPANSION:
+                raise _hostile(file, node, f"its aliases expand to more than {MAX_ALIAS_EXPANSION:,} values")
+            continue
+        if key in size:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        children = _children(node)
+        edges += len(children)
+        for child in children:
+            if id(child) in on_path:
+                raise _hostile(
+                    file, child, "an alias refers to a node that contains it (a recursive structure)",
+                    "A manifest is a tree: write out the values the alias stands for",
+                )
+            if id(child) not in size:
+                stack.append((child, False))
+    aliases = edges - (len(size) - 1)  # a tree of n nodes has n - 1 edges; each other edge is an alias use
+    if aliases > MAX_ALIASES:
+        raise _hostile(file, root, f"it uses {aliases:,} aliases (at most {MAX_ALIASES:,})")
+
+
+_EXPANSION_HINT = (
+    "A document that grows this much when its anchors (&name) and aliases (*name) are expanded is a "
+    "'billion laughs' attack or a mistake; write the values out, or share fewer of them"
+)
+
+
+def _hostile(file: str, node: yaml.Node, why: str, hint: str = _EXPANSION_HINT) -> ManifestError:
+    return ManifestError(f"refused: {why}", file=file, line=node.start_mark.line + 1, hint=hint)
 
 
 def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from wizchat_management import PublicChatbot
 
-from wizsync.manifest import Manifest, Target, find_chatbot_id
+from wizsync.manifest import Manifest, ManifestError, Target, find_chatbot_id
+from wizsync.manifest.files import OutsideRoots, confined_source
 from wizsync.manifest.loader import read_text_file
 from wizsync.manifest.yaml_marks import LocatedYaml, load_located_yaml
 
@@ -66,13 +67,22 @@ _cache: dict[tuple[str, int, int, int, int], LocatedYaml] = {}
 
 
 def load_source_file(manifest: Manifest, relative: str) -> LocatedYaml:
-    """Parse a ``file`` source (relative to the manifest) with line marks; cached per file version."""
-    path = manifest.base_dir / relative
+    """Parse a ``file`` source (relative to the manifest) with line marks; cached per file version.
+
+    The file must be inside the manifest's folder tree or a ``fileRoots`` folder
+    (``wizsync.manifest.files``), symlinks resolved; it is read from its real path.
+    """
     shown = _shown(manifest, relative)
     try:
+        path = confined_source(manifest, relative)
+    except OutsideRoots as exc:
+        raise ManifestError(
+            f"refused: {exc}", file=manifest.file, hint="List its folder in fileRoots to allow it (see docs/manifest.md)"
+        ) from None
+    try:
         stat = path.stat()
-        # Not path.resolve(): an lstat per path component, for every chatbot, was
-        # a third of validating 10,000 chatbots that share one file (bench/scale.py).
+        # confined_source resolves each path once: an lstat per path component, for every
+        # chatbot, was a third of validating 10,000 chatbots that share one file (bench/scale.py).
         key = (str(path), stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
     except OSError:
         key = None
