@@ -29,7 +29,7 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wizchat_management import ApplyResult, ChatbotConfigDocument
 
@@ -39,6 +39,9 @@ from .journal import Journal, now_rfc3339
 from .plan import deletes_of, error_info, has_changes, ops_of, summary_of
 from .recorder import Recorder
 from .rollout import budget_exceeded, failure_budget
+
+if TYPE_CHECKING:
+    from .report.progress import Reporter
 
 __all__ = [
     "Desired",
@@ -182,7 +185,7 @@ class BatchRunner:
         options: ApplyOptions,
         *,
         approved: Mapping[str, Approved] | None = None,
-        reporter: Any = None,
+        reporter: Reporter | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.journal = journal

@@ -20,15 +20,21 @@ ends is written once, here:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine import Executor
 from .journal import Journal, JournalError, LockTarget, RunLock
 from .manifest import ManifestError
 from .recorder import Recorder
+from .report.feed import feed_key_states
+from .report.progress import key_states
+
+if TYPE_CHECKING:
+    from .report.progress import Reporter
 
 __all__ = ["USER_ERRORS", "Lifecycle", "prepared", "run_lifecycle"]
 
@@ -56,14 +62,27 @@ class Lifecycle:
     journal: Journal
     run_id: str
     user_errors: tuple[type[BaseException], ...]
-    reporter: Any = None
+    reporter: Reporter | None = None
     recorder: Recorder = field(init=False)
     live: bool = False  # the journal's run row is this process's (started or reopened)
     lock: RunLock | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
-        self.recorder = Recorder(self.journal, self.run_id)
+        listener = self.reporter.request_event if self.reporter is not None else None
+        self.recorder = Recorder(self.journal, self.run_id, listener=listener)
+
+    def watch(self, ex: Executor) -> None:
+        """Feed the reporter the executor's per-key state (requests, 429s, retries, pace, waits) while the run lasts."""
+        if self.reporter is not None:
+            reporter = self.reporter
+            task = asyncio.ensure_future(feed_key_states(ex, reporter))
+
+            def stop() -> None:
+                task.cancel()
+                reporter.keys(key_states(ex.stats()))  # the final counts, for the summary line
+
+            self._stack.callback(stop)
 
     def _go_live(self) -> None:
         # From here on an exception ends the run `failed` or `interrupted`, never `running`.
@@ -112,7 +131,7 @@ def run_lifecycle(
     acquire: Callable[[], RunLock],
     *,
     user_errors: tuple[type[BaseException], ...] = USER_ERRORS,
-    reporter: Any = None,
+    reporter: Reporter | None = None,
 ) -> Iterator[Lifecycle]:
     """Hold the run's lock for the block; the journal (already open) is closed on the way out."""
     with prepared(journal):

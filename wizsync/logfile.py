@@ -138,6 +138,24 @@ class LoggingReporter:
         LOGGER.log(level, "%s: %d request(s), %d throttled (429), %d retries", label, requests, throttled, retries)
         self.inner.stats(label, requests, throttled, retries)
 
+    def phase(self, title: str, total: int | None = None) -> None:
+        LOGGER.info("%s: started%s", title, f" ({total})" if total else "")
+        self.inner.phase(title, total)
+
+    def advance(self, n: int = 1) -> None:
+        self.inner.advance(n)
+
+    def keys(self, states: Mapping[str, Any]) -> None:
+        self.inner.keys(states)
+
+    def request_event(self, label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> None:
+        # Waits (and capped waits) are logged by the engine itself (logger wizsync.engine).
+        if kind in ("retry", "throttled"):
+            from .report.progress import event_line
+
+            LOGGER.info("%s", event_line(label, context, kind, detail))
+        self.inner.request_event(label, context, kind, detail)
+
     def message(self, text: str) -> None:
         LOGGER.info("%s", text)
         self.inner.message(text)

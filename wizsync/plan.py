@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wizchat_management import ApplyResult, WizChatApiError, WizChatConnectionError
 
 from .engine import Executor, Outcome
 from .fleet import FleetItem
 from .report import ChatbotReport
+
+if TYPE_CHECKING:
+    from .report.progress import Reporter
 
 __all__ = [
     "PlanOutcome",
@@ -174,7 +177,7 @@ def apply_estimate(ex: Executor, outcomes: Sequence[PlanOutcome]) -> Any:
     return estimate_apply(requests, rates, bursts)
 
 
-def _plan_row_writer(life: Any, reporter: Any) -> tuple[Callable[[PlanOutcome], None], Callable[[], None]]:
+def _plan_row_writer(life: Any, reporter: Reporter | None) -> tuple[Callable[[PlanOutcome], None], Callable[[], None]]:
     """``record(outcome)`` journals plan rows in chunks (and tells the reporter); ``flush()`` writes the rest."""
     pending: list[dict[str, Any]] = []
 
@@ -195,7 +198,7 @@ def _plan_row_writer(life: Any, reporter: Any) -> tuple[Callable[[PlanOutcome], 
     return record, flush
 
 
-async def run_plan(session: Any, *, no_prune: bool = False, reporter: Any = None) -> PlanRun:
+async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter | None = None) -> PlanRun:
     """``wizsync plan``: load the fleet, dry-run every chatbot, journal it as a run of its own."""
     from .items import from_fleet
     from .journal import RunLock, new_run_id
@@ -211,6 +214,9 @@ async def run_plan(session: Any, *, no_prune: bool = False, reporter: Any = None
     with run_lifecycle(journal, run_id, acquire, user_errors=(ManifestError,), reporter=reporter) as life:
         life.start("plan", session.environment, session.manifest_path, session.manifest_hash, options)
         async with session.executor(life.recorder) as ex:
+            life.watch(ex)
+            if reporter is not None:
+                reporter.phase("loading the fleet")
             fleet = await from_fleet(session, ex, no_prune=no_prune, ordered=False)
             items, forbidden = fleet.fleet, fleet.forbidden
             journal.forbid(forbidden)

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from .engine import OnEvent
 from .journal import Journal
 
 __all__ = ["ItemCounters", "Recorder"]
@@ -38,13 +39,17 @@ class ItemCounters:
 class Recorder:
     """``on_event`` for the engine; one per run. Must be called on the journal's thread (the loop's)."""
 
-    def __init__(self, journal: Journal | None, run_id: str | None) -> None:
+    def __init__(self, journal: Journal | None, run_id: str | None, listener: OnEvent | None = None) -> None:
         self.journal = journal
         self.run_id = run_id
         self.items: defaultdict[str, ItemCounters] = defaultdict(ItemCounters)
         self.labels: dict[str, str] = {}
+        # Also told every event (the reporter: -v prints each retry, 429 wait and capped wait).
+        self.listener = listener
 
     def __call__(self, label: str, context: str | None, kind: str, detail: dict[str, Any]) -> None:
+        if self.listener is not None:
+            self.listener(label, context, kind, detail)
         counters = self.items[context or ""]
         self.labels[context or ""] = label
         if kind == "attempt":

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .apply import UNFINISHED_STATES, ApplyOptions, Approved, BatchRunner, RunItem, RunSummary, approved_from
 from .engine import Executor, Transport
@@ -24,6 +24,9 @@ from .rollback import Loss
 from .rollout import cut_batches
 from .session import Session, manifest_hash, open_session
 from .shards import Shard
+
+if TYPE_CHECKING:
+    from .report.progress import Reporter
 
 __all__ = ["RunOutcome", "apply_run", "resume_run", "rollback_run", "RefusedError", "USER_ERRORS"]
 
@@ -46,13 +49,21 @@ class RunOutcome:
     deletes: list[str] = field(default_factory=list)
 
 
+def _phase(life: Lifecycle, title: str, total: int | None = None) -> None:
+    """A phase before the rollout, with its own progress (a bar on a terminal, a line every few seconds in CI)."""
+    if life.reporter is not None:
+        life.reporter.phase(title, total)
+
+
 async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem], options: ApplyOptions) -> tuple[int, list[str]]:
     """Plan everything before applying anything: deletes and the confirmation need the whole picture.
 
     Returns (chatbots with changes, deletes named ``chatbot: section[key]``).
     """
     journal, run_id = life.journal, life.run_id
-    outcomes = await plan_fleet(ex, fleet, no_prune=options.no_prune)
+    _phase(life, "planning every chatbot", len(fleet))
+    advance = (lambda _o: life.reporter.advance()) if life.reporter is not None else None
+    outcomes = await plan_fleet(ex, fleet, no_prune=options.no_prune, on_outcome=advance)
     rows, deletes, changed = [], [], 0
     for o in outcomes:
         if o.result is None:
@@ -117,7 +128,7 @@ async def apply_run(
     options: ApplyOptions,
     *,
     confirm: Confirm | None = None,
-    reporter: Any = None,
+    reporter: Reporter | None = None,
 ) -> RunOutcome:
     """``wizsync apply``: a new run of the session's selected chatbots."""
     journal = session.open_journal()
@@ -131,6 +142,8 @@ async def apply_run(
         # A bad --plan RUN_ID is bad input: refused before the first request.
         approved = approved_from(journal, options.plan_run, session.environment, options.shard) if options.plan_run else None
         async with session.executor(life.recorder) as ex:
+            life.watch(ex)
+            _phase(life, "loading the fleet")
             fleet = await from_fleet(session, ex, no_prune=options.no_prune)
             for notice in fleet.notices if reporter is not None else ():
                 reporter.message(notice)
@@ -181,9 +194,12 @@ def _resume_session(run: RunRecord, journal_path: Path, force: bool, transport: 
     return session, options
 
 
-async def _current_items(run: RunRecord, session: Session, ex: Executor, options: ApplyOptions, outcome: RunOutcome, journal: Journal) -> list[RunItem]:
+async def _current_items(run: RunRecord, session: Session, ex: Executor, options: ApplyOptions, outcome: RunOutcome, journal: Journal,
+                         life: Lifecycle | None = None) -> list[RunItem]:
     """What the run's source gives now: the fleet for an apply, the parent's snapshots for a rollback."""
     if run.command == "apply":
+        if life is not None:
+            _phase(life, "loading the fleet")
         fleet = await from_fleet(session, ex, no_prune=options.no_prune)
         outcome.forbidden = fleet.forbidden
         journal.forbid(outcome.forbidden)
@@ -221,7 +237,7 @@ async def resume_run(
     *,
     force: bool = False,
     confirm_for: Callable[[str, bool], Confirm | None] = lambda env, protected: None,
-    reporter: Any = None,
+    reporter: Reporter | None = None,
     transport: Transport | None = None,
 ) -> RunOutcome:
     """``wizsync resume``: continue an interrupted, halted or failed apply/rollback run, same id."""
@@ -243,7 +259,8 @@ async def resume_run(
         tenants = {r.tenant for r in journal.items(run_id) if r.tenant} | {t.tenant for t in session.plan.targets}
         life.hold(session.lock_targets(sorted(tenants)))
         async with session.executor(life.recorder) as ex:
-            current = await _current_items(run, session, ex, options, outcome, journal)
+            life.watch(ex)
+            current = await _current_items(run, session, ex, options, outcome, journal, life)
             resumption = _recorded(journal, run_id, current, options)
             refusal = resumption.refusal(run_id)
             if refusal is not None and not force:
@@ -283,7 +300,7 @@ async def rollback_run(
     batches: list[int | str] | None = None,
     max_failures: int | str | None = None,
     confirm_for: Callable[[str, bool], Confirm | None] = lambda env, protected: None,
-    reporter: Any = None,
+    reporter: Reporter | None = None,
     transport: Transport | None = None,
 ) -> RunOutcome:
     """``wizsync rollback``: a new run restoring the snapshots of what ``parent_id`` changed."""
@@ -318,5 +335,6 @@ async def rollback_run(
         journal.add_items(run_id, item_rows(run_batches))
         _confirm_or_refuse(confirm, f"Roll back {len(items)} chatbot(s) of '{parent.environment}' changed by run {parent_id}?")
         async with session.executor(life.recorder) as ex:
+            life.watch(ex)
             outcome.summary = await _roll_out(life, ex, options, run_batches, len(items), title=f"rollback {parent_id}")
     return outcome

@@ -19,7 +19,7 @@ from wizsync.engine import DEFAULT_HTTP_BACKEND, DEFAULT_REQUEST_TIMEOUT, HTTP_B
 from wizsync.journal import JournalError
 from wizsync.logfile import LoggingReporter
 from wizsync.manifest import ManifestError, ManifestErrors
-from wizsync.report.progress import make_reporter
+from wizsync.report.progress import Reporter, make_reporter
 from wizsync.report.terminal import color_enabled, make_console
 from wizsync.shards import ShardSpec, parse_shard
 
@@ -195,7 +195,7 @@ def tag(err: click.ClickException, code: str, source: BaseException | None = Non
     return err
 
 
-def reporter_for(quiet: bool, verbose: bool, no_color: bool) -> Any:
+def reporter_for(quiet: bool, verbose: bool, no_color: bool) -> Reporter:
     color = None if not no_color else False
     # Every progress event also goes to --log-file (a no-op without it).
     return LoggingReporter(make_reporter(sys.stderr, color=color, quiet=quiet, verbose=verbose))

@@ -96,7 +96,8 @@ def plan(
     else:
         console = stdout_console(no_color)
         console.print(
-            render_report(reports, keys, result.estimate, result.forbidden, only_changes=not verbose, title="Plan")
+            render_report(reports, keys, result.estimate, result.forbidden, only_changes=not verbose, title="Plan",
+                          only_failures=quiet)
         )
         # Paths are text, not rich markup ("[...]" in a folder name must print as is).
         if session.shard is not None:

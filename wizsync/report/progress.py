@@ -21,7 +21,8 @@ from __future__ import annotations
 import sys
 import time
 from datetime import datetime
-from typing import IO, Callable, Iterable, Mapping, Protocol
+from dataclasses import dataclass
+from typing import IO, Any, Callable, Iterable, Mapping, Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -33,13 +34,75 @@ from .values import safe_text
 ATTENTION_STATES = frozenset({"failed", "drifted", "error", "halted"})
 
 
+# Plain output: a progress line at most this often (seconds) while a phase runs.
+PLAIN_EVERY = 5.0
+# Request events -v prints as they happen (the engine's kinds, wizsync.engine.executor.OnEvent).
+VERBOSE_EVENTS = frozenset({"retry", "throttled", "wait_capped", "waiting"})
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """One API key as the live view shows it (from ``Executor.stats()``)."""
+
+    requests: int = 0
+    throttled: int = 0  # 429 answers
+    retries: int = 0
+    pace: float | None = None  # requests/s the limiter allows now
+    waiting: str | None = None  # why the key sends nothing now: rate, retry-after, ...
+    wait_seconds: float = 0.0
+
+    def text(self) -> str:
+        parts = [f"{self.requests} req", f"{self.throttled}×429", f"{self.retries} retries"]
+        if self.pace is not None:
+            parts.append(f"{self.pace:g}/s")
+        if self.waiting is not None and self.wait_seconds >= 0.05:
+            parts.append(f"waiting {self.wait_seconds:.1f}s ({self.waiting})")
+        return ", ".join(parts)
+
+
+def key_states(stats: Mapping[str, Mapping[str, Any]]) -> dict[str, KeyState]:
+    """``Executor.stats()`` → the live view's per-key state (a pure function)."""
+    out = {}
+    for label, st in stats.items():
+        waiting = st.get("waiting") or None
+        out[label] = KeyState(
+            requests=int(st.get("requests") or 0), throttled=int(st.get("throttled") or 0),
+            retries=int(st.get("retries") or 0), pace=st.get("rate"),
+            waiting=waiting["reason"] if waiting else None, wait_seconds=float(waiting["seconds"]) if waiting else 0.0,
+        )  # fmt: skip
+    return out
+
+
+def event_line(label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> str | None:
+    """The -v line of one request event (a retry, a 429 wait, a capped wait, a key waiting), or None."""
+    who = f"{label}{f' {context}' if context else ''}"
+    if kind == "retry":
+        return f"{who}: retry after attempt {detail.get('attempt')} ({detail.get('error')}), waiting {detail.get('wait')}s"
+    if kind == "throttled":
+        after = detail.get("retry_after")
+        return (f"{who}: 429 on attempt {detail.get('attempt')}, waiting {detail.get('wait')}s"
+                f"{f' (Retry-After {after})' if after is not None else ''}")  # fmt: skip
+    if kind == "wait_capped":
+        return (f"{label}: the server asked to wait {detail.get('asked')}s ({detail.get('source')}); "
+                f"waiting {detail.get('capped_to')}s at most")  # fmt: skip
+    if kind == "waiting":
+        return f"{label}: waiting {detail.get('seconds')}s ({detail.get('reason')})"
+    return None
+
+
 class Reporter(Protocol):
+    """What plan/apply/resume/rollback tell the person watching (PlainReporter, RichReporter, LoggingReporter)."""
+
     def start(
         self, total: int, labels: Mapping[str, int] | Iterable[str] = (), batches: int | None = None, title: str = ""
     ) -> None: ...
+    def phase(self, title: str, total: int | None = None) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
     def batch_started(self, n: int, size: int) -> None: ...
     def item_done(self, name: str, tenant: str, state: str, detail: str = "") -> None: ...
     def stats(self, label: str, requests: int, throttled: int, retries: int) -> None: ...
+    def keys(self, states: Mapping[str, KeyState]) -> None: ...
+    def request_event(self, label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> None: ...
     def message(self, text: str) -> None: ...
     def finish(self) -> None: ...
 
@@ -64,7 +127,30 @@ class _Counts:
         self.batch: int | None = None
         self.states: dict[str, int] = {}
         self.keys: dict[str, tuple[int, int, int]] = {}
+        self.key_states: dict[str, KeyState] = {}
         self.started = time.monotonic()
+        # The phase before the rollout (loading the fleet, the up-front plan), if one is running.
+        self.phase: str | None = None
+        self.phase_total: int | None = None
+        self.phase_done = 0
+        self.phase_started = self.started
+
+    def progress_text(self, now: float) -> str:
+        """``plan production: 120/300 (40%), ~12s left; acme/production waiting 2.0s (retry-after)``."""
+        if self.phase is not None:
+            title, done, total, since = self.phase, self.phase_done, self.phase_total, self.phase_started
+        else:
+            title, done, total, since = "run", self.done, self.total, self.started
+        if total:
+            text = f"{title}: {done}/{total}"
+        else:  # nothing to count yet (the fleet's listings): time and requests so far
+            text = f"{title}: {now - since:.0f}s, {sum(st.requests for st in self.key_states.values())} requests"
+        if total and done:
+            left = (now - since) / done * (total - done)
+            text += f" ({100 * done // total}%), ~{left:.0f}s left"
+        busy = [f"{label} {st.text()}" for label, st in sorted(self.key_states.items())
+                if st.waiting not in (None, "rate") or st.throttled or st.retries][:5]  # fmt: skip
+        return text + ("; " + "; ".join(busy) if busy else "")
 
     def batch_tag(self) -> str:
         if self.batch is None:
@@ -97,6 +183,7 @@ class PlainReporter:
         self.quiet, self.verbose, self.now = quiet, verbose, now
         self.c = _Counts()
         self._finished = False
+        self._last = time.monotonic()
 
     def _line(self, text: str, important: bool = False) -> None:
         if self.quiet and not important:
@@ -107,8 +194,11 @@ class PlainReporter:
     def start(
         self, total: int, labels: Mapping[str, int] | Iterable[str] = (), batches: int | None = None, title: str = ""
     ) -> None:
+        keys, key_states = self.c.keys, self.c.key_states
         self.c = _Counts()
+        self.c.keys, self.c.key_states = keys, key_states
         self.c.total, self.c.batches = total, batches
+        self._last = time.monotonic()
         parts = [f"{total} chatbots"]
         n_labels = len(_label_totals(labels))
         if n_labels:
@@ -127,6 +217,7 @@ class PlainReporter:
         tag = self.c.batch_tag()
         text = " ".join(x for x in (tag, name, state, detail) if x)
         self._line(text, important=state in ATTENTION_STATES)
+        self._maybe_progress()
 
     def stats(self, label: str, requests: int, throttled: int, retries: int) -> None:
         _, t0, x0 = self.c.keys.get(label, (0, 0, 0))
@@ -134,6 +225,33 @@ class PlainReporter:
         # A 429 or a retry is an event worth a line; plain request counts are not.
         if self.verbose or throttled > t0 or retries > x0:
             self._line(f"{label}: {requests} requests, {throttled} throttled (429), {retries} retries")
+
+    def _maybe_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= PLAIN_EVERY:
+            self._last = now
+            self._line(self.c.progress_text(now))
+
+    def phase(self, title: str, total: int | None = None) -> None:
+        self.c.phase, self.c.phase_total, self.c.phase_done = title, total, 0
+        self.c.phase_started = self._last = time.monotonic()
+        self._line(f"{title}: started" + (f" ({total})" if total else ""))
+
+    def advance(self, n: int = 1) -> None:
+        self.c.phase_done += n
+        self._maybe_progress()
+
+    def keys(self, states: Mapping[str, KeyState]) -> None:
+        self.c.key_states = dict(states)
+        for label, st in states.items():
+            self.c.keys[label] = (st.requests, st.throttled, st.retries)
+        self._maybe_progress()
+
+    def request_event(self, label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> None:
+        if self.verbose and kind in VERBOSE_EVENTS:
+            line = event_line(label, context, kind, detail)
+            if line:
+                self._line(line)
 
     def message(self, text: str) -> None:
         self._line(text, important=True)
@@ -148,8 +266,14 @@ class PlainReporter:
             self._line(f"keys: {self.c.keys_text()}")
 
 
+def _info(throttled: int, retries: int) -> str:
+    return f"429s {throttled}  retries {retries}"
+
+
 class RichReporter:
-    """rich ``Progress``: a run row (batch, done/total, 429s, retries, ETA) and a row per tenant."""
+    """rich ``Progress``: a bar per phase (fleet, up-front plan), a run row (batch, done/total, 429s,
+    retries, ETA), a row per tenant and one per API key (requests, 429s, retries, pace, and why and
+    how long it is waiting)."""
 
     def __init__(self, console: Console, quiet: bool = False, verbose: bool = False) -> None:
         self.console, self.quiet, self.verbose = console, quiet, verbose
@@ -158,7 +282,7 @@ class RichReporter:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("429s {task.fields[throttled]}  retries {task.fields[retries]}"),
+            TextColumn("{task.fields[info]}"),
             TimeRemainingColumn(),
             console=console,
             transient=False,
@@ -166,32 +290,55 @@ class RichReporter:
         )
         self.title = "run"
         self.run_task: TaskID | None = None
+        self.phase_task: TaskID | None = None
         self.rows: dict[str, TaskID] = {}
+        self.key_rows: dict[str, TaskID] = {}
         self._started = self._finished = False
+
+    def _ensure_started(self) -> None:
+        if not self._started:
+            self.progress.start()
+            self._started = True
 
     def _row(self, label: str, total: int | None = None) -> TaskID:
         if label not in self.rows:
-            self.rows[label] = self.progress.add_task(
-                f"  {safe_text(label)}", total=total, throttled=0, retries=0
-            )
+            self.rows[label] = self.progress.add_task(f"  {safe_text(label)}", total=total, info=_info(0, 0))
         return self.rows[label]
 
     def _describe(self) -> str:
         tag = self.c.batch_tag()
         return f"{safe_text(self.title)} {tag}".rstrip()
 
+    def _end_phase(self) -> None:
+        if self.phase_task is not None:
+            task = self.progress.tasks[self.phase_task]
+            self.progress.update(self.phase_task, total=task.completed, completed=task.completed)
+            self.phase_task = None
+
+    def phase(self, title: str, total: int | None = None) -> None:
+        self._end_phase()
+        self.c.phase, self.c.phase_total, self.c.phase_done = title, total, 0
+        self.phase_task = self.progress.add_task(safe_text(title), total=total, info="")
+        self._ensure_started()
+
+    def advance(self, n: int = 1) -> None:
+        self.c.phase_done += n
+        if self.phase_task is not None:
+            self.progress.advance(self.phase_task, n)
+
     def start(
         self, total: int, labels: Mapping[str, int] | Iterable[str] = (), batches: int | None = None, title: str = ""
     ) -> None:
+        self._end_phase()
+        keys, key_states = self.c.keys, self.c.key_states
         self.c = _Counts()
+        self.c.keys, self.c.key_states = keys, key_states
         self.c.total, self.c.batches = total, batches
         self.title = title or "run"
-        self.run_task = self.progress.add_task(self._describe(), total=total, throttled=0, retries=0)
+        self.run_task = self.progress.add_task(self._describe(), total=total, info=_info(0, 0))
         for label, n in sorted(_label_totals(labels).items()):
             self._row(label, n)
-        if not self._started:
-            self.progress.start()
-            self._started = True
+        self._ensure_started()
 
     def _print(self, text: str, style: str | None = None) -> None:
         self.progress.console.print(Text(safe_text(text), style=style or ""))
@@ -213,12 +360,31 @@ class RichReporter:
             line = " ".join(x for x in (self.c.batch_tag(), name, state, detail) if x)
             self._print(line, "bold red" if state in ATTENTION_STATES else None)
 
-    def stats(self, label: str, requests: int, throttled: int, retries: int) -> None:
-        self.c.keys[label] = (requests, throttled, retries)
-        self.progress.update(self._row(label), throttled=throttled, retries=retries)
+    def _totals_to_run_row(self) -> None:
         if self.run_task is not None:
             t, x = self.c.totals()
-            self.progress.update(self.run_task, throttled=t, retries=x)
+            self.progress.update(self.run_task, info=_info(t, x))
+
+    def stats(self, label: str, requests: int, throttled: int, retries: int) -> None:
+        self.c.keys[label] = (requests, throttled, retries)
+        self.progress.update(self._row(label), info=_info(throttled, retries))
+        self._totals_to_run_row()
+
+    def keys(self, states: Mapping[str, KeyState]) -> None:
+        self.c.key_states = dict(states)
+        for label, st in sorted(states.items()):
+            self.c.keys[label] = (st.requests, st.throttled, st.retries)
+            if label not in self.key_rows:
+                self.key_rows[label] = self.progress.add_task(f"  key {safe_text(label)}", total=None, info="")
+            self.progress.update(self.key_rows[label], info=safe_text(st.text()))
+        self._totals_to_run_row()
+        self._ensure_started()
+
+    def request_event(self, label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> None:
+        if self.verbose and kind in VERBOSE_EVENTS:
+            line = event_line(label, context, kind, detail)
+            if line:
+                self._print(line, "yellow")
 
     def message(self, text: str) -> None:
         self._print(text)
@@ -227,6 +393,7 @@ class RichReporter:
         if self._finished:
             return
         self._finished = True
+        self._end_phase()
         if self._started:
             self.progress.refresh()
             self.progress.stop()

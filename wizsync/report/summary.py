@@ -217,15 +217,19 @@ def render_report(
     forbidden: Iterable[str] = (),
     only_changes: bool = False,
     title: str = "Plan",
+    only_failures: bool = False,
 ) -> Text:
     """What ``plan`` prints on stderr: every diff, a blank line, then :func:`render_summary`.
 
     ``only_changes=True`` (the default a command may pick unless ``-v``) leaves
     out chatbots with nothing to do; the totals still count them.
+    ``only_failures=True`` (``-q``) shows only the chatbots that failed.
     """
     items = list(reports)
     fb = forbidden_list(forbidden)
-    out = render_diffs(items, fb, only_changes=only_changes)
+    # -q: the chatbots that failed, then the summary (which still counts every chatbot and lists every delete).
+    shown = [r for r in items if r.error or r.failed is not None or r.state == "failed"] if only_failures else items
+    out = render_diffs(shown, fb, only_changes=only_changes)
     if out.plain:
         out.append("\n\n")
     out.append_text(render_summary(compute_totals(items), list_deletes(items), keys, estimate, title, fb))
