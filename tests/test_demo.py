@@ -151,7 +151,7 @@ def test_demo_from_a_clean_directory_and_its_printed_commands(tmp_path: Path, sc
         scan.record("emulator output", "".join(emulator.output))
 
     assert set(results) == {"validate", "export", "render", "plan", "apply", "runs", "show", "resume", "rollback"}
-    assert "0 written, 60 unchanged" in results["export"].stdout  # the demo's export, byte for byte
+    assert "60 file(s), 0 written, 60 unchanged" in results["export"].stdout  # the demo's export, byte for byte
     assert "<secret:WIZSYNC_DEMO_MCP_TOKEN>" in results["render"].stdout
     assert "60 chatbots, 0 with changes" in results["plan"].stdout + results["plan"].stderr  # the demo applied it all
     assert f"Run {run_id}: apply 'production': completed" in results["show"].stdout

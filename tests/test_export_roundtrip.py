@@ -213,3 +213,48 @@ def test_values_that_look_like_templates_or_yaml_survive_the_round_trip(secret_s
         assert rendered["core"]["welcomeMessage"] == TRICKY["core"]["welcomeMessage"]
         assert rendered["skills"][0]["triggers"] == TRICKY["skills"][0]["triggers"]
     secret_scan.check()
+
+
+HOSTILE_NAMES = ["a/b", "a_b", "a b", ".", "..", "Help", "help", "../../escape"]
+
+
+def test_every_chatbot_gets_its_own_stable_file_whatever_its_name(secret_scan: Any, tmp_path: Path) -> None:
+    bots = [{"name": name, "id": f"cb_n{i}", "config": {"core": {"name": name, "temperature": i / 10}}}
+            for i, name in enumerate(HOSTILE_NAMES)]  # fmt: skip
+    seed = {"keySeed": "names", "organizations": [{
+        "name": "acme-staging", "tenant": "acme", "environment": "staging",
+        "keys": [{"label": "acme/staging", "envName": "WIZCHAT_ACME_STAGING_KEY"}], "chatbots": bots}]}  # fmt: skip
+    with EmulatorServer(seed=seed) as emu:
+        secret_scan.register_all(emu.keys)
+        head = f'version: 1\nenvironments:\n  staging: {{baseUrl: "{emu.base_url}"}}\n' \
+               "tenants:\n  acme: {keys: {staging: {env: WIZCHAT_ACME_STAGING_KEY}}}\nchatbots:\n"  # fmt: skip
+        (tmp_path / "export.yaml").write_text(head + "  - discover: {tenant: acme}\n    source: {self: true}\n")
+        out = tmp_path / "out"
+        secret_scan.watch(out)
+        proc = secret_scan.run(["export", "export.yaml", "--env", "staging", "--out", "out"], cwd=tmp_path, env=emu.key_env)
+        assert proc.returncode == 0, proc.stderr
+        n = len(HOSTILE_NAMES)
+        assert f"Exported {n} chatbot(s) of 'staging' to out: {n} file(s), {n} written, 0 unchanged." in proc.stdout
+        files = sorted(p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".yaml" and out in p.parents)
+        assert len(files) == n and all(p.parent == out / "staging" / "acme" for p in files)  # nothing escaped
+        by_id = {yaml.safe_load(p.read_text())["metadata"]["chatbotId"]: p for p in files}
+        assert sorted(by_id) == sorted(b["id"] for b in bots)  # one file per chatbot, none overwritten
+        for bot in bots:  # each file holds its own chatbot's config
+            assert yaml.safe_load(by_id[bot["id"]].read_text())["spec"]["core"]["temperature"] == bot["config"]["core"]["temperature"]
+        names = {b["name"]: by_id[b["id"]].name for b in bots}
+        assert names["a_b"] == "a_b.yaml" and names["help"] == "help.yaml"  # plain names keep their name
+        assert names["a/b"].startswith("a_b-") and names["a b"].startswith("a_b-") and names["Help"].startswith("Help-")
+        assert names["."].startswith("chatbot-") and names[".."].startswith("chatbot-")
+        first = snapshot(out)
+
+        # again, and with one chatbot selected: the same names, not one byte changed
+        proc = secret_scan.run(["export", "export.yaml", "--env", "staging", "--out", "out"], cwd=tmp_path, env=emu.key_env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"{n} file(s), 0 written, {n} unchanged." in proc.stdout
+        proc = secret_scan.run(["export", "export.yaml", "--env", "staging", "--out", "out", "--chatbot", "acme/a b", "--json"],
+                               cwd=tmp_path, env=emu.key_env)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        (only,) = json.loads(proc.stdout)["files"]
+        assert Path(only["path"]).name == names["a b"] and only["changed"] is False and only["name"] == "acme/a b"
+        assert snapshot(out) == first
+    secret_scan.check()

@@ -9,6 +9,11 @@ What the server sent that this wizsync's contract does not name (a section,
 a key, an item field) is written too, and listed in the file's
 ``allowUnknown``, so an exported file is always a valid ``file`` source.
 
+File names are unique and stable for any chatbot name (``file_stem``): a
+plain name (lower-case letters, digits, ``.``, ``_``, ``-``) is the file
+name; any other (``a/b``, ``a b``, ``.``, ``..``, ``Help``, non-ASCII) gets
+a short suffix derived from the chatbot id: ``a_b-3f2a9c1e.yaml``.
+
 Deterministic: keys sorted (the item key first), no timestamp, so exporting
 an unchanged fleet again changes no byte — a file whose content is the same
 is not even rewritten. A new file is written to a temporary name and renamed
@@ -17,6 +22,7 @@ into place, so a killed export never leaves a half-written file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -30,10 +36,10 @@ import yaml
 from wizchat_management import ChatbotConfigDocument
 
 from .engine import Executor
-from .manifest import Target
+from .manifest import ManifestError, Target
 from .render.authoring import unknown_paths
 
-__all__ = ["ExportedFile", "export_document", "export_path", "write_atomic", "export_fleet"]
+__all__ = ["ExportedFile", "export_document", "export_paths", "file_stem", "id_suffix", "write_atomic", "export_fleet"]
 
 _ITEM_KEYS = ("name", "hostname")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -82,9 +88,46 @@ def render_yaml(document: dict[str, Any], header: str) -> str:
     return header + body
 
 
-def export_path(out_dir: Path, target: Target) -> Path:
-    name = _UNSAFE.sub("_", target.chatbot_name or target.name.rsplit("/", 1)[-1]).strip("._") or "chatbot"
-    return out_dir / target.environment / _UNSAFE.sub("_", target.tenant) / f"{name}.yaml"
+# A plain name is its own file name on any disk: lower case (no Help/help clash on a
+# case-insensitive one), no separator, no leading dot, not ending in a dot.
+_PLAIN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+def id_suffix(chatbot_id: str) -> str:
+    """8 hex characters derived from the chatbot id: the same id, the same suffix, on every export."""
+    return hashlib.sha256(chatbot_id.encode("utf-8")).hexdigest()[:8]
+
+
+def file_stem(name: str, chatbot_id: str) -> str:
+    """The file name (without ``.yaml``) of a chatbot: a function of its name and id alone.
+
+    So it is the same whatever else is exported with it, in any order, with any
+    selection. A plain name is its own stem; any other (``a/b``, ``a b``, ``.``,
+    ``..``, ``Help``, non-ASCII) is made safe and takes the id suffix, so
+    ``a/b``, ``a_b`` and ``a b`` stay three files.
+    """
+    if _PLAIN.match(name) and not name.endswith("."):
+        return name
+    return f"{_UNSAFE.sub('_', name).strip('._')[:64] or 'chatbot'}-{id_suffix(chatbot_id)}"
+
+
+def export_paths(out_dir: Path, targets: Sequence[Target]) -> dict[str, Path]:
+    """``DIR/<env>/<tenant>/<stem>.yaml`` of each target, by address; ``ManifestError`` if two would share one."""
+    paths: dict[str, Path] = {}
+    owners: dict[str, str] = {}
+    for target in targets:
+        assert target.chatbot_id is not None  # bound before export
+        name = target.chatbot_name if target.chatbot_name is not None else target.name
+        path = out_dir / target.environment / target.tenant / f"{file_stem(name, target.chatbot_id)}.yaml"
+        other = owners.setdefault(str(path).casefold(), target.name)
+        if other != target.name:
+            # Only a name crafted as another's suffixed stem gets here: refuse, never overwrite.
+            raise ManifestError(
+                f"export: '{other}' and '{target.name}' would be written to one file ({path.name})",
+                hint="Rename one of them on the server, or leave one out with --chatbot/--select",
+            )
+        paths[target.name] = path
+    return paths
 
 
 def write_atomic(path: Path, text: str) -> bool:
@@ -123,12 +166,14 @@ async def export_fleet(ex: Executor, targets: Sequence[Target], out_dir: Path) -
         for stale in (out_dir / env).glob("*/.*.yaml.*.tmp"):
             stale.unlink(missing_ok=True)
 
+    paths = export_paths(out_dir, targets)
+
     async def one(target: Target) -> ExportedFile:
         chatbot_id = target.chatbot_id
         assert chatbot_id is not None
         doc = await ex.call(f"{target.tenant}/{target.environment}", lambda c: c.get_config(chatbot_id), context=target.name)
-        path = export_path(out_dir, target)
-        header = f"# wizsync export: {target.environment}/{target.tenant}/{target.name} ({chatbot_id})\n"
+        path = paths[target.name]
+        header = f"# wizsync export: {target.environment}/{target.name} ({chatbot_id})\n"
         document = export_document(doc)
         if "allowUnknown" in document:
             header += "# allowUnknown: what the server sent that this wizsync does not know (see docs/manifest.md)\n"

@@ -63,6 +63,8 @@ def export(
     """Write the live config of every selected chatbot of ENV to DIR/<env>/<tenant>/<name>.yaml.
 
     Deterministic: exporting an unchanged fleet again changes no byte.
+    A name that is not a plain lower-case file name (a/b, a b, ., .., Help)
+    gets a short suffix derived from its chatbot id: a_b-3f2a9c1e.yaml.
     Secrets stay "<redacted>". Each file works as a `source: {file: ...}`.
 
     \b
@@ -91,10 +93,11 @@ def export(
         emit(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     else:
         changed = sum(f.changed for f in exported)
+        files = len({f.path for f in exported})  # one file per chatbot (export_paths); said as counted
         for o in failures:
             info = error_info(o.error)  # type: ignore[attr-defined]
             click.echo(f"error: {o.item.name}: {info['code']}: {info['message']}", err=True)  # type: ignore[attr-defined]
-        click.echo(f"Exported {len(exported)} chatbot(s) of '{environment}' to {out_dir} "
-                   f"({changed} written, {len(exported) - changed} unchanged).")  # fmt: skip
+        click.echo(f"Exported {len(exported)} chatbot(s) of '{environment}' to {out_dir}: {files} file(s), "
+                   f"{changed} written, {files - changed} unchanged.")  # fmt: skip
     if failures:
         sys.exit(1)
