@@ -112,10 +112,14 @@ def test_two_tenants_may_each_name_a_chatbot_alike_but_one_tenant_not_twice(tmp_
         load_manifest(path)
 
 
-def test_a_tenant_name_cannot_hold_a_slash(tmp_path: Path) -> None:
+def test_tenant_and_environment_names_cannot_hold_a_slash(tmp_path: Path) -> None:
     path = tmp_path / "wizsync.yaml"
     path.write_text(MANIFEST.replace("  globex: {", "  glo/bex: {").split("chatbots:")[0])
     with pytest.raises(ManifestError, match="tenant name 'glo/bex' is not valid"):
+        load_manifest(path)
+    # environments name folders too (export writes DIR/<env>/<tenant>/): no way out of DIR
+    path.write_text(MANIFEST.replace("environments: {staging: {}, production: {}}", "environments: {'../up': {}}").split("chatbots:")[0])
+    with pytest.raises(ManifestError, match="environment name '../up' is not valid"):
         load_manifest(path)
 
 

@@ -377,14 +377,16 @@ class Manifest(_Model):
                 raise ValueError("a fileRoots entry is a folder path (relative to the manifest's folder, or absolute)")
         return value
 
-    @field_validator("tenants")
+    @field_validator("tenants", "environments")
     @classmethod
-    def _tenant_names(cls, value: dict[str, Tenant]) -> dict[str, Tenant]:
-        # A tenant name is the first half of every address (tenant/name): no '/' or spaces in it.
+    def _folder_names(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
+        # A tenant name is the first half of every address (tenant/name), and both name folders
+        # (export's DIR/<env>/<tenant>/): no '/', '..' or spaces in them.
+        what = "tenant" if info.field_name == "tenants" else "environment"
         for name in value:
             if not _NAME.match(name):
                 raise ValueError(
-                    f"tenant name {name!r} is not valid: use letters, digits, '_', '.' or '-', starting with a letter or digit"
+                    f"{what} name {name!r} is not valid: use letters, digits, '_', '.' or '-', starting with a letter or digit"
                 )
         return value
 
