@@ -22,6 +22,7 @@ retrying 429s after Retry-After (decK/Terraform ``-parallelism=10``).
     python bench/rate_limit_floor.py            # N=1000 K=4 R=20 B=20 L=20ms (~2.5 min)
     python bench/rate_limit_floor.py --quick    # N=240 K=4 R=20 B=20 L=20ms (~40 s)
     python bench/rate_limit_floor.py --n 2000 --keys 8 --rate 10 --burst 5 --latency-ms 50 --skip-baselines
+    python bench/rate_limit_floor.py --wide     # plan: 4 x 250, 40 x 25 and 200 x 5 keys x chatbots (~2 min)
 """
 
 from __future__ import annotations
@@ -123,9 +124,46 @@ def main() -> int:
     p.add_argument("--skip-baselines", action="store_true")
     p.add_argument("--skip-apply", action="store_true")
     p.add_argument("--json-only", action="store_true", help="print only the JSON document")
+    p.add_argument("--wide", action="store_true",
+                   help="plan only, side by side: the 4-key case and the wide fleets (issue 14 §2): "
+                   "40 keys x 25 chatbots at R=5 B=1, 200 keys x 5 chatbots at R=1 B=1")  # fmt: skip
     o = p.parse_args()
     o.n = o.n or (240 if o.quick else 1000)
+    if o.wide:
+        return wide(o)
+    rows, startup = measure(o)
+    report(o, rows, startup)
+    return 0
 
+
+WIDE = [  # (label, chatbots, keys, rate, burst): each floor is 4-12 s, so fixed costs show
+    ("4 keys x 250", 1000, 4, 20.0, 20),
+    ("40 keys x 25", 1000, 40, 5.0, 1),
+    ("200 keys x 5", 1000, 200, 1.0, 1),
+]
+
+
+def wide(o: argparse.Namespace) -> int:
+    rows: list[dict[str, Any]] = []
+    for label, n, keys, rate, burst in WIDE:
+        shape = argparse.Namespace(**{**vars(o), "n": n, "keys": keys, "rate": rate, "burst": burst,
+                                      "skip_baselines": True, "skip_apply": True})  # fmt: skip
+        phase_rows, startup = measure(shape)
+        for r in phase_rows:
+            r["phase"] = f"{r['phase']}, {label} (R={rate:g} B={burst})"
+            r["startup_s"] = round(startup.wall, 3)
+        rows += phase_rows
+    doc = {"bench": "rate_limit_floor --wide", "targets": {"t_over_floor": 1.10}, "phases": rows}
+    print(json.dumps(doc, indent=2))
+    if not o.json_only:
+        cols = ["phase", "wall_s", "floor_s", "t_over_floor", "window_s", "window_over_floor", "startup_s", "requests",
+                "429s", "cpu_s", "peak_rss_mb"]  # fmt: skip
+        print(file=sys.stderr)
+        print(fleetgen.table(rows, cols), file=sys.stderr)
+    return 0
+
+
+def measure(o: argparse.Namespace) -> tuple[list[dict[str, Any]], Any]:
     with tempfile.TemporaryDirectory(prefix="wizsync-floor-") as tmp:
         work = Path(tmp)
         seed = fleetgen.write_seed(work / "seed.json", o.n, o.keys)
@@ -155,7 +193,10 @@ def main() -> int:
                                           emu, work, env, o))  # fmt: skip
                 applied = emu.stats()["total"]["applies"]
                 rows[-1]["server_applies"] = applied
+    return rows, startup
 
+
+def report(o: argparse.Namespace, rows: list[dict[str, Any]], startup: Any) -> None:
     plan = rows[0]
     for r in rows[1:]:
         if r["phase"].startswith("baseline"):
@@ -176,7 +217,6 @@ def main() -> int:
         print(f"N={o.n} K={o.keys} R={o.rate}/s B={o.burst} L={o.latency_ms} ms; startup (validate) {startup.wall:.2f} s",
               file=sys.stderr)  # fmt: skip
         print(fleetgen.table(rows, cols), file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":
