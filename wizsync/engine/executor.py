@@ -110,6 +110,12 @@ DEFAULT_MAX_ATTEMPTS = 4
 # 429s are expected under load and are paced by the limiter, so they get a
 # budget of their own; bounded so a key that only ever says 429 still ends.
 DEFAULT_MAX_THROTTLES = 20
+# A key nothing is known of yet sends one request and learns its limit from the
+# answer's headers. Two would save one round trip per key, but on a key whose
+# burst is 1 the second is a certain 429 and a Retry-After wait of 1/rate: in a
+# wide fleet (200 keys x 5 chatbots at 1 req/s) that cost ~280 429s and a
+# second per key at start (bench/rate_limit_floor.py --wide).
+PROBE_IN_FLIGHT = 1
 # After a stop, requests already sent get this long to answer: a healthy
 # server answers in well under a second, a stuck one is abandoned.
 STOP_GRACE = 5.0
@@ -419,7 +425,7 @@ class Executor:
         self._network = transport
         for label, spec in keys.items():
             limiter = KeyLimiter(rate_hint=spec.rate_hint, burst_hint=spec.burst_hint, clock=clock,
-                                 on_wait=self._wait_notice(label))  # fmt: skip
+                                 on_wait=self._wait_notice(label), probe=PROBE_IN_FLIGHT)  # fmt: skip
             key = _Key(label, limiter)
             key.http = _ApiClient(transport=_PacedTransport(self, key, transport), timeout=timeout)
             key.client = AsyncWizChatClient(spec.api_key, base_url=spec.base_url, http_client=key.http)
