@@ -21,6 +21,7 @@ from .journal import Journal, JournalError, RunLock, RunRecord, new_run_id
 from .lifecycle import USER_ERRORS, Lifecycle, prepared, run_lifecycle
 from .plan import deletes_of, ops_of, plan_fleet, summary_of
 from .rollback import Loss
+from .report.prompt import confirmation_preview
 from .rollout import cut_batches
 from .session import Session, manifest_hash, open_session
 from .shards import Shard
@@ -55,10 +56,10 @@ def _phase(life: Lifecycle, title: str, total: int | None = None) -> None:
         life.reporter.phase(title, total)
 
 
-async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem], options: ApplyOptions) -> tuple[int, list[str]]:
+async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem], options: ApplyOptions) -> tuple[int, list[str], dict[str, list[dict[str, Any]]]]:
     """Plan everything before applying anything: deletes and the confirmation need the whole picture.
 
-    Returns (chatbots with changes, deletes named ``chatbot: section[key]``).
+    Returns (chatbots with changes, deletes named ``chatbot: section[key]``, each chatbot's operations).
     """
     journal, run_id = life.journal, life.run_id
     _phase(life, "planning every chatbot", len(fleet))
@@ -79,15 +80,15 @@ async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem
         changed += bool(s.create or s.update or s.delete)
         deletes += [f"{o.item.name}: {d}" for d in deletes_of(o.result)]
     journal.record_plans(run_id, rows)
-    return changed, deletes
+    return changed, deletes, {row["name"]: row["plan_ops"] for row in rows}
 
 
-def _approved_changes(approved: dict[str, Approved]) -> tuple[int, list[str]]:
-    """(chatbots with changes, deletes) of an approved plan run."""
+def _approved_changes(approved: dict[str, Approved]) -> tuple[int, list[str], dict[str, list[dict[str, Any]]]]:
+    """(chatbots with changes, deletes, operations) of an approved plan run."""
     changed = sum(1 for a in approved.values() if a.ops)
     deletes = [f"{n}: {o['section']}[{o.get('key')}]" for n, a in approved.items()
                for o in a.ops if o.get("op") == "delete"]  # fmt: skip
-    return changed, deletes
+    return changed, deletes, {n: a.ops for n, a in approved.items()}
 
 
 def _refuse_deletes(deletes: list[str], options: ApplyOptions) -> None:
@@ -152,11 +153,12 @@ async def apply_run(
             batches = cut_batches(fleet.items, options.batches)
             journal.add_items(run_id, item_rows(batches))
             if approved is not None:
-                changed, outcome.deletes = _approved_changes(approved)
+                changed, outcome.deletes, ops = _approved_changes(approved)
             else:
-                changed, outcome.deletes = await _upfront_plan(life, ex, fleet.fleet, options)
+                changed, outcome.deletes, ops = await _upfront_plan(life, ex, fleet.fleet, options)
             _refuse_deletes(outcome.deletes, options)
-            _confirm_or_refuse(confirm, f"Apply {changed} changed chatbot(s) of {len(fleet.items)} to "
+            # The prompt shows what it asks about: the changes per section and every delete.
+            _confirm_or_refuse(confirm, f"{confirmation_preview(ops, outcome.deletes)}\nApply {changed} changed chatbot(s) of {len(fleet.items)} to "
                                         f"'{session.environment}' in {len(batches)} batch(es)?")  # fmt: skip
             outcome.summary = await _roll_out(life, ex, options, batches, len(fleet.items), approved=approved,
                                               title=f"apply {session.environment}")  # fmt: skip

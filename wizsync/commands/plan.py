@@ -10,6 +10,7 @@ from wizsync.engine import Transport, run
 from wizsync.plan import run_plan
 from wizsync.report.errordoc import emit
 from wizsync.report.jsonout import dumps, plan_document
+from wizsync.report.markdown import render_markdown
 from wizsync.report.summary import render_report
 from wizsync.session import open_session
 from wizsync.shards import ShardSpec, shard_line
@@ -45,6 +46,11 @@ __all__ = ["plan"]
     is_flag=True,
     help="Exit 0 when nothing would change, 2 when something would, 1 on errors.",
 )
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+    help="stdout: the diffs (text), the --json document, or a markdown summary for a pull-request comment or "
+    "$GITHUB_STEP_SUMMARY (bounded to 65,536 characters).",
+)
 @output_options
 def plan(
     manifest_path: str,
@@ -57,6 +63,7 @@ def plan(
     journal: str | None,
     no_prune: bool,
     detailed_exitcode: bool,
+    output_format: str,
     as_json: bool,
     no_color: bool,
     verbose: bool,
@@ -73,7 +80,9 @@ def plan(
       wizsync plan wizsync.yaml --env production
       wizsync plan wizsync.yaml --env production --select tier=gold --json
       wizsync plan wizsync.yaml --env production --detailed-exitcode   # CI: 2 = changes
+      wizsync plan wizsync.yaml --env production --format markdown >> "$GITHUB_STEP_SUMMARY"
     """
+    as_json = as_json or output_format == "json"
     with user_errors():
         session = open_session(
             manifest_path, environment, select=select, chatbots=chatbots, concurrency=concurrency, journal=journal,
@@ -93,6 +102,9 @@ def plan(
         if session.shard is not None:
             doc["shard"] = session.shard.as_json()
         emit(dumps(doc))
+    elif output_format == "markdown":
+        sys.stdout.write(render_markdown(reports, environment=environment, run_id=result.run_id, keys=keys,
+                                         estimate=result.estimate, forbidden=result.forbidden))  # fmt: skip
     else:
         console = stdout_console(no_color)
         console.print(
