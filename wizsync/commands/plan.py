@@ -78,7 +78,6 @@ def plan(
     \b
     Examples:
       wizsync plan wizsync.yaml --env production
-      wizsync plan wizsync.yaml --env production --select tier=gold --json
       wizsync plan wizsync.yaml --env production --detailed-exitcode   # CI: 2 = changes
       wizsync plan wizsync.yaml --env production --format markdown >> "$GITHUB_STEP_SUMMARY"
     """
