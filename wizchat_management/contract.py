@@ -62,28 +62,59 @@ def _branches(schema: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [schema]
 
 
+# Per schema object (they live as long as the cached document): its object and array shapes.
+_OBJECTS: dict[int, tuple[Mapping[str, Any], Any] | None] = {}
+_ARRAYS: dict[int, Mapping[str, Any] | None] = {}
+_NULLABLE: dict[int, bool] = {}
+_CONTAINERS = (dict, list)
+
+
+def _object_shape(schema: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any] | None:
+    key = id(schema)
+    if key not in _OBJECTS:
+        objects = [b for b in _branches(schema) if b.get("type") == "object"]
+        _OBJECTS[key] = (objects[0].get("properties", {}), objects[0].get("additionalProperties", True)) if objects else None
+    return _OBJECTS[key]
+
+
+def _array_items(schema: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    key = id(schema)
+    if key not in _ARRAYS:
+        arrays = [b for b in _branches(schema) if b.get("type") == "array" and isinstance(b.get("items"), Mapping)]
+        _ARRAYS[key] = arrays[0]["items"] if arrays else None
+    return _ARRAYS[key]
+
+
+def _admits_null(schema: Mapping[str, Any]) -> bool:
+    key = id(schema)
+    if key not in _NULLABLE:
+        _NULLABLE[key] = admits_null(schema)
+    return _NULLABLE[key]
+
+
 def drop_forbidden_nulls(value: Any, schema: Mapping[str, Any]) -> Any:
     """``value`` without the ``null`` values ``schema`` does not admit (recursively; input unchanged)."""
-    if isinstance(value, Mapping):
-        objects = [b for b in _branches(schema) if b.get("type") == "object"]
-        if not objects:
+    if type(value) is dict or isinstance(value, Mapping):  # exact type first: ABC checks cost
+        shape = _object_shape(schema)
+        if shape is None:
             return value
-        shape = objects[0]
-        properties: Mapping[str, Any] = shape.get("properties", {})
-        extra = shape.get("additionalProperties", True)
+        properties, extra = shape
         out: dict[str, Any] = {}
         for key, item in value.items():
             sub = properties.get(key, extra if isinstance(extra, Mapping) else None)
             if sub is None:  # a key the contract does not name: sent as it is
                 out[key] = item
-            elif item is None and not admits_null(sub):
-                continue
-            else:
+            elif item is None:
+                if _admits_null(sub):
+                    out[key] = None
+            elif type(item) in _CONTAINERS or isinstance(item, Mapping):
                 out[key] = drop_forbidden_nulls(item, sub)
+            else:
+                out[key] = item
         return out
     if isinstance(value, list):
-        arrays = [b for b in _branches(schema) if b.get("type") == "array"]
-        if not arrays or not isinstance(arrays[0].get("items"), Mapping):
+        items = _array_items(schema)
+        if items is None:
             return value
-        return [drop_forbidden_nulls(item, arrays[0]["items"]) for item in value]
+        return [drop_forbidden_nulls(item, items) if type(item) in _CONTAINERS else item for item in value]
     return value
