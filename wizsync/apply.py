@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from wizchat_management import ApplyResult, ChatbotConfigDocument
 
 from .engine import Executor, ResponseTooLarge, Stopped, classify
-from .fleet import FleetItem, key_label
+from .fleet import FleetFailure, FleetItem, key_label
 from .journal import Journal, now_rfc3339
 from .plan import deletes_of, error_info, has_changes, ops_of, summary_of
 from .recorder import Recorder
@@ -199,7 +199,7 @@ class BatchRunner:
 
     # -- one chatbot --------------------------------------------------------
 
-    def _finish(self, item: RunItem, state: str, detail: str = "", **fields: Any) -> None:
+    def _finish(self, item: RunItem | FleetFailure, state: str, detail: str = "", **fields: Any) -> None:
         self.journal.record_result(self.run_id, item.name, state, **fields, **self.recorder.take(item.name))
         if self.reporter is not None:
             self.reporter.item_done(item.name, item.tenant, state, detail)
@@ -317,8 +317,33 @@ class BatchRunner:
     def failures(self) -> int:
         return self.journal.item_counts(self.run_id).get("failed", 0)
 
-    async def run(self, batches: Sequence[Sequence[RunItem]], total: int) -> RunSummary:
-        """Run the batches in order, skipping items already done; returns how the run ended."""
+    def fail_unloaded(self, failure: FleetFailure) -> None:
+        """A chatbot whose fleet loading failed fails in its batch, with the server's error."""
+        info = failure.error
+        self._finish(failure, "failed", info["message"], error_code=info["code"], error_message=info["message"])
+
+    async def _run_batch(self, number: int, todo: Sequence[RunItem], unloaded: Sequence[FleetFailure]) -> None:
+        journal, run_id = self.journal, self.run_id
+        # Which machine ran each batch: across machines the lock cannot serialize runs, the journal tells.
+        journal.event(run_id, "batch.start", batch=number, size=len(todo) + len(unloaded), host=socket.gethostname(), pid=os.getpid())
+        if self.reporter is not None:
+            self.reporter.batch_started(number, len(todo) + len(unloaded))
+        for failure in unloaded:
+            self.fail_unloaded(failure)
+        outcomes = await self.ex.map(todo, self.process, key=lambda item: item.label)
+        # process() records every API error itself; what escapes it (a journal write refused
+        # or failing) means results may be unrecorded: stop the run with that reason, once
+        # the batch's requests in flight have finished.
+        errors = [o.error for o in outcomes if o.error is not None]
+        if errors:
+            raise errors[0]
+
+    async def run(self, batches: Sequence[Sequence[RunItem | FleetFailure]], total: int) -> RunSummary:
+        """Run the batches in order, skipping items already done; returns how the run ended.
+
+        A ``FleetFailure`` (a chatbot whose fleet loading failed) is recorded ``failed`` in its
+        batch and counts against the failure budget like any other failure.
+        """
         journal, run_id = self.journal, self.run_id
         budget = failure_budget(self.options.max_failures, total)
         done = 0
@@ -326,24 +351,15 @@ class BatchRunner:
         message = ""
         for number, batch in enumerate(batches, 1):
             states = {r.name: r.state for r in journal.items(run_id)}
-            todo = [item for item in batch if states.get(item.name) in UNFINISHED_STATES]
-            if not todo:
+            todo = [i for i in batch if isinstance(i, RunItem) and states.get(i.name) in UNFINISHED_STATES]
+            unloaded = [i for i in batch if isinstance(i, FleetFailure) and states.get(i.name) in UNFINISHED_STATES]
+            if not todo and not unloaded:
                 done += 1
                 continue
             if self.ex.stopping:
                 status = "interrupted"
                 break
-            # Which machine ran each batch: across machines the lock cannot serialize runs, the journal tells.
-            journal.event(run_id, "batch.start", batch=number, size=len(todo), host=socket.gethostname(), pid=os.getpid())
-            if self.reporter is not None:
-                self.reporter.batch_started(number, len(todo))
-            outcomes = await self.ex.map(todo, self.process, key=lambda item: item.label)
-            # process() records every API error itself; what escapes it (a journal write refused
-            # or failing) means results may be unrecorded: stop the run with that reason, once
-            # the batch's requests in flight have finished.
-            errors = [o.error for o in outcomes if o.error is not None]
-            if errors:
-                raise errors[0]
+            await self._run_batch(number, todo, unloaded)
             failures = self.failures()
             journal.event(run_id, "batch.done", batch=number, failures=failures)
             done += 1

@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatApiError, WizChatError
 
 from .engine import Executor, KeySpec
+from .engine.errors import error_info, key_refused
 from .manifest import Manifest, ManifestError, Target, TargetPlan, raise_all, read_api_key
 from .render import RenderedDocument, check_manifest, live_config_needed, render_target
 from .render.promotion import promotion_gaps
+from .render.sources import LiveConfigRef
+
+T = TypeVar("T")
 
 __all__ = [
     "api_error",
@@ -39,6 +44,10 @@ __all__ = [
     "precheck",
     "bind_targets",
     "load_fleet",
+    "load",
+    "LoadedFleet",
+    "FleetFailure",
+    "FetchFailed",
     "list_tenants",
 ]
 
@@ -146,8 +155,31 @@ async def _listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> l
         raise api_error(manifest, tenant, env, "list_chatbots", exc) from None
 
 
+@dataclass(frozen=True)
+class FetchFailed:
+    """A fetch fleet loading needed that the server did not answer (after the engine's retries)."""
+
+    action: str  # e.g. "list_chatbots of tenant 'acme' in 'staging'"
+    error: dict[str, Any]  # engine.errors.error_info
+
+    @property
+    def message(self) -> str:
+        return f"loading the fleet: {self.action} failed: {self.error['message']}"
+
+
+async def _tolerant(ex: Executor, manifest: Manifest, tenant: str, env: str, action: str,
+                    call: Callable[[], Awaitable[T]]) -> T | FetchFailed:  # fmt: skip
+    """The call's answer, or what failed; a refused key (401/403) is the manifest's problem: raised, naming its line."""
+    try:
+        return await call()
+    except WizChatError as exc:
+        if key_refused(exc):
+            raise api_error(manifest, tenant, env, action, exc) from None
+        return FetchFailed(f"{action} of tenant '{tenant}' in '{env}'", error_info(exc))
+
+
 async def bind_targets(ex: Executor, plan: TargetPlan) -> list[Target]:
-    """Bind every target to a live id, listing only the tenants that need it."""
+    """Bind every target to a live id, listing only the tenants that need it; any failed listing raises."""
     return (await _bind(ex, plan))[0]
 
 
@@ -162,6 +194,28 @@ async def _bind(ex: Executor, plan: TargetPlan) -> tuple[list[Target], dict[str,
     return targets, listings
 
 
+def _lister(ex: Executor, tenant: str, env: str) -> Callable[[], Awaitable[list[PublicChatbot]]]:
+    return lambda: ex.call(key_label(tenant, env), lambda c: c.list_chatbots(), context=f"list:{tenant}")
+
+
+async def _bind_tolerant(
+    ex: Executor, plan: TargetPlan
+) -> tuple[list[Target], dict[str, list[PublicChatbot]], dict[str, FetchFailed]]:
+    """Like ``_bind``, but a tenant whose listing failed fails only its targets that needed it."""
+    tenants = plan.listings_needed()
+    env = plan.environment
+    pages = await asyncio.gather(*(_tolerant(ex, plan.manifest, t, env, "list_chatbots", _lister(ex, t, env)) for t in tenants))
+    listed = dict(zip(tenants, pages))
+    failed = {t: page for t, page in listed.items() if isinstance(page, FetchFailed)}
+    failures = {t.name: failed[t.tenant] for t in plan.targets if not t.bound and t.tenant in failed}
+    kept = replace(plan, targets=tuple(t for t in plan.targets if t.name not in failures))
+    listings = {t: page for t, page in listed.items() if not isinstance(page, FetchFailed)}
+    targets = kept.bind(listings) if kept.targets else []
+    if not targets and not failures and plan.shard is None:
+        raise no_match_error(plan)
+    return targets, listings, failures
+
+
 def no_match_error(plan: TargetPlan) -> ManifestError:
     """An empty selection that "succeeds" hides a typo in --select/--chatbot (field notes: silent success)."""
     return ManifestError(
@@ -172,69 +226,151 @@ def no_match_error(plan: TargetPlan) -> ManifestError:
     )
 
 
+async def _source_refs(
+    ex: Executor, plan: TargetPlan, targets: Sequence[Target], target_listings: Mapping[str, Sequence[PublicChatbot]],
+    notices: list[str],
+) -> tuple[dict[str, LiveConfigRef], dict[str, FetchFailed]]:  # fmt: skip
+    """Every live source bound to its chatbot id, or the listing that failed for it."""
+    manifest = plan.manifest
+    refs = {t.name: ref for t in targets if (ref := live_config_needed(manifest, t)) is not None}
+    pairs = list(dict.fromkeys((r.tenant, r.environment) for r in refs.values() if r.chatbot_id is None))
+    pages = await asyncio.gather(*(_tolerant(ex, manifest, *p, "list_chatbots", _lister(ex, *p)) for p in pairs))
+    failed = {pair: page for pair, page in zip(pairs, pages) if isinstance(page, FetchFailed)}
+    listings = {pair: page for pair, page in zip(pairs, pages) if not isinstance(page, FetchFailed)}
+    failures = {name: failed[(r.tenant, r.environment)] for name, r in refs.items() if (r.tenant, r.environment) in failed}
+    refs = {name: r for name, r in refs.items() if name not in failures}
+    # A promotion lists both sides' strays at once: every target without a source is an error,
+    # every source chatbot the target lacks a notice (it is not promoted).
+    gaps = promotion_gaps(plan, list(refs.values()), listings, target_listings)
+    notices.extend(gap.notice() for gap in gaps if gap.only_in_source and not gap.only_in_target)
+    raise_all([gap.error(manifest) for gap in gaps if gap.only_in_target])
+    return {name: ref.bind(manifest, listings.get((ref.tenant, ref.environment), [])) for name, ref in refs.items()}, failures
+
+
 async def _sources(
     ex: Executor,
     plan: TargetPlan,
     targets: Sequence[Target],
     target_listings: Mapping[str, Sequence[PublicChatbot]],
     notices: list[str],
-) -> dict[str, ChatbotConfigDocument]:
-    manifest = plan.manifest
-    refs = {t.name: ref for t in targets if (ref := live_config_needed(manifest, t)) is not None}
-    pairs = list(dict.fromkeys((r.tenant, r.environment) for r in refs.values() if r.chatbot_id is None))
-    pages = await asyncio.gather(*(_listing(ex, manifest, *pair) for pair in pairs))
-    listings: dict[tuple[str, str], list[PublicChatbot]] = dict(zip(pairs, pages))
-    # A promotion lists both sides' strays at once: every target without a source is an error,
-    # every source chatbot the target lacks a notice (it is not promoted).
-    gaps = promotion_gaps(plan, list(refs.values()), listings, target_listings)
-    notices.extend(gap.notice() for gap in gaps if gap.only_in_source and not gap.only_in_target)
-    raise_all([gap.error(manifest) for gap in gaps if gap.only_in_target])
-    bound = {name: ref.bind(manifest, listings.get((ref.tenant, ref.environment), [])) for name, ref in refs.items()}
+) -> tuple[dict[str, ChatbotConfigDocument], dict[str, FetchFailed]]:
+    """The live config each target renders from (environment/self sources), or why it could not be fetched."""
+    bound, failures = await _source_refs(ex, plan, targets, target_listings, notices)
     if not bound:
-        return {}
+        return {}, failures
+    manifest = plan.manifest
 
-    async def fetch(name: str) -> ChatbotConfigDocument:
+    async def fetch(name: str) -> ChatbotConfigDocument | FetchFailed:
         ref = bound[name]
-        assert ref.chatbot_id is not None
         chatbot_id = ref.chatbot_id
-        return await ex.call(
-            key_label(ref.tenant, ref.environment), lambda c: c.get_config(chatbot_id), context=name
-        )
+        assert chatbot_id is not None
+        action = f"get_config of source '{ref.chatbot_name}' ({chatbot_id})"
+        return await _tolerant(ex, manifest, ref.tenant, ref.environment, action, lambda: ex.call(
+            key_label(ref.tenant, ref.environment), lambda c: c.get_config(chatbot_id), context=name))  # fmt: skip
 
-    outcomes = await ex.map(list(bound), fetch)
     documents: dict[str, ChatbotConfigDocument] = {}
-    for outcome in outcomes:
-        ref = bound[outcome.item]
+    for outcome in await ex.map(list(bound), fetch):
         if outcome.error is not None:
-            if isinstance(outcome.error, WizChatError):
-                raise api_error(
-                    manifest, ref.tenant, ref.environment, f"get_config of '{ref.chatbot_name}' ({ref.chatbot_id})",
-                    outcome.error,
-                ) from None
-            raise outcome.error
+            raise outcome.error  # not an API error (a stop, a bug of ours): not one chatbot's failure
         assert outcome.value is not None
-        documents[outcome.item] = outcome.value
-    return documents
+        if isinstance(outcome.value, FetchFailed):
+            failures[outcome.item] = outcome.value
+        else:
+            documents[outcome.item] = outcome.value
+    return documents, failures
 
 
-async def load_fleet(
+@dataclass(frozen=True)
+class FleetFailure:
+    """A selected chatbot fleet loading could not render: a listing or a live source the server did not give."""
+
+    target: Target
+    failed: FetchFailed
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def tenant(self) -> str:
+        return self.target.tenant
+
+    @property
+    def label(self) -> str:
+        return key_label(self.target.tenant, self.target.environment)
+
+    @property
+    def chatbot_id(self) -> str | None:
+        return self.target.chatbot_id
+
+    @property
+    def error(self) -> dict[str, Any]:
+        """``{code, message}`` as the journal and reports hold a failed chatbot's error."""
+        return {**self.failed.error, "message": self.failed.message}
+
+
+@dataclass
+class LoadedFleet:
+    """Every selected chatbot, in manifest order: rendered (``FleetItem``) or failed (``FleetFailure``)."""
+
+    entries: list[FleetItem | FleetFailure]
+
+    @property
+    def items(self) -> list[FleetItem]:
+        return [e for e in self.entries if isinstance(e, FleetItem)]
+
+    @property
+    def failed(self) -> list[FleetFailure]:
+        return [e for e in self.entries if isinstance(e, FleetFailure)]
+
+
+async def load(
     ex: Executor, plan: TargetPlan, *, check_secrets: bool = True, notices: list[str] | None = None
-) -> list[FleetItem]:
+) -> LoadedFleet:
     """Bind, fetch live sources and render every selected target, in manifest order.
 
+    A fetch that still fails after the engine's retries fails the chatbots that
+    needed it (``FleetFailure``), not the whole fleet; a refused key (401/403),
+    a name not found and every offline problem are the manifest's: raised.
     ``check_secrets``: a secret a document references must be set (a run sends
     it); ``render`` only shows the documents, so it names missing ones instead.
     ``notices`` receives what the user should hear that is no error (chatbots a
     promotion leaves out because only its source has them).
     """
-    targets, target_listings = await _bind(ex, plan)
-    sources = await _sources(ex, plan, targets, target_listings, notices if notices is not None else [])
-    items = [FleetItem(t, render_target(plan.manifest, t, sources.get(t.name))) for t in targets]
+    targets, target_listings, unbound = await _bind_tolerant(ex, plan)
+    listed = replace(plan, targets=tuple(t for t in plan.targets if t.name not in unbound))  # no gaps from a failed listing
+    sources, failures = await _sources(ex, listed, targets, target_listings, notices if notices is not None else [])
+    # In manifest order: each entry's chatbots where the entry is (a discover entry expands in place).
+    bound: dict[tuple[Any, ...], list[Target]] = {}
+    for target in targets:
+        bound.setdefault(target.entry_path, []).append(target)
+    entries: list[FleetItem | FleetFailure] = []
+    for planned in plan.targets:
+        if planned.name in unbound:
+            entries.append(FleetFailure(planned, unbound[planned.name]))
+            continue
+        for t in bound.get(planned.entry_path, []):
+            failed = failures.get(t.name)
+            entries.append(FleetFailure(t, failed) if failed else FleetItem(t, render_target(plan.manifest, t, sources.get(t.name))))
+    fleet = LoadedFleet(entries)
     if check_secrets:
-        missing = [err for item in items for err in item.rendered.missing_secrets(os.environ)]
+        missing = [err for item in fleet.items for err in item.rendered.missing_secrets(os.environ)]
         if missing:
             raise missing[0]
-    return items
+    return fleet
+
+
+async def load_fleet(
+    ex: Executor, plan: TargetPlan, *, check_secrets: bool = True, notices: list[str] | None = None
+) -> list[FleetItem]:
+    """``load``, for a command that needs every chatbot (render, the demo): the first failure raises."""
+    fleet = await load(ex, plan, check_secrets=check_secrets, notices=notices)
+    if fleet.failed:
+        first = fleet.failed[0]
+        more = f" (and {len(fleet.failed) - 1} more chatbot(s))" if len(fleet.failed) > 1 else ""
+        raise ManifestError(f"{first.name}: {first.failed.message}{more}", file=plan.manifest.file,
+                            hint="A server or network error: try again")  # fmt: skip
+    return fleet.items
 
 
 async def list_tenants(ex: Executor, manifest: Manifest, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[PublicChatbot] | ManifestError]:

@@ -19,36 +19,54 @@ from typing import Any
 
 from .apply import UNFINISHED_STATES, RunItem
 from .engine import Executor
-from .fleet import FleetItem, load_fleet
+from .fleet import FleetFailure, FleetItem, load
 from .journal import ItemRecord, Journal
 from .rollback import Loss, rollback_items
 from .rollout import wave_order
 
-__all__ = ["FleetItems", "Resumption", "from_fleet", "from_snapshots", "from_journal", "item_rows", "batches_of"]
+__all__ = ["Entry", "FleetItems", "Resumption", "from_fleet", "from_snapshots", "from_journal", "item_rows", "batches_of"]
+
+
+#: A run's entry: a chatbot to work on, or one whose fleet loading failed (it fails in its batch).
+Entry = RunItem | FleetFailure
 
 
 @dataclass
 class FleetItems:
-    fleet: list[FleetItem]
-    items: list[RunItem]
+    entries: list[FleetItem | FleetFailure]  # every selected chatbot, in rollout (or manifest) order
     forbidden: set[str]
-    # What the user should hear that is no error (fleet.load_fleet): the reporter shows them.
+    no_prune: bool
+    # What the user should hear that is no error (fleet.load): the reporter shows them.
     notices: list[str] = field(default_factory=list)
 
+    @property
+    def fleet(self) -> list[FleetItem]:
+        return [e for e in self.entries if isinstance(e, FleetItem)]
 
-def _ordered(session: Any, fleet: Sequence[FleetItem]) -> list[FleetItem]:
+    @property
+    def failed(self) -> list[FleetFailure]:
+        return [e for e in self.entries if isinstance(e, FleetFailure)]
+
+    @property
+    def run_entries(self) -> list[Entry]:
+        return [RunItem.from_fleet(e, no_prune=self.no_prune) if isinstance(e, FleetItem) else e for e in self.entries]
+
+    @property
+    def items(self) -> list[RunItem]:
+        return [e for e in self.run_entries if isinstance(e, RunItem)]
+
+
+def _ordered(session: Any, entries: Sequence[FleetItem | FleetFailure]) -> list[FleetItem | FleetFailure]:
     waves = session.manifest.rollout.ordered_waves
-    return [fleet[i] for i in wave_order(waves, [f.target.wave for f in fleet])]
+    return [entries[i] for i in wave_order(waves, [e.target.wave for e in entries])]
 
 
 async def from_fleet(session: Any, ex: Executor, *, no_prune: bool, ordered: bool = True) -> FleetItems:
-    """The session's selected chatbots, rendered; ``forbidden`` adds the secrets their documents resolve."""
+    """The session's selected chatbots, rendered or failed; ``forbidden`` adds the secrets their documents resolve."""
     notices: list[str] = []
-    fleet = await load_fleet(ex, session.plan, notices=notices)
-    if ordered:
-        fleet = _ordered(session, fleet)
-    forbidden = session.forbidden(fleet)
-    return FleetItems(fleet, [RunItem.from_fleet(f, no_prune=no_prune) for f in fleet], forbidden, notices)
+    loaded = await load(ex, session.plan, notices=notices)
+    entries = _ordered(session, loaded.entries) if ordered else loaded.entries
+    return FleetItems(entries, session.forbidden(loaded.items), no_prune, notices)
 
 
 def from_snapshots(journal: Journal, parent_run: str) -> tuple[list[RunItem], list[Loss]]:
@@ -61,14 +79,14 @@ class Resumption:
     """A recorded run's items against what its source gives now."""
 
     records: list[ItemRecord]
-    items: dict[str, RunItem]
+    items: dict[str, Entry]
     unfinished: list[ItemRecord] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # unfinished, rendered document changed since
     missing: list[str] = field(default_factory=list)  # unfinished, no longer given by the source
 
     @property
     def todo(self) -> list[RunItem]:
-        return [self.items[r.name] for r in self.unfinished if r.name in self.items]
+        return [e for r in self.unfinished if isinstance(e := self.items.get(r.name), RunItem)]
 
     def refusal(self, run_id: str) -> str | None:
         """Why the run cannot resume as recorded (without --force), or None."""
@@ -83,29 +101,37 @@ class Resumption:
                 "Start a new apply, or pass --force to resume with what the manifest renders now")  # fmt: skip
 
 
-def from_journal(records: Sequence[ItemRecord], current: Sequence[RunItem]) -> Resumption:
-    """Pure: match the recorded items with ``current`` (what the run's source gives now)."""
+def _changed(record: ItemRecord, entry: Entry | None) -> bool:
+    return isinstance(entry, RunItem) and record.doc_hash not in (None, entry.desired.hash)
+
+
+def from_journal(records: Sequence[ItemRecord], current: Sequence[Entry]) -> Resumption:
+    """Pure: match the recorded items with ``current`` (what the run's source gives now).
+
+    A chatbot whose fleet loading failed again is still there (it fails again in its batch), not "missing".
+    """
     items = {i.name: i for i in current}
     unfinished = [r for r in records if r.state in UNFINISHED_STATES]
-    changed = [r.name for r in unfinished if r.name in items and r.doc_hash not in (None, items[r.name].desired.hash)]
+    changed = [r.name for r in unfinished if _changed(r, items.get(r.name))]
     missing = [r.name for r in unfinished if r.name not in items]
     return Resumption(list(records), items, unfinished, changed, missing)
 
 
-def item_rows(batches: Sequence[Sequence[RunItem]]) -> list[dict[str, Any]]:
+def item_rows(batches: Sequence[Sequence[Entry]]) -> list[dict[str, Any]]:
     """The journal rows recording a run's items, batch by batch, in rollout order."""
     rows, position = [], 0
     for number, batch in enumerate(batches, 1):
         for item in batch:
+            doc_hash = item.desired.hash if isinstance(item, RunItem) else None
             rows.append({"name": item.name, "tenant": item.tenant, "chatbot_id": item.chatbot_id,
-                         "batch": number, "position": position, "doc_hash": item.desired.hash})  # fmt: skip
+                         "batch": number, "position": position, "doc_hash": doc_hash})  # fmt: skip
             position += 1
     return rows
 
 
-def batches_of(records: Sequence[ItemRecord], items: dict[str, RunItem]) -> list[list[RunItem]]:
+def batches_of(records: Sequence[ItemRecord], items: dict[str, Entry]) -> list[list[Entry]]:
     """A recorded run's batches, as recorded, with the items ``items`` gives for them now."""
-    batches: dict[int, list[RunItem]] = {}
+    batches: dict[int, list[Entry]] = {}
     for record in records:
         if record.name in items:
             batches.setdefault(record.batch or 0, []).append(items[record.name])

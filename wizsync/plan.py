@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wizchat_management import ApplyResult, WizChatApiError, WizChatConnectionError
+from wizchat_management import ApplyResult
 
 from .engine import Executor, Outcome
-from .fleet import FleetItem
+from .engine.errors import error_info
+from .fleet import FleetFailure, FleetItem
 from .report import ChatbotReport
 
 if TYPE_CHECKING:
@@ -34,9 +35,15 @@ __all__ = [
 
 @dataclass
 class PlanOutcome:
-    item: FleetItem
+    """One chatbot's plan: the server's answer or the error (``item`` a ``FleetFailure`` when loading failed)."""
+
+    item: FleetItem | FleetFailure
     result: ApplyResult | None = None
     error: dict[str, Any] | None = None
+
+    @classmethod
+    def unloaded(cls, failure: FleetFailure) -> PlanOutcome:
+        return cls(failure, error=failure.error)
 
     def report(self, **kwargs: Any) -> ChatbotReport:
         return ChatbotReport(
@@ -45,25 +52,9 @@ class PlanOutcome:
             chatbot_id=self.item.target.chatbot_id,
             result=self.result,
             error=self.error,
-            desired=self.item.rendered.masked,
+            desired=self.item.rendered.masked if isinstance(self.item, FleetItem) else None,
             **kwargs,
         )
-
-
-def error_info(exc: BaseException) -> dict[str, Any]:
-    """``{code, message}`` for the journal and reports (never a key: errors carry none)."""
-    if isinstance(exc, WizChatApiError):
-        info: dict[str, Any] = {"code": exc.code, "message": exc.message, "status": exc.status}
-        if exc.request_id:
-            info["request_id"] = exc.request_id
-        if exc.code == "validation_error" and exc.details and isinstance(exc.details.get("errors"), list):
-            paths = [f"{e.get('path')}: {e.get('message')}" for e in exc.details["errors"][:5] if isinstance(e, dict)]
-            if paths:
-                info["message"] = f"{exc.message} ({'; '.join(paths)})"
-        return info
-    if isinstance(exc, WizChatConnectionError):
-        return {"code": "connection_error", "message": str(exc)}
-    return {"code": type(exc).__name__, "message": str(exc)}
 
 
 def effective_prune(item: FleetItem, no_prune: bool) -> bool:
@@ -154,7 +145,8 @@ _FLUSH_EVERY = 200
 
 
 def plan_row(outcome: PlanOutcome, counters: dict[str, int]) -> dict[str, Any]:
-    row: dict[str, Any] = {"name": outcome.item.name, "doc_hash": outcome.item.rendered.hash, **counters}
+    doc_hash = outcome.item.rendered.hash if isinstance(outcome.item, FleetItem) else None
+    row: dict[str, Any] = {"name": outcome.item.name, "doc_hash": doc_hash, **counters}
     if outcome.result is not None:
         row.update(plan_summary=summary_of(outcome.result), plan_ops=ops_of(outcome.result),
                    revision_before=outcome.result.revision)  # fmt: skip
@@ -218,21 +210,25 @@ async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter |
             if reporter is not None:
                 reporter.phase("loading the fleet")
             fleet = await from_fleet(session, ex, no_prune=no_prune, ordered=False)
-            items, forbidden = fleet.fleet, fleet.forbidden
+            forbidden = fleet.forbidden
             journal.forbid(forbidden)
             journal.add_items(run_id, [
-                {"name": it.name, "tenant": it.target.tenant, "chatbot_id": it.chatbot_id, "position": i,
-                 "batch": 0, "doc_hash": it.rendered.hash}
-                for i, it in enumerate(items)
+                {"name": e.name, "tenant": e.target.tenant, "chatbot_id": e.chatbot_id, "position": i,
+                 "batch": 0, "doc_hash": e.rendered.hash if isinstance(e, FleetItem) else None}
+                for i, e in enumerate(fleet.entries)
             ])  # fmt: skip
             if reporter is not None:
-                reporter.start(len(items), [it.target.tenant for it in items], title=f"plan {session.environment}")
+                reporter.start(len(fleet.entries), [e.target.tenant for e in fleet.entries], title=f"plan {session.environment}")
                 for notice in fleet.notices:
                     reporter.message(notice)
             record, flush = _plan_row_writer(life, reporter)
-            outcomes = await plan_fleet(ex, items, no_prune=no_prune, on_outcome=record)
+            for failure in fleet.failed:  # journalled like any failed plan: every chatbot has its row
+                record(PlanOutcome.unloaded(failure))
+            planned = await plan_fleet(ex, fleet.fleet, no_prune=no_prune, on_outcome=record)
             flush()
             life.recorder.flush()
+            by_name = {o.item.name: o for o in planned}
+            outcomes = [by_name[e.name] if isinstance(e, FleetItem) else PlanOutcome.unloaded(e) for e in fleet.entries]
             stats = ex.stats()
             estimate = apply_estimate(ex, outcomes)
         life.finish("failed" if any(o.error for o in outcomes) else "completed")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .apply import UNFINISHED_STATES, ApplyOptions, Approved, BatchRunner, RunItem, RunSummary, approved_from
 from .engine import Executor, Transport
 from .fleet import FleetItem
-from .items import Resumption, batches_of, from_fleet, from_journal, from_snapshots, item_rows
+from .items import Entry, Resumption, batches_of, from_fleet, from_journal, from_snapshots, item_rows
 from .journal import Journal, JournalError, RunLock, RunRecord, new_run_id
 from .lifecycle import USER_ERRORS, Lifecycle, prepared, run_lifecycle
 from .plan import deletes_of, ops_of, plan_fleet, summary_of
@@ -106,7 +106,7 @@ def _confirm_or_refuse(confirm: Confirm | None, question: str) -> None:
 
 
 async def _roll_out(
-    life: Lifecycle, ex: Executor, options: ApplyOptions, batches: list[list[RunItem]], total: int, *,
+    life: Lifecycle, ex: Executor, options: ApplyOptions, batches: Sequence[Sequence[Entry]], total: int, *,
     approved: dict[str, Approved] | None = None, todo: Sequence[RunItem] | None = None, title: str = "",
 ) -> RunSummary:  # fmt: skip
     """The rollout proper, once nothing is left to refuse: graceful Ctrl-C from here on, then the batches.
@@ -116,7 +116,7 @@ async def _roll_out(
     life.graceful(ex)
     reporter = life.reporter
     if reporter is not None:
-        shown = todo if todo is not None else [i for batch in batches for i in batch]
+        shown = todo if todo is not None else [i for batch in batches for i in batch if isinstance(i, RunItem)]
         reporter.start(len(shown), [i.tenant for i in shown], batches=len(batches), title=title)
     runner = BatchRunner(life.journal, life.run_id, ex, life.recorder, options, approved=approved, reporter=reporter)
     summary = await runner.run(batches, total)
@@ -150,7 +150,8 @@ async def apply_run(
                 reporter.message(notice)
             outcome.forbidden = fleet.forbidden
             journal.forbid(fleet.forbidden)
-            batches = cut_batches(fleet.items, options.batches)
+            entries = fleet.run_entries
+            batches = cut_batches(entries, options.batches)
             journal.add_items(run_id, item_rows(batches))
             if approved is not None:
                 changed, outcome.deletes, ops = _approved_changes(approved)
@@ -158,9 +159,10 @@ async def apply_run(
                 changed, outcome.deletes, ops = await _upfront_plan(life, ex, fleet.fleet, options)
             _refuse_deletes(outcome.deletes, options)
             # The prompt shows what it asks about: the changes per section and every delete.
-            _confirm_or_refuse(confirm, f"{confirmation_preview(ops, outcome.deletes)}\nApply {changed} changed chatbot(s) of {len(fleet.items)} to "
+            unloaded = f" ({len(fleet.failed)} more could not be loaded)" if fleet.failed else ""
+            _confirm_or_refuse(confirm, f"{confirmation_preview(ops, outcome.deletes)}\nApply {changed} changed chatbot(s) of {len(fleet.fleet)}{unloaded} to "
                                         f"'{session.environment}' in {len(batches)} batch(es)?")  # fmt: skip
-            outcome.summary = await _roll_out(life, ex, options, batches, len(fleet.items), approved=approved,
+            outcome.summary = await _roll_out(life, ex, options, batches, len(entries), approved=approved,
                                               title=f"apply {session.environment}")  # fmt: skip
     return outcome
 
@@ -197,7 +199,7 @@ def _resume_session(run: RunRecord, journal_path: Path, force: bool, transport: 
 
 
 async def _current_items(run: RunRecord, session: Session, ex: Executor, options: ApplyOptions, outcome: RunOutcome, journal: Journal,
-                         life: Lifecycle | None = None) -> list[RunItem]:
+                         life: Lifecycle | None = None) -> list[Entry]:
     """What the run's source gives now: the fleet for an apply, the parent's snapshots for a rollback."""
     if run.command == "apply":
         if life is not None:
@@ -205,13 +207,13 @@ async def _current_items(run: RunRecord, session: Session, ex: Executor, options
         fleet = await from_fleet(session, ex, no_prune=options.no_prune)
         outcome.forbidden = fleet.forbidden
         journal.forbid(outcome.forbidden)
-        return fleet.items
+        return fleet.run_entries
     items, outcome.losses = from_snapshots(journal, run.parent_run or "")
     outcome.forbidden = session.forbidden()
-    return items
+    return list(items)
 
 
-def _recorded(journal: Journal, run_id: str, current: list[RunItem], options: ApplyOptions) -> Resumption:
+def _recorded(journal: Journal, run_id: str, current: list[Entry], options: ApplyOptions) -> Resumption:
     records = journal.items(run_id)
     if not records:
         # Killed before it recorded its chatbots, so before any request: its chatbots are
@@ -229,7 +231,9 @@ def _settle_forced(journal: Journal, run_id: str, resumption: Resumption) -> Non
         journal.record_result(run_id, name, "skipped", error_code="not_selected",
                               error_message="no longer selected by the manifest (resumed with --force)")  # fmt: skip
     for name in resumption.changed:
-        journal.update_item(run_id, name, doc_hash=resumption.items[name].desired.hash)
+        item = resumption.items[name]
+        assert isinstance(item, RunItem)
+        journal.update_item(run_id, name, doc_hash=item.desired.hash)
         journal.event(run_id, "resume.forced", item=name)
 
 
