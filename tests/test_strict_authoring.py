@@ -161,3 +161,14 @@ def test_manifest_schema_and_reference_errors_are_all_listed(tmp_path: Path, sec
     result = validate(manifest, "--json")
     keys = [e["key"] for e in json.loads(result.stdout)["errors"]]
     assert keys == ["chatbots[0].ids.stagin", "chatbots[1].wave"]
+
+
+def test_every_bad_template_of_a_document_is_reported(tmp_path: Path, secret_scan: Any) -> None:
+    manifest = write(tmp_path, core="temperature: '${temp}', model: '${modl}', temprature: 1")
+    result = validate(manifest, "--json")
+    secret_scan.record("validate output", result.output)
+    errors = json.loads(result.stdout)["errors"]
+    assert sorted(e["key"] for e in errors) == [
+        "overlays.staging.spec.core.model", "overlays.staging.spec.core.temperature", "overlays.staging.spec.core.temprature",
+    ]  # fmt: skip
+    assert sum("undefined variable" in e["message"] for e in errors) == 2

@@ -156,9 +156,11 @@ def _render(
         origin = Origin(doc.file, doc.line_of, (), target.name)
         spec = _source_spec(doc.data, origin, strict=True)
         allow = allow | _file_allow(doc.data, origin)
-        spec = expand(spec, scopes, Origin(doc.file, doc.line_of, ("spec",), target.name))
+        unexpanded: list[ManifestError] = []
+        spec = expand(spec, scopes, Origin(doc.file, doc.line_of, ("spec",), target.name), errors=unexpanded)
         authored = {**{k: v for k, v in doc.data.items() if k != "spec"}, "spec": spec}
-        errors += check_authored(authored, "source", file=doc.file, line_of=doc.line_of, allow=allow, chatbot=target.name)
+        checked = check_authored(authored, "source", file=doc.file, line_of=doc.line_of, allow=allow, chatbot=target.name)
+        errors += _with_templates(unexpanded, checked)
         source_label = doc.file
     else:
         if source_document is None:
@@ -181,10 +183,12 @@ def _render(
         if patch is None or patch.spec is None:
             continue
         raw = patch.spec.model_dump(exclude_unset=True)
-        raw = expand(raw, scopes, Origin(manifest.file, manifest.line_of, path + ("spec",), target.name))
-        problems = check_authored(
+        unexpanded = []
+        raw = expand(raw, scopes, Origin(manifest.file, manifest.line_of, path + ("spec",), target.name), errors=unexpanded)
+        checked = check_authored(
             {"spec": raw}, "patch", file=manifest.file, line_of=manifest.line_of, prefix=path, allow=allow, chatbot=target.name
         )
+        problems = _with_templates(unexpanded, checked)
         errors += problems
         if not problems:
             spec = merge_spec(spec, raw, Origin(manifest.file, manifest.line_of, path, target.name))
@@ -201,6 +205,12 @@ def _render(
     if target.source.kind == "file" and patched:  # unpatched, it is the file, checked above
         _check_document(masked, manifest, target, source_label, allow)
     return RenderedDocument(target, masked, tuple(slots))
+
+
+def _with_templates(unexpanded: list[ManifestError], checked: list[ManifestError]) -> list[ManifestError]:
+    """Template errors, then contract errors elsewhere: a template left unexpanded is no wrong type."""
+    where = {e.key for e in unexpanded}
+    return unexpanded + [e for e in checked if e.key not in where]
 
 
 def _patches(manifest: Manifest, target: Target) -> list[tuple[tuple[Any, ...], DocumentPatch | None]]:

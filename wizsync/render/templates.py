@@ -42,14 +42,30 @@ class Origin:
         )
 
 
-def expand(value: Any, scopes: Sequence[tuple[str, Mapping[str, Any]]], origin: Origin, path: tuple[Any, ...] = ()) -> Any:
-    """Expand every string in ``value`` (recursively); ``scopes`` are ``(label, vars)`` in lookup order."""
+def expand(
+    value: Any,
+    scopes: Sequence[tuple[str, Mapping[str, Any]]],
+    origin: Origin,
+    path: tuple[Any, ...] = (),
+    errors: list[ManifestError] | None = None,
+) -> Any:
+    """Expand every string in ``value`` (recursively); ``scopes`` are ``(label, vars)`` in lookup order.
+
+    With ``errors``, a string that cannot be expanded is appended there (and kept as written)
+    instead of raising, so every bad template of a document is reported at once.
+    """
     if isinstance(value, str):
-        return _expand_string(value, scopes, origin, path)
+        if errors is None:
+            return _expand_string(value, scopes, origin, path)
+        try:
+            return _expand_string(value, scopes, origin, path)
+        except ManifestError as exc:
+            errors.append(exc)
+            return value
     if isinstance(value, Mapping):
-        return {k: expand(v, scopes, origin, path + (k,)) for k, v in value.items()}
+        return {k: expand(v, scopes, origin, path + (k,), errors) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand(v, scopes, origin, path + (i,)) for i, v in enumerate(value)]
+        return [expand(v, scopes, origin, path + (i,), errors) for i, v in enumerate(value)]
     return value
 
 
