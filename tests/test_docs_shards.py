@@ -34,12 +34,14 @@ def test_the_page_embeds_every_example_verbatim() -> None:
 
 def test_the_github_matrix_runs_every_shard_then_checks_the_fleet() -> None:
     workflow = yaml.safe_load((DOCS / "examples" / "wizsync-shards.yml").read_text(encoding="utf-8"))
-    apply, fleet = workflow["jobs"]["apply"], workflow["jobs"]["fleet"]
+    plan, apply, fleet = workflow["jobs"]["plan"], workflow["jobs"]["apply"], workflow["jobs"]["fleet"]
     shards = apply["strategy"]["matrix"]["shard"]
     assert shards == list(range(1, len(shards) + 1)) and apply["strategy"]["fail-fast"] is False
-    runs = [step["run"] for step in apply["steps"] if "wizsync " in step.get("run", "")]
-    assert any(f"--shard ${{{{ matrix.shard }}}}/{len(shards)}" in r for r in runs), runs
-    assert fleet["needs"] == "apply" and fleet["if"] == "always()"
+    assert plan["strategy"]["matrix"]["shard"] == shards
+    runs = [step["run"] for job in (plan, apply) for step in job["steps"] if "wizsync " in step.get("run", "")]
+    for job in ("plan", "apply"):
+        assert any(f"wizsync {job} " in r and f"--shard ${{{{ matrix.shard }}}}/{len(shards)}" in r for r in runs), runs
+    assert fleet["needs"] == "apply" and fleet["if"].startswith("always()")
     checks = [step["run"] for step in fleet["steps"] if "wizsync show" in step.get("run", "")]
     assert checks and all("--check" in c for c in checks)
     for command in _wizsync_lines("\n".join(r.replace("${{ matrix.shard }}", "1") for r in runs + checks)):
