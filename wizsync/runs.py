@@ -177,13 +177,20 @@ def _resumable(journal: Journal, run_id: str) -> tuple[RunRecord, dict[str, int]
     return run, journal.item_counts(run_id)
 
 
-def _resume_session(run: RunRecord, journal_path: Path, force: bool, transport: Transport | None = None) -> tuple[Session, ApplyOptions]:
-    """The session the run is resumed in: its manifest, unchanged unless --force."""
-    manifest_path = Path(run.manifest_path or "")
+def _resume_session(run: RunRecord, journal_path: Path, force: bool, transport: Transport | None = None,
+                    manifest_path: Path | None = None) -> tuple[Session, ApplyOptions]:
+    """The session the run is resumed in: its manifest (or ``--manifest``, a moved checkout's), unchanged unless --force."""
+    given = manifest_path is not None
+    if manifest_path is None:
+        with Journal.open(journal_path, readonly=True) as j:
+            manifest_path = j.manifest_of(run) or Path("")
     try:
         current_hash = manifest_hash(manifest_path)
     except OSError:
-        raise RefusedError(f"run {run.id} used the manifest {manifest_path}, which cannot be read now") from None
+        if given:
+            raise RefusedError(f"cannot read the manifest {manifest_path} given by --manifest") from None
+        raise RefusedError(f"run {run.id} used the manifest {manifest_path}, which cannot be read now: "
+                           "if the checkout moved, pass --manifest PATH (the same manifest, where it is now)") from None
     if current_hash != run.manifest_hash and not force:
         raise RefusedError(
             f"the manifest {manifest_path} changed since run {run.id} started; resuming would apply other "
@@ -245,8 +252,12 @@ async def resume_run(
     confirm_for: Callable[[str, bool], Confirm | None] = lambda env, protected: None,
     reporter: Reporter | None = None,
     transport: Transport | None = None,
+    manifest: Path | None = None,
 ) -> RunOutcome:
-    """``wizsync resume``: continue an interrupted, halted or failed apply/rollback run, same id."""
+    """``wizsync resume``: continue an interrupted, halted or failed apply/rollback run, same id.
+
+    ``manifest``: the run's manifest where it is now (a moved checkout); its hash must still match.
+    """
     journal = Journal.open(journal_path, create=False)
     with prepared(journal):
         run, counts = _resumable(journal, run_id)
@@ -257,10 +268,10 @@ async def resume_run(
     # The run's own lock first (a second resume of it refuses at once); its targets' once the
     # manifest says where they are.
     acquire = lambda: RunLock.acquire(journal_path, run_id, environment=run.environment,  # noqa: E731
-                                      manifest_path=run.manifest_path, command="resume")  # fmt: skip
+                                      manifest_path=manifest or journal.manifest_of(run), command="resume")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, run.status, counts, 0, 0, 0, 0), journal_path, run.environment, run.command)
     with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
-        session, options = _resume_session(run, journal_path, force, transport)
+        session, options = _resume_session(run, journal_path, force, transport, manifest)
         journal.forbid(session.forbidden())
         tenants = {r.tenant for r in journal.items(run_id) if r.tenant} | {t.tenant for t in session.plan.targets}
         life.hold(session.lock_targets(sorted(tenants)))
@@ -308,15 +319,23 @@ async def rollback_run(
     confirm_for: Callable[[str, bool], Confirm | None] = lambda env, protected: None,
     reporter: Reporter | None = None,
     transport: Transport | None = None,
+    manifest: Path | None = None,
 ) -> RunOutcome:
-    """``wizsync rollback``: a new run restoring the snapshots of what ``parent_id`` changed."""
+    """``wizsync rollback``: a new run restoring the snapshots of what ``parent_id`` changed.
+
+    ``manifest``: the parent's manifest where it is now (a moved checkout); it only supplies the keys.
+    """
     journal = Journal.open(journal_path, create=False)
     with prepared(journal):
         parent = journal.get_run(parent_id)
         if parent.command not in ("apply", "rollback"):
             raise RefusedError(f"run {parent_id} is a {parent.command} run: only apply and rollback runs change chatbots")
         options = _rollback_options(parent, batches, max_failures)
-        session = open_session(Path(parent.manifest_path or ""), parent.environment, select=options.select,
+        manifest_path = manifest or journal.manifest_of(parent) or Path("")
+        if not manifest_path.is_file():
+            raise RefusedError(f"run {parent_id} used the manifest {manifest_path}, which cannot be read now: "
+                               "if the checkout moved, pass --manifest PATH (the manifest, where it is now)")
+        session = open_session(manifest_path, parent.environment, select=options.select,
                                chatbots=options.chatbots, concurrency=options.concurrency,
                                journal=journal_path, check=False, sources=False,
                                shard=Shard.from_json(options.shard) if options.shard else None,
@@ -328,12 +347,12 @@ async def rollback_run(
     # The parent's targets: refused while the parent (or any run on them) runs.
     targets = session.lock_targets(sorted({r.tenant for r in journal.items(parent_id) if r.tenant}))
     acquire = lambda: RunLock.acquire(journal_path, run_id, environment=parent.environment,  # noqa: E731
-                                      targets=targets, manifest_path=parent.manifest_path, command="rollback")  # fmt: skip
+                                      targets=targets, manifest_path=session.manifest_path, command="rollback")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), journal_path, parent.environment, "rollback",
                          forbidden=session.forbidden())  # fmt: skip
     with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         items, outcome.losses = from_snapshots(journal, parent_id)
-        life.start("rollback", parent.environment, parent.manifest_path, parent.manifest_hash,
+        life.start("rollback", parent.environment, session.manifest_path, parent.manifest_hash,
                    {**options.as_json(), "rollback_of": parent_id}, parent_run=parent_id)  # fmt: skip
         for loss in outcome.losses:
             journal.event(run_id, "rollback.cannot_restore", item=loss.chatbot, field=loss.field, reason=loss.reason)

@@ -14,14 +14,14 @@ from wizsync.shards import ShardSpec, shard_journal_name
 
 from .apply import finish
 from .common import output_options, reporter_for, shard_option, transport_options, user_errors
-from .runview import confirmer, existing_journal, journal_location, journal_path_option
+from .runview import confirmer, existing_journal, journal_location, journal_path_option, manifest_path_option
 
 __all__ = ["resume"]
 
 
-def _shard_journal(ctx: click.Context, journal: str | None, shard: ShardSpec | None) -> Path:
+def _shard_journal(ctx: click.Context, journal: str | None, shard: ShardSpec | None, manifest: str | None = None) -> Path:
     """The journal by the one journal rule; ``--shard`` without ``--journal``: the shard's beside the default one."""
-    location = journal_location(journal, None)
+    location = journal_location(journal, manifest)
     if shard is not None and location.source in ("manifest", "default"):
         path = location.path
         location = replace(location, path=path.with_name(shard_journal_name(path.name, shard)))
@@ -42,13 +42,15 @@ def _check_shard(journal_path: Path, run_id: str, shard: ShardSpec) -> None:
 @click.command("resume")
 @click.argument("run_id", metavar="RUN_ID")
 @journal_path_option
+@manifest_path_option("The run's manifest where it is now, after the checkout moved (default: the path the run recorded). "
+                      "The journal defaults to .wizsync/journal.db beside it.")
 @shard_option
 @click.option("--force", is_flag=True, allow_from_autoenv=False, help="Resume even though the manifest or a rendered document changed since the run started.")
 @click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
 @transport_options
 @output_options
 @click.pass_context
-def resume(ctx: click.Context, run_id: str, journal: str | None, shard: ShardSpec | None, force: bool, yes: bool,
+def resume(ctx: click.Context, run_id: str, journal: str | None, manifest: str | None, shard: ShardSpec | None, force: bool, yes: bool,
            transport: Transport, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
     """Continue run RUN_ID with its recorded options.
 
@@ -61,10 +63,10 @@ def resume(ctx: click.Context, run_id: str, journal: str | None, shard: ShardSpe
     \b
     Examples:
       wizsync resume r20261125-101500-ab12
-      wizsync resume r20261125-101500-ab12 --journal ops/.wizsync/journal.db --yes
+      wizsync resume r20261125-101500-ab12 --manifest ~/new-checkout/wizsync.yaml --yes
       wizsync resume r20261125-101500-ab12 --shard 2/4 --yes   # .wizsync/journal-shard-2-of-4.db
     """
-    journal_path = _shard_journal(ctx, journal, shard)
+    journal_path = _shard_journal(ctx, journal, shard, manifest)
     with user_errors():
         if shard is not None:
             _check_shard(journal_path, run_id, shard)
@@ -72,5 +74,6 @@ def resume(ctx: click.Context, run_id: str, journal: str | None, shard: ShardSpe
             journal_path, run_id, force=force,
             confirm_for=lambda env, protected: confirmer(env, protected, yes),
             reporter=reporter_for(quiet, verbose, no_color), transport=transport,
+            manifest=Path(manifest).resolve() if manifest else None,
         ))  # fmt: skip
     finish(outcome, as_json, verbose)

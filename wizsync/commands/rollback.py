@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from wizsync.engine import Transport, run
@@ -9,7 +11,7 @@ from wizsync.runs import rollback_run
 
 from .apply import batches_option, finish, max_failures_option
 from .common import output_options, reporter_for, transport_options, user_errors
-from .runview import confirmer, existing_journal, journal_location, journal_path_option
+from .runview import confirmer, existing_journal, journal_location, journal_path_option, manifest_path_option
 
 __all__ = ["rollback"]
 
@@ -17,6 +19,8 @@ __all__ = ["rollback"]
 @click.command("rollback")
 @click.argument("run_id", metavar="RUN_ID")
 @journal_path_option
+@manifest_path_option("The run's manifest where it is now, after the checkout moved (default: the path the run recorded). "
+                      "The journal defaults to .wizsync/journal.db beside it.")
 @batches_option
 @max_failures_option
 @click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
@@ -25,6 +29,7 @@ __all__ = ["rollback"]
 def rollback(
     run_id: str,
     journal: str | None,
+    manifest: str | None,
     batches: list[int | str] | None,
     max_failures: int | str | None,
     yes: bool,
@@ -49,8 +54,9 @@ def rollback(
     """
     with user_errors():
         outcome = run(rollback_run(
-            existing_journal(journal_location(journal, None)), run_id, batches=batches, max_failures=max_failures,
+            existing_journal(journal_location(journal, manifest)), run_id, batches=batches, max_failures=max_failures,
             confirm_for=lambda env, protected: confirmer(env, protected, yes),
             reporter=reporter_for(quiet, verbose, no_color), transport=transport,
+            manifest=Path(manifest).resolve() if manifest else None,
         ))  # fmt: skip
     finish(outcome, as_json, verbose)

@@ -76,6 +76,17 @@ _SETTABLE_ITEM_FIELDS = frozenset(ITEM_COLUMNS) - {"run_id", "name", "updated_at
 _LOG = logging.getLogger("wizsync.journal")
 
 
+def _stored_manifest_path(manifest: Path, journal: Path) -> str:
+    """The manifest as the journal records it: relative to the journal's folder when both are in one
+    checkout (the manifest is under the folder holding ``.wizsync/``, or under the journal's own folder),
+    so a moved checkout still finds it; else absolute."""
+    manifest, folder = manifest.resolve(), Path(journal).resolve().parent
+    root = folder.parent if folder.name == DEFAULT_DIRNAME else folder
+    if manifest.is_relative_to(root):
+        return os.path.relpath(manifest, folder)
+    return str(manifest)
+
+
 def default_journal_path(manifest_path: str | os.PathLike[str]) -> Path:
     """``.wizsync/journal.db`` in the manifest's directory (the spec's default for ``--journal``)."""
     return Path(manifest_path).resolve().parent / DEFAULT_DIRNAME / DEFAULT_FILENAME
@@ -477,7 +488,7 @@ class Journal:
         row: dict[str, Any] = {
             "command": command,
             "environment": environment,
-            "manifest_path": None if manifest_path is None else str(Path(manifest_path).resolve()),
+            "manifest_path": None if manifest_path is None else _stored_manifest_path(Path(manifest_path), self.path),
             "manifest_hash": manifest_hash,
             "options": to_json(dict(options or {})),
             "status": "running",
@@ -606,6 +617,13 @@ class Journal:
             )
         _LOG.info("run %s: resumed (was %s)", run_id, before.status, extra={"wizsync_run_id": run_id})
         return before
+
+    def manifest_of(self, run: RunRecord) -> Path | None:
+        """The run's manifest as a path (one recorded relative to the journal's folder resolved against it)."""
+        if not run.manifest_path:
+            return None
+        path = Path(run.manifest_path)
+        return path if path.is_absolute() else (Path(self.path).resolve().parent / path).resolve()
 
     def get_run(self, run_id: str) -> RunRecord:
         rows = self._rows("SELECT * FROM runs WHERE id = ?", [run_id])
