@@ -53,6 +53,8 @@ def test_the_indexed_job_takes_its_shard_from_the_completion_index(monkeypatch: 
     job = yaml.safe_load((DOCS / "examples" / "wizsync-shards-job.yaml").read_text(encoding="utf-8"))
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed"
+    # One failed shard must not terminate the others (what the Job-wide backoffLimit does).
+    assert spec["backoffLimitPerIndex"] == 0 and "backoffLimit" not in spec
     args = spec["template"]["spec"]["containers"][0]["args"]
     n = int(re.fullmatch(r"auto/(\d+)", args[args.index("--shard") + 1]).group(1))  # type: ignore[union-attr]
     assert spec["completions"] == n
