@@ -190,8 +190,9 @@ def _plan_row_writer(life: Any, reporter: Reporter | None) -> tuple[Callable[[Pl
     return record, flush
 
 
-async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter | None = None) -> PlanRun:
-    """``wizsync plan``: load the fleet, dry-run every chatbot, journal it as a run of its own."""
+async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter | None = None,
+                   repin: frozenset[str] = frozenset()) -> PlanRun:  # fmt: skip
+    """``wizsync plan``: prove the targets, load the fleet, dry-run every chatbot, journal it as a run of its own."""
     from .items import from_fleet
     from .journal import RunLock, new_run_id
     from .lifecycle import run_lifecycle
@@ -207,6 +208,7 @@ async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter |
         life.start("plan", session.environment, session.manifest_path, session.manifest_hash, options)
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
+            await session.prove_targets(ex, journal, run_id, repin=repin, command="plan")
             if reporter is not None:
                 reporter.phase("loading the fleet")
             fleet = await from_fleet(session, ex, no_prune=no_prune, ordered=False)

@@ -130,8 +130,9 @@ async def apply_run(
     *,
     confirm: Confirm | None = None,
     reporter: Reporter | None = None,
+    repin: frozenset[str] = frozenset(),
 ) -> RunOutcome:
-    """``wizsync apply``: a new run of the session's selected chatbots."""
+    """``wizsync apply``: a new run of the session's selected chatbots (``repin``: targets to pin anew)."""
     journal = session.open_journal()
     run_id = new_run_id()
     acquire = lambda: RunLock.acquire(session.journal_path, run_id, environment=session.environment,  # noqa: E731
@@ -144,6 +145,7 @@ async def apply_run(
         approved = approved_from(journal, options.plan_run, session.environment, options.shard) if options.plan_run else None
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
+            await session.prove_targets(ex, journal, run_id, repin=repin, command="apply")
             _phase(life, "loading the fleet")
             fleet = await from_fleet(session, ex, no_prune=options.no_prune)
             for notice in fleet.notices if reporter is not None else ():
@@ -277,6 +279,7 @@ async def resume_run(
         life.hold(session.lock_targets(sorted(tenants)))
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
+            await session.prove_targets(ex, journal, run_id, command="apply")
             current = await _current_items(run, session, ex, options, outcome, journal, life)
             resumption = _recorded(journal, run_id, current, options)
             refusal = resumption.refusal(run_id)
@@ -361,5 +364,6 @@ async def rollback_run(
         _confirm_or_refuse(confirm, f"Roll back {len(items)} chatbot(s) of '{parent.environment}' changed by run {parent_id}?")
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
+            await session.prove_targets(ex, journal, run_id, command="apply")
             outcome.summary = await _roll_out(life, ex, options, run_batches, len(items), title=f"rollback {parent_id}")
     return outcome

@@ -17,7 +17,7 @@ from typing import Any
 from .engine import DEFAULT_CONCURRENCY, Executor, KeySpec, Transport
 from .fleet import FleetItem, fetch_pairs, key_pairs, key_specs, no_match_error, precheck
 from .journal import Journal, LockTarget, default_journal_path
-from .manifest import Manifest, TargetPlan, load_manifest, parse_selection, resolve_targets
+from .manifest import Manifest, TargetPlan, load_manifest, parse_selection, raise_all, resolve_targets
 from .recorder import Recorder
 from .report.values import forbidden_values
 from .shards import Shard, ShardSpec, assign, restrict, shard_journal_name
@@ -55,6 +55,13 @@ class Session:
         """Values no output, file or journal row may hold: every API key and resolved secret."""
         names = {n for item in items for n in item.rendered.secret_names}
         return forbidden_values(names, os.environ, [spec.api_key for spec in self.keys.values()])
+
+    async def prove_targets(self, ex: Executor, journal: Journal, run_id: str, *, repin: frozenset[str] = frozenset(),
+                            command: str = "plan/apply") -> Any:  # fmt: skip
+        """Before any dry-run or apply: every key of the session points where the manifest says (``wizsync.pinning``)."""
+        from .pinning import check_targets
+
+        return await check_targets(ex, self.manifest, sorted(self.keys), journal, run_id, repin=repin, command=command)
 
     def lock_targets(self, tenants: Sequence[str] | None = None) -> list[LockTarget]:
         """The targets a run of this session changes (its selected tenants, or ``tenants``), for the run lock."""
@@ -124,6 +131,10 @@ def open_session(
         envs = {env for _, env in pairs} | ({environment} if assigned is not None else set())
         precheck(manifest, sorted(envs), environ)
     specs = key_specs(manifest, pairs, environ)
+    if specs:
+        from .pinning import duplicate_key_errors
+
+        raise_all(duplicate_key_errors(manifest, list(specs), environ))  # offline: before any request
     journal_path = Path(journal) if journal else default_journal_path(manifest_path)
     if assigned is not None and not journal:
         journal_path = journal_path.with_name(shard_journal_name(journal_path.name, assigned))

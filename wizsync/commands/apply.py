@@ -13,10 +13,12 @@ from wizsync.journal import Journal, RunLockedError
 from wizsync.report.errordoc import emit
 from wizsync.rollout import parse_batches, parse_max_failures
 from wizsync.runs import apply_run
+from wizsync.pinning import parse_repin
 from wizsync.session import open_session
 from wizsync.shards import ShardSpec
 
 from .common import (
+    repin_option,
     concurrency_option,
     transport_options,
     env_option,
@@ -98,6 +100,7 @@ def locked(exc: RunLockedError) -> click.ClickException:
 @concurrency_option
 @transport_options
 @journal_option
+@repin_option
 @output_options
 def apply(
     manifest_path: str,
@@ -114,6 +117,7 @@ def apply(
     concurrency: int | None,
     transport: Transport,
     journal: str | None,
+    repin: tuple[str, ...],
     as_json: bool,
     no_color: bool,
     verbose: bool,
@@ -151,5 +155,6 @@ def apply(
         )
         # Before any request: a protected environment without --yes needs a terminal.
         confirm = confirmer(environment, session.manifest.environments[environment].protected, yes)
-        outcome = run(apply_run(session, options, confirm=confirm, reporter=reporter_for(quiet, verbose, no_color)))
+        outcome = run(apply_run(session, options, confirm=confirm, reporter=reporter_for(quiet, verbose, no_color),
+                                repin=parse_repin(session.manifest, repin)))  # fmt: skip
     finish(outcome, as_json, verbose)

@@ -29,6 +29,7 @@ __all__ = [
     "selection_options",
     "journal_option",
     "concurrency_option",
+    "repin_option",
     "shard_option",
     "transport_options",
     "output_options",
@@ -50,6 +51,10 @@ journal_option = click.option(
     type=click.Path(dir_okay=False),
     envvar="WIZSYNC_JOURNAL",
     help="SQLite journal (default: .wizsync/journal.db beside the manifest; env: WIZSYNC_JOURNAL).",
+)
+repin_option = click.option(
+    "--repin", "repin", multiple=True, metavar="TENANT/ENV", allow_from_autoenv=False,
+    help="Trust what this target's key sees now, replacing what the journal pinned (repeatable; docs/safety.md \"Wrong target\").",
 )
 concurrency_option = click.option(
     "--concurrency",

@@ -12,10 +12,12 @@ from wizsync.report.errordoc import emit
 from wizsync.report.jsonout import dumps, plan_document
 from wizsync.report.markdown import render_markdown
 from wizsync.report.summary import render_report
+from wizsync.pinning import parse_repin
 from wizsync.session import open_session
 from wizsync.shards import ShardSpec, shard_line
 
 from .common import (
+    repin_option,
     concurrency_option,
     transport_options,
     env_option,
@@ -40,6 +42,7 @@ __all__ = ["plan"]
 @concurrency_option
 @transport_options
 @journal_option
+@repin_option
 @click.option("--no-prune", is_flag=True, help="Merge only: never plan deletes of items missing from the document.")
 @click.option(
     "--detailed-exitcode",
@@ -61,6 +64,7 @@ def plan(
     concurrency: int | None,
     transport: Transport,
     journal: str | None,
+    repin: tuple[str, ...],
     no_prune: bool,
     detailed_exitcode: bool,
     output_format: str,
@@ -88,7 +92,8 @@ def plan(
             shard=shard,
             transport=transport,
         )
-        result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color)))
+        result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color),
+                              repin=parse_repin(session.manifest, repin)))  # fmt: skip
     reports = [o.report() for o in result.outcomes]
     keys = {label: s for label, s in result.stats.items()}
     if as_json:

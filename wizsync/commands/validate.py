@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from wizsync.manifest import ManifestError, ManifestErrors, Manifest, load_manifest, resolve_targets
 from wizsync.engine import DEFAULT_CONCURRENCY, Transport, run
-from wizsync.keycheck import check_keys
+from wizsync.journal import default_journal_path
+from wizsync.keycheck import KeyCheck, check_keys
+from wizsync.pinning import duplicate_key_errors
 from wizsync.report.errordoc import emit
 from wizsync.render import CheckReport, check_manifest
 
-from .common import click_error, transport_options
+from .common import click_error, journal_option, transport_options
 
 __all__ = ["validate"]
 
@@ -31,13 +34,13 @@ def _error_object(error: ManifestError, count: int = 1) -> dict[str, object]:
     return {"code": "manifest_error", "message": message, "file": error.file, "line": error.line, "key": error.key}
 
 
-def _check_keys(manifest: Manifest, report: CheckReport, transport: Transport) -> int:
-    """List the chatbots of every tenant in every checked environment; bind names. Returns calls made."""
+def _check_keys(manifest: Manifest, report: CheckReport, transport: Transport, journal: Path) -> KeyCheck:
+    """List the chatbots of every tenant in every checked environment; bind names; prove the targets."""
     check = run(check_keys(manifest, report.environments, concurrency=manifest.rollout.concurrency or DEFAULT_CONCURRENCY,
-                           transport=transport))  # fmt: skip
+                           transport=transport, journal_path=journal))  # fmt: skip
     for error in check.errors:
         report.add(error)
-    return check.calls
+    return check
 
 
 @click.command("validate")
@@ -46,18 +49,26 @@ def _check_keys(manifest: Manifest, report: CheckReport, transport: Transport) -
 @click.option(
     "--check-keys",
     is_flag=True,
-    help="Also call list_chatbots with every tenant's key (read-only) and match chatbot names.",
+    help="Also call list_chatbots with every tenant's key (read-only), match chatbot names and prove every "
+    "target's key (docs/safety.md \"Wrong target\").",
 )
+@journal_option
 @transport_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
-def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, transport: Transport, as_json: bool) -> None:
+def validate(
+    manifest_path: str, envs: tuple[str, ...], check_keys: bool, journal: str | None, transport: Transport, as_json: bool
+) -> None:
     """Check a manifest: schema, references, templates, secrets, key files.
 
     No network unless --check-keys. Every problem is reported (not only the
     first), each as one paragraph naming file, line and key; exit 1 if there
-    is any. Config documents (file sources, overlays, overrides) are checked
-    against the API contract: types, allowed values, ranges, required and
-    unknown keys (see allowUnknown in docs/manifest.md for newer fields).
+    is any. Two targets configured with the same key value are refused
+    offline; --check-keys also proves each target's key sees its own
+    organization: no two keys see the same chatbot, each still sees what the
+    journal pinned (--journal), and what the manifest's expect lists.
+    Config documents (file sources, overlays, overrides) are checked against
+    the API contract: types, allowed values, ranges, required and unknown
+    keys (see allowUnknown in docs/manifest.md for newer fields).
 
     \b
     Examples:
@@ -77,7 +88,14 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, transp
         raise click_error(exc) from None
 
     report = check_manifest(manifest, envs or None)
-    calls = _check_keys(manifest, report, transport) if check_keys and report.ok else 0
+    labels = [f"{t}/{env}" for env in report.environments for t, spec in manifest.tenants.items() if env in spec.keys]
+    if report.ok:  # the keys' own problems first; then whether two targets share one
+        for error in duplicate_key_errors(manifest, labels):
+            report.add(error)
+    keys = None
+    if check_keys and report.ok:
+        keys = _check_keys(manifest, report, transport, Path(journal) if journal else default_journal_path(manifest_path))
+    calls = keys.calls if keys else 0
 
     entries = len(manifest.chatbots)
     discover = sum(1 for e in manifest.chatbots if e.discover is not None)
@@ -99,6 +117,7 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, transp
                     "documentsRendered": report.documents,
                     "secrets": report.secrets,
                     "keysChecked": calls,
+                    "targets": keys.proved if keys else {},
                     "errors": [_error_json(e) for e in report.errors],
                     "error": _error_object(report.errors[0], len(report.errors)) if report.errors else None,
                 },
@@ -107,5 +126,7 @@ def validate(manifest_path: str, envs: tuple[str, ...], check_keys: bool, transp
         )
     if report.ok:
         click.echo("ok: " + summary, err=as_json)
+        for label, line in sorted((keys.proved if keys else {}).items()):
+            click.echo(f"  {label}: {line}", err=as_json)
         return
     raise click_error(ManifestErrors(report.errors))

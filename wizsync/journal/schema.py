@@ -1,6 +1,6 @@
 """The journal's SQLite schema, and its idempotent migration.
 
-Schema version lives in ``PRAGMA user_version`` (currently 1). Timestamps are
+Schema version lives in ``PRAGMA user_version`` (currently 2). Timestamps are
 RFC 3339 UTC text (``2026-11-25T21:15:30.123Z``: fixed width, so text order is
 time order). Columns marked JSON hold compact JSON text; :class:`Journal`
 decodes them on read. Nothing here ever holds an API key or a secret value:
@@ -64,6 +64,11 @@ the run changed it (server export, secrets already ``"<redacted>"``):
 ``tenant``, ``chatbot_id``, ``document`` JSON, ``revision``, ``taken_at``.
 The first snapshot of a (run, chatbot) is kept: a resumed run must not
 overwrite it with the config its own first attempt already applied.
+
+``pins`` — PK ``(target, chatbot_id)`` (schema version 2): what each
+target's key saw, like ssh's known_hosts. ``target`` is ``tenant/environment``;
+one row per chatbot id its ``list_chatbots`` returned at the last accepted
+run: ``base_url``, ``first_seen`` (RFC 3339) and ``first_run``, ``last_seen``.
 
 Indexes: ``runs(started_at)``, ``runs(environment, status)``,
 ``runs(parent_run)``, ``items(run_id, state)``, ``items(run_id, batch,
@@ -172,8 +177,21 @@ CREATE TABLE snapshots (
 );
 """
 
+# Version 2: what each target's key saw, trust on first use (wizsync.pinning).
+_V2 = """
+CREATE TABLE pins (
+    target      TEXT NOT NULL,
+    chatbot_id  TEXT NOT NULL,
+    base_url    TEXT,
+    first_seen  TEXT NOT NULL,
+    first_run   TEXT,
+    last_seen   TEXT NOT NULL,
+    PRIMARY KEY (target, chatbot_id)
+);
+"""
+
 # MIGRATIONS[i] takes the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -895,6 +895,43 @@ class Journal:
         rows = self._rows("SELECT * FROM snapshots WHERE run_id = ? ORDER BY name", [run_id])
         return [self._snapshot_record(r) for r in rows]
 
+    # ------------------------------------------------------------ pins
+
+    def pins(self) -> dict[str, dict[str, str]]:
+        """What each target's key saw at its last accepted run: ``{"acme/production": {chatbot_id: first_seen}}``."""
+        try:
+            rows = self._rows("SELECT target, chatbot_id, first_seen FROM pins ORDER BY target, chatbot_id")
+        except sqlite3.OperationalError:  # a read-only journal of schema version 1: nothing pinned yet
+            return {}
+        out: dict[str, dict[str, str]] = {}
+        for r in rows:
+            out.setdefault(r["target"], {})[r["chatbot_id"]] = r["first_seen"]
+        return out
+
+    def record_pins(self, run_id: str, target: str, chatbot_ids: Iterable[str], base_url: str, *, repinned: bool = False) -> None:
+        """Pin ``target`` to what its key sees now: ids kept keep their ``first_seen``, gone ones are dropped."""
+        ids = set(chatbot_ids)
+        now = now_rfc3339()
+        self._checked(f"pins of {target!r}", {"target": target, "base_url": base_url, "ids": " ".join(sorted(ids))})
+        with self.write():
+            known = {r["chatbot_id"] for r in self._rows("SELECT chatbot_id FROM pins WHERE target = ?", [target])}
+            self._conn.executemany("DELETE FROM pins WHERE target = ? AND chatbot_id = ?", [(target, i) for i in sorted(known - ids)])
+            self._conn.executemany("UPDATE pins SET last_seen = ?, base_url = ? WHERE target = ? AND chatbot_id = ?",
+                                   [(now, base_url, target, i) for i in sorted(known & ids)])  # fmt: skip
+            self._conn.executemany(
+                "INSERT INTO pins (target, chatbot_id, base_url, first_seen, first_run, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                [(target, i, base_url, now, run_id, now) for i in sorted(ids - known)],
+            )
+            kind = "target.repinned" if repinned else ("target.pinned" if not known else "target.seen")
+            self._insert_event(run_id, kind, None, {"target": target, "chatbots": len(ids),
+                                                    "added": len(ids - known), "dropped": len(known - ids)})  # fmt: skip
+
+    def forget_pins(self, run_id: str, target: str) -> None:
+        """``--repin`` of a target this run does not list: what the journal pinned for it is forgotten."""
+        with self.write():
+            self.db.execute("DELETE FROM pins WHERE target = ?", [target])
+            self._insert_event(run_id, "target.forgotten", None, {"target": target})
+
     # ------------------------------------------------------------ health
 
     def integrity_check(self) -> list[str]:

@@ -26,6 +26,7 @@ __all__ = [
     "Environment",
     "Tenant",
     "KeyRef",
+    "TargetPin",
     "RateLimitHint",
     "Source",
     "Defaults",
@@ -126,11 +127,18 @@ class RateLimitHint(_Model):
     burst: int = Field(default=1, ge=1)
 
 
+class TargetPin(_Model):
+    """What a tenant's key must see in one environment (``tenants.<t>.expect.<env>``): checked before any change."""
+
+    chatbots: list[str] = Field(default_factory=list, min_length=1)
+
+
 class Tenant(_Model):
     """A customer organization: one API key per environment."""
 
     description: Optional[str] = None
     keys: dict[str, KeyRef] = Field(default_factory=dict)
+    expect: dict[str, TargetPin] = Field(default_factory=dict)
     vars: Vars = Field(default_factory=dict)
     rateLimit: Optional[RateLimitHint] = None
 

@@ -45,6 +45,8 @@ def _check(manifest: Manifest, errors: list[ManifestError]) -> None:
     for tenant, spec in manifest.tenants.items():
         for env in spec.keys:
             known(("tenants", tenant, "keys", env), env, envs, "environment")
+        for env in spec.expect:
+            known(("tenants", tenant, "expect", env), env, envs, "environment")
     for env in manifest.overlays:
         known(("overlays", env), env, envs, "environment")
     if manifest.defaults.source is not None:
