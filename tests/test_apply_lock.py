@@ -23,7 +23,7 @@ def test_concurrent_apply_and_resume_refuse_and_a_killed_holder_leaves_no_stale_
     emulator.set_faults(**SLOW)
     holder = cli.popen("apply", "wizsync.yaml", "--env", "production", "--yes", "--allow-deletes")
     run_id = wait_for_run(cli, holder)
-    emulator.set_faults(latency_ms=400, jitter_ms=0)  # the holder outlives the second apply, even on a loaded machine
+    emulator.set_faults(latency_ms=1000, jitter_ms=0)  # the holder outlives the second apply, even on a loaded machine
 
     second = cli.apply("--allow-deletes")
     assert second.returncode == 1
@@ -37,7 +37,7 @@ def test_concurrent_apply_and_resume_refuse_and_a_killed_holder_leaves_no_stale_
     assert holder.returncode == -signal.SIGKILL
 
     # the kernel dropped the dead holder's lock: resume starts at once (slowed, to be overlapped)
-    emulator.set_faults(latency_ms=400, jitter_ms=0)  # seconds of work left, even on a loaded machine
+    emulator.set_faults(latency_ms=1000, jitter_ms=0)  # seconds of work left, even on a loaded machine
     resumer = cli.popen("resume", run_id, "--yes")
     wait_until(lambda: query(cli.journal, "SELECT 1 FROM events WHERE run_id = ? AND kind = 'run.resumed'", [run_id]) != [],
                what="the resume to start")  # fmt: skip
