@@ -4,6 +4,14 @@
   a 429 waits the server's Retry-After and tries again.
 - ``pool``: a fixed pool of 10 threads (decK / Terraform ``-parallelism=10``),
   each retrying its 429s after Retry-After; no pacing, no shared limiter.
+- ``botocore``: botocore's adaptive retry mode, with botocore's own parts
+  (``retries.adaptive.ClientRateLimiter``, ``RateClocker``,
+  ``retries.throttling.CubicCalculator``, ``retries.bucket.TokenBucket``,
+  wired as ``adaptive.register_retry_handler`` wires them): one limiter and
+  a pool of 10 threads per key, as one boto3 client per key has. Throttles
+  are retried with botocore's standard backoff ``rand()·min(2ⁱ, 20) s``
+  (``retries.standard.ExponentialBackoff``; it reads no ``Retry-After``,
+  only AWS's ``x-amz-retry-after``), until they succeed.
 
 Both send exactly the documents wizsync sends (rendered by wizsync's own
 render step), so the requests are the same and only the scheduling differs.
@@ -11,6 +19,7 @@ render step), so the requests are the same and only the scheduling differs.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -75,9 +84,91 @@ def _one(client: WizChatClient, job: Job, counters: Counters, max_tries: int = 5
     counters.failed += 1
 
 
+class _Throttling:
+    """botocore's ThrottlingErrorDetector, for this API: a 429, or a 503 carrying Retry-After."""
+
+    def is_throttling_error(self, status: int = 0, retry_after: float | None = None, **_: Any) -> bool:
+        return status == 429 or (status == 503 and retry_after is not None)
+
+
+def botocore_limiter() -> Any:
+    """A ClientRateLimiter built exactly as ``botocore.retries.adaptive.register_retry_handler`` builds it."""
+    from botocore.retries import adaptive, bucket, throttling
+
+    clock = bucket.Clock()
+    return adaptive.ClientRateLimiter(
+        rate_adjustor=throttling.CubicCalculator(starting_max_rate=0, start_time=clock.current_time()),
+        rate_clocker=adaptive.RateClocker(clock),
+        token_bucket=bucket.TokenBucket(max_rate=1, clock=clock),
+        throttling_detector=_Throttling(),
+        clock=clock,
+    )
+
+
+def _one_botocore(client: WizChatClient, job: Job, limiter: Any, counters: Counters, max_tries: int = 50) -> None:
+    throttles = 0
+    for _ in range(max_tries):
+        limiter.on_sending_request(request=None)
+        counters.requests += 1
+        try:
+            client.apply_config(job.chatbot_id, job.document, dry_run=True, prune=job.prune)
+        except WizChatApiError as exc:
+            limiter.on_receiving_response(status=exc.status, retry_after=exc.retry_after)
+            if exc.status == 429 or exc.status >= 500:
+                throttles += 1
+                counters.throttled += exc.status == 429
+                counters.retries += exc.status != 429
+                time.sleep(random.random() * min(2.0 ** (throttles - 1), 20.0))  # standard.ExponentialBackoff
+                continue
+            counters.failed += 1
+            return
+        except WizChatConnectionError:
+            limiter.on_receiving_response(status=0)
+            counters.retries += 1
+            throttles += 1
+            time.sleep(random.random() * min(0.05 * 2.0 ** (throttles - 1), 20.0))
+            continue
+        limiter.on_receiving_response(status=200)
+        return
+    counters.failed += 1
+
+
+def run_botocore(jobs_: Sequence[Job], clients: dict[str, WizChatClient], pool: int = 10) -> tuple[float, Counters]:
+    """Every key's jobs on its own pool of ``pool`` threads with its own ClientRateLimiter, all keys at once."""
+    by_key: dict[str, list[Job]] = {}
+    for job in jobs_:
+        by_key.setdefault(job.label, []).append(job)
+    limiters = {label: botocore_limiter() for label in by_key}
+    per_worker: list[Counters] = []
+    start = time.perf_counter()
+
+    def worker(label: str, todo: list[Job]) -> None:
+        c = Counters()
+        per_worker.append(c)
+        while True:
+            try:
+                job = todo.pop()
+            except IndexError:
+                return
+            _one_botocore(clients[label], job, limiters[label], c)
+
+    queues = {label: list(reversed(js)) for label, js in by_key.items()}
+    with ThreadPoolExecutor(pool * len(queues)) as executor:
+        futures = [executor.submit(worker, label, q) for label, q in queues.items() for _ in range(pool)]
+        for f in futures:
+            f.result()
+    total = Counters()
+    for c in per_worker:
+        for f in ("requests", "throttled", "retries", "failed"):
+            setattr(total, f, getattr(total, f) + getattr(c, f))
+    return time.perf_counter() - start, total
+
+
 def run(kind: str, jobs_: Sequence[Job], clients: dict[str, WizChatClient], parallelism: int = 10) -> tuple[float, Counters]:
     """Run one baseline; (wall seconds, counters). Counter updates from threads are GIL-atomic enough
     for += on ints in CPython only approximately, so each worker keeps its own and they are summed."""
+    if kind == "botocore":
+        return run_botocore(jobs_, clients, pool=parallelism)
     start = time.perf_counter()
     if kind == "sequential":
         c = Counters()

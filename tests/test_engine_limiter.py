@@ -178,7 +178,10 @@ def test_answers_sent_before_a_slow_down_do_not_slow_it_again() -> None:
     assert limiter.rate() == pytest.approx(server_rate * CUBIC_BETA)  # one decrease, not 0.7**5
     later = limiter.take()
     limiter.on_response(later, 429, _headers(5, 0, 0.5))
-    assert limiter.rate() == pytest.approx(server_rate * CUBIC_BETA**2)
+    assert limiter.rate() < server_rate * CUBIC_BETA  # news: slower again
+    # Two 429s the headers did not foresee: they describe an allowance others
+    # spend from too (an organization's shared limit), so the key is paced blind.
+    assert limiter.snapshot().mode == "hold"
 
 
 def test_throttles_under_a_server_slower_than_the_hint_stay_rare() -> None:

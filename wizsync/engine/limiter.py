@@ -69,6 +69,8 @@ _EPSILON = 1e-6
 WAIT_NOTICE = 1.0
 # The same capped value is reported at most once per this many seconds per key.
 _CAP_NOTICE_EVERY = 10.0
+# Header-paced throttle episodes after which the headers are not trusted to pace.
+_SURPRISES_TO_DISTRUST = 2
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,10 @@ class KeyLimiter:
         # Blind pacing (no X-RateLimit-* from this server): see grant.py.
         self._blind: GrantedRate | None = None
         self._headers_seen = False
+        # 429s the headers did not foresee; past a few, the headers describe an
+        # allowance others spend from too, and the key is paced blind instead.
+        self._surprises = 0
+        self._distrust_headers = False
         self._blind_seq = -1  # newest request sent before the last blind slow-down
         self._probe = max(1, probe)
         self._min_rate = min_rate
@@ -238,12 +244,21 @@ class KeyLimiter:
         reset = _header_float(headers, "x-ratelimit-reset")
         # RFC 9110 §15.6.4: a 503 with Retry-After is the server asking us to slow down.
         throttled = status == 429 or (status == 503 and "retry-after" in headers)
-        if limit is not None and remaining is not None and limit > 0:
+        headers_ok = limit is not None and remaining is not None and limit > 0
+        if headers_ok and not self._distrust_headers:
+            assert limit is not None and remaining is not None
             if self._blind is not None:  # headers after all: they win
                 self._blind = None
                 self._cubic = None
             self._headers_seen = True
             self._learn(now, ticket, limit, min(remaining, limit), reset)
+            if throttled and (self._cubic is None or ticket.seq > self._cubic[3]):
+                # A 429 the headers did not foresee: someone else spends from the same
+                # allowance (a limit shared by an organization's keys, a gateway's).
+                self._surprises += 1
+                if self._surprises >= _SURPRISES_TO_DISTRUST:
+                    self._distrust_headers = True
+                    self._start_blind(now, ceiling=self._rate(now))
         elif not self._headers_seen and self._blind is None:
             self._start_blind(now)
         if self._blind is not None:
@@ -260,11 +275,12 @@ class KeyLimiter:
             self._decrease(now, ticket)
         self._changed.set()
 
-    def _start_blind(self, now: float) -> None:
-        """The server answered without X-RateLimit-*: learn its rate from what it does."""
+    def _start_blind(self, now: float, ceiling: float | None = None) -> None:
+        """The server answered without X-RateLimit-* (or they proved wrong): learn its rate from what it does."""
         self._refill(now)
         self._no_headers = True
-        self._blind = GrantedRate(min_rate=self._min_rate, ceiling=self._server_rate)
+        self._blind = GrantedRate(min_rate=self._min_rate, ceiling=ceiling if ceiling is not None else self._server_rate)
+        self._cubic = None
         # Requests still in flight spend first; then one at a time at the learnt pace.
         self._tokens = min(self._tokens, 1.0) - self._in_flight if self._metered else 1.0 - self._in_flight
         self._stamp = now
