@@ -24,7 +24,7 @@ from .apply import RunItem, is_secret_change
 from .journal import ItemRecord, Journal, JournalError
 from .render import document_hash
 
-__all__ = ["SnapshotDocument", "Loss", "CHANGED_STATES", "rollback_items"]
+__all__ = ["SnapshotDocument", "Loss", "ChangedSince", "CHANGED_STATES", "changed_since", "rollback_items"]
 
 SECTIONS = ("core", "security", "telemetry", "domains", "mcpServers", "skills")
 ITEM_KEY = {"mcpServers": "name", "skills": "name", "domains": "hostname"}
@@ -133,3 +133,39 @@ def rollback_items(journal: Journal, parent_run: str) -> tuple[list[RunItem], li
         losses += lost
         items.append(RunItem(record.name, record.tenant, parent.environment, record.chatbot_id, SnapshotDocument(doc), prune=True))
     return items, losses
+
+
+@dataclass(frozen=True)
+class ChangedSince:
+    """A chatbot whose config changed after the rolled-back run left it: rollback leaves it alone (unless --force)."""
+
+    chatbot: str
+    left: int
+    now: int | None  # None: the chatbot is gone
+
+    def __str__(self) -> str:
+        now = "gone" if self.now is None else f"revision {self.now}"
+        return f"{self.chatbot} (left at revision {self.left}, now {now})"
+
+
+def changed_since(
+    records: Sequence[ItemRecord], items: Sequence[RunItem], current: Mapping[str, int],
+    restored: Mapping[str, set[int]] | None = None,
+) -> list[ChangedSince]:  # fmt: skip
+    """The items to restore whose live revision (``current``: chatbot id → revision) is not the one the run left.
+
+    A later run or a hand edit bumped it: restoring the snapshot would silently revert that change.
+    ``restored[name]``: revisions earlier rollbacks of this same run left (so rolling back twice is a
+    no-op, not a "change since"). An item whose last revision the run never learnt (its apply's
+    answer was lost) cannot be compared and is restored as before.
+    """
+    left = {r.name: r.revision_after for r in records}
+    out = []
+    for item in items:
+        revision = left.get(item.name)
+        if revision is None:
+            continue
+        now = current.get(item.chatbot_id)
+        if now != revision and now not in (restored or {}).get(item.name, set()):
+            out.append(ChangedSince(item.name, revision, now))
+    return out

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from .apply import UNFINISHED_STATES, ApplyOptions, Approved, BatchRunner, RunItem, RunSummary, approved_from
 from .engine import Executor, Transport
-from .fleet import FleetItem
+from .fleet import FleetItem, list_tenants
 from .items import Entry, Resumption, batches_of, from_fleet, from_journal, from_snapshots, item_rows
 from .journal import Journal, JournalError, RunLock, RunRecord, new_run_id
 from .lifecycle import USER_ERRORS, Lifecycle, prepared, run_lifecycle
+from .manifest import ManifestError
 from .plan import deletes_of, ops_of, plan_fleet, summary_of
-from .rollback import Loss
+from .rollback import ChangedSince, Loss, changed_since
 from .report.prompt import confirmation_preview
 from .rollout import cut_batches
 from .session import Session, manifest_hash, open_session
@@ -323,8 +324,11 @@ async def rollback_run(
     reporter: Reporter | None = None,
     transport: Transport | None = None,
     manifest: Path | None = None,
+    force: bool = False,
 ) -> RunOutcome:
     """``wizsync rollback``: a new run restoring the snapshots of what ``parent_id`` changed.
+
+    A chatbot changed since the run left it (a later run, a hand edit) is left alone unless ``force``.
 
     ``manifest``: the parent's manifest where it is now (a moved checkout); it only supplies the keys.
     """
@@ -365,5 +369,43 @@ async def rollback_run(
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
             await session.prove_targets(ex, journal, run_id, command="apply")
+            left_alone = await _left_alone(ex, session, journal, run_id, parent_id, items, force=force)
             outcome.summary = await _roll_out(life, ex, options, run_batches, len(items), title=f"rollback {parent_id}")
+        if left_alone:
+            note = (f"left alone, changed since run {parent_id} left them: {', '.join(map(str, left_alone[:20]))}"
+                    + (f" ... ({len(left_alone)} in all)" if len(left_alone) > 20 else "")
+                    + "; `wizsync rollback --force` restores them anyway")  # fmt: skip
+            outcome.summary.message = "; ".join(m for m in (outcome.summary.message, note) if m)
     return outcome
+
+
+async def _left_alone(
+    ex: Executor, session: Session, journal: Journal, run_id: str, parent_id: str, items: Sequence[RunItem], *, force: bool
+) -> list[ChangedSince]:
+    """Compare each chatbot's live revision with the one the parent run left; skip (journal) the changed ones.
+
+    One listing per tenant (it carries every chatbot's revision). With ``force`` they are restored anyway
+    (an event says so).
+    """
+    pairs = sorted({(i.tenant, i.environment) for i in items})
+    listed = await list_tenants(ex, session.manifest, pairs)
+    current: dict[str, int] = {}
+    for result in listed.values():
+        if isinstance(result, ManifestError):
+            raise result
+        current.update({c.id: c.revision for c in result})
+    restored: dict[str, set[int]] = {}
+    for earlier in journal.runs(None, command="rollback"):
+        if earlier.parent_run == parent_id and earlier.id != run_id:
+            for r in journal.items(earlier.id):
+                if r.revision_after is not None:
+                    restored.setdefault(r.name, set()).add(r.revision_after)
+    changed = changed_since(journal.items(parent_id), items, current, restored)
+    for c in changed:
+        if force:
+            journal.event(run_id, "rollback.forced", item=c.chatbot, left=c.left, now=c.now)
+            continue
+        journal.record_result(run_id, c.chatbot, "skipped", error_code="changed_since",
+                              error_message=f"changed since run {parent_id} left it (revision {c.left}, now "
+                                            f"{'gone' if c.now is None else c.now}): left alone; --force restores it")  # fmt: skip
+    return [] if force else changed

@@ -24,6 +24,8 @@ __all__ = ["rollback"]
 @batches_option
 @max_failures_option
 @click.option("--yes", "-y", is_flag=True, allow_from_autoenv=False, help="Do not ask for confirmation on a protected environment.")
+@click.option("--force", is_flag=True, allow_from_autoenv=False,
+              help="Also restore chatbots changed since the run left them (by a later run or by hand); default: left alone.")
 @transport_options
 @output_options
 def rollback(
@@ -33,6 +35,7 @@ def rollback(
     batches: list[int | str] | None,
     max_failures: int | str | None,
     yes: bool,
+    force: bool,
     transport: Transport,
     as_json: bool,
     no_color: bool,
@@ -45,7 +48,9 @@ def rollback(
     (unless overridden). Only the sections the run touched are restored.
     Secret values are write-only: a secret the run changed cannot be
     restored, and rollback names each such field. Rolling back a rollback
-    re-applies the original.
+    re-applies the original. A chatbot changed since the run left it (its
+    revision moved: a later run, a hand edit) is listed and left alone
+    unless --force.
 
     \b
     Examples:
@@ -57,6 +62,6 @@ def rollback(
             existing_journal(journal_location(journal, manifest)), run_id, batches=batches, max_failures=max_failures,
             confirm_for=lambda env, protected: confirmer(env, protected, yes),
             reporter=reporter_for(quiet, verbose, no_color), transport=transport,
-            manifest=Path(manifest).resolve() if manifest else None,
+            manifest=Path(manifest).resolve() if manifest else None, force=force,
         ))  # fmt: skip
     finish(outcome, as_json, verbose)
