@@ -142,6 +142,7 @@ class Approved:
 
     doc_hash: str | None
     ops: list[dict[str, Any]]
+    revision: int | None = None  # a plan file's: the chatbot must still be at the revision it planned against
 
 
 def _normal_ops(ops: Sequence[Mapping[str, Any]] | None) -> list[Any]:
@@ -221,6 +222,8 @@ class BatchRunner:
             return f"not in plan run {self.options.plan_run}"
         if approved.doc_hash is not None and approved.doc_hash != item.desired.hash:
             return f"its rendered document changed since plan run {self.options.plan_run}"
+        if approved.revision is not None and result.revision != approved.revision:
+            return f"it changed on the server since plan run {self.options.plan_run} (revision {approved.revision} → {result.revision})"
         if _normal_ops(ops_of(result)) != _normal_ops(approved.ops):
             return f"its fresh plan differs from what plan run {self.options.plan_run} showed"
         return None

@@ -17,7 +17,7 @@ from .apply import UNFINISHED_STATES, ApplyOptions, Approved, BatchRunner, RunIt
 from .engine import Executor, Transport
 from .fleet import FleetItem, list_tenants
 from .items import Entry, Resumption, batches_of, from_fleet, from_journal, from_snapshots, item_rows
-from .journal import Journal, JournalError, RunLock, RunRecord, new_run_id
+from .journal import Journal, JournalError, LockTarget, RunLock, RunRecord, new_run_id
 from .lifecycle import USER_ERRORS, Lifecycle, prepared, run_lifecycle
 from .manifest import ManifestError
 from .plan import deletes_of, ops_of, plan_fleet, summary_of
@@ -184,6 +184,9 @@ def _resume_session(run: RunRecord, journal_path: Path, force: bool, transport: 
                     manifest_path: Path | None = None) -> tuple[Session, ApplyOptions]:
     """The session the run is resumed in: its manifest (or ``--manifest``, a moved checkout's), unchanged unless --force."""
     given = manifest_path is not None
+    if run.options.get("plan_file"):
+        raise RefusedError(f"run {run.id} applied the plan file {run.options['plan_file']}: to finish it, apply the "
+                           "file again (wizsync apply FILE); the chatbots already applied plan as unchanged")  # fmt: skip
     if manifest_path is None:
         with Journal.open(journal_path, readonly=True) as j:
             manifest_path = j.manifest_of(run) or Path("")
@@ -337,6 +340,9 @@ async def rollback_run(
         parent = journal.get_run(parent_id)
         if parent.command not in ("apply", "rollback"):
             raise RefusedError(f"run {parent_id} is a {parent.command} run: only apply and rollback runs change chatbots")
+        if parent.options.get("plan_file") and manifest is None:
+            raise RefusedError(f"run {parent_id} applied a plan file, which holds no manifest: pass --manifest PATH "
+                               "(the manifest the plan was made from) for the keys")  # fmt: skip
         options = _rollback_options(parent, batches, max_failures)
         manifest_path = manifest or journal.manifest_of(parent) or Path("")
         if not manifest_path.is_file():
@@ -409,3 +415,71 @@ async def _left_alone(
                               error_message=f"changed since run {parent_id} left it (revision {c.left}, now "
                                             f"{'gone' if c.now is None else c.now}): left alone; --force restores it")  # fmt: skip
     return [] if force else changed
+
+
+# -- a plan file -------------------------------------------------------------------
+
+
+async def apply_plan_file(
+    plan_file: Any,
+    options: ApplyOptions,
+    journal_path: Path,
+    *,
+    confirm_for: Callable[[str, bool], Confirm | None] = lambda env, protected: None,
+    reporter: Reporter | None = None,
+    transport: Transport | None = None,
+) -> RunOutcome:
+    """``wizsync apply FILE``: exactly the plan file's chatbots and operations, with no manifest.
+
+    Keys and secrets come from the environment (the variables the file names). A chatbot whose
+    fresh plan differs from the file's, or that moved past the revision it was planned at, is
+    ``drifted`` and not applied.
+    """
+    import os
+
+    from .report.values import forbidden_values
+    from .session import make_executor
+
+    pf = plan_file
+    keys = pf.key_specs()
+    entries = pf.chatbots()
+    items = [RunItem(name=e["name"], tenant=e["tenant"], environment=e["environment"], chatbot_id=e["chatbot_id"],
+                     desired=pf.document(e), prune=bool(e["prune"])) for e in entries]  # fmt: skip
+    missing = [err for item in items for err in _missing_secrets(item)]
+    if missing:
+        raise missing[0]
+    forbidden = forbidden_values({n for i in items for n in i.desired.secret_names}, os.environ,
+                                 [k.api_key for k in keys.values()])  # fmt: skip
+    approved = {e["name"]: Approved(e["doc_hash"], list(e["ops"]), revision=e.get("revision")) for e in entries}
+    options.plan_run = str(pf.data.get("plan_run") or pf.path.name)
+    changed, deletes, ops = _approved_changes(approved)
+    _refuse_deletes(deletes, options)
+    confirm = confirm_for(pf.environment, pf.protected)
+    journal = Journal.open(journal_path)
+    journal.forbid(forbidden)
+    run_id = new_run_id()
+    targets = sorted({LockTarget.of(keys[i.label].base_url, i.tenant, i.environment) for i in items})
+    acquire = lambda: RunLock.acquire(journal_path, run_id, environment=pf.environment, targets=targets,  # noqa: E731
+                                      manifest_path=pf.path, command="apply")  # fmt: skip
+    outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), journal_path, pf.environment, "apply",
+                         forbidden=forbidden, deletes=deletes)  # fmt: skip
+    with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
+        life.start("apply", pf.environment, pf.path, pf.hash, {**options.as_json(), "plan_file": str(pf.path)})
+        batches = cut_batches(items, options.batches)
+        journal.add_items(run_id, item_rows(batches))
+        _confirm_or_refuse(confirm, f"{confirmation_preview(ops, deletes)}\nApply {changed} changed chatbot(s) of "
+                                    f"{len(items)} from the plan file {pf.path.name} to '{pf.environment}'?")  # fmt: skip
+        kwargs = {"http": transport} if transport is not None else {}
+        async with make_executor(keys, options.concurrency, life.recorder, **kwargs) as ex:
+            life.watch(ex)
+            outcome.summary = await _roll_out(life, ex, options, batches, len(items), approved=approved,
+                                              title=f"apply {pf.path.name}")  # fmt: skip
+    return outcome
+
+
+def _missing_secrets(item: RunItem) -> list[ManifestError]:
+    import os
+
+    return [ManifestError(f"secret {name} is not set in the environment (needed by chatbot '{item.name}' of the plan file)",
+                          hint=f"Export {name} before applying the plan")
+            for name in item.desired.secret_names if not os.environ.get(name)]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,8 +13,10 @@ from wizsync.engine import Transport, run
 from wizsync.journal import Journal, RunLockedError
 from wizsync.report.errordoc import emit
 from wizsync.rollout import parse_batches, parse_max_failures
-from wizsync.runs import apply_run
+from wizsync.journal import default_journal_path
 from wizsync.pinning import parse_repin
+from wizsync.planfile import is_plan_file, load_plan_file
+from wizsync.runs import apply_plan_file, apply_run
 from wizsync.session import open_session
 from wizsync.shards import ShardSpec
 
@@ -88,7 +91,7 @@ def locked(exc: RunLockedError) -> click.ClickException:
 
 @click.command("apply")
 @manifest_argument
-@env_option
+@click.option("--env", "environment", metavar="ENV", help="Target environment (not with a plan file: it names its own).")
 @selection_options
 @shard_option
 @batches_option
@@ -104,7 +107,7 @@ def locked(exc: RunLockedError) -> click.ClickException:
 @output_options
 def apply(
     manifest_path: str,
-    environment: str,
+    environment: str | None,
     select: tuple[str, ...],
     chatbots: tuple[str, ...],
     shard: ShardSpec | None,
@@ -123,20 +126,28 @@ def apply(
     verbose: bool,
     quiet: bool,
 ) -> None:
-    """Apply the manifest to ENV in ordered batches, journaling every result.
+    """Apply the manifest to ENV in ordered batches, journaling every result; or apply a plan file.
 
     Chatbots go in rollout.waves order (canary first), then manifest order,
     cut into batches. Each batch re-plans its chatbots, skips the unchanged,
     applies the rest concurrently; the run halts when failures exceed the
     budget. Interrupted or halted runs continue with `wizsync resume RUN_ID`;
-    `wizsync rollback RUN_ID` restores what a run changed.
+    `wizsync rollback RUN_ID` restores what a run changed. MANIFEST may be a
+    plan file (`wizsync plan --out FILE`): exactly its plan is applied, from
+    any folder, with keys and secrets from the environment (docs/plan-files.md).
 
     \b
     Examples:
       wizsync apply wizsync.yaml --env staging
-      wizsync apply wizsync.yaml --env production --batches 1,10%,100% --max-failures 2
       wizsync apply wizsync.yaml --env production --plan r20261125-101500-ab12 --yes
+      wizsync apply plan.json --yes                 # a plan file, no manifest needed
     """
+    if is_plan_file(manifest_path):
+        _apply_plan_file(manifest_path, environment, select, chatbots, plan_run, batches, max_failures, no_prune,
+                         allow_deletes, yes, concurrency, transport, journal, as_json, no_color, verbose, quiet)
+        return
+    if environment is None:
+        raise click.UsageError("Missing option '--env'.")
     with user_errors():
         session = open_session(manifest_path, environment, select=select, chatbots=chatbots,
                                concurrency=concurrency, journal=journal, shard=shard,
@@ -157,4 +168,26 @@ def apply(
         confirm = confirmer(environment, session.manifest.environments[environment].protected, yes)
         outcome = run(apply_run(session, options, confirm=confirm, reporter=reporter_for(quiet, verbose, no_color),
                                 repin=parse_repin(session.manifest, repin)))  # fmt: skip
+    finish(outcome, as_json, verbose)
+
+
+def _apply_plan_file(path: str, environment: str | None, select: tuple[str, ...], chatbots: tuple[str, ...],
+                     plan_run: str | None, batches: list[int | str] | None, max_failures: int | str | None,
+                     no_prune: bool, allow_deletes: bool, yes: bool, concurrency: int | None, transport: Transport,
+                     journal: str | None, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
+    """``apply FILE``: the plan decides the chatbots and the environment; selection options would contradict it."""
+    if select or chatbots or plan_run or no_prune:
+        raise click.UsageError("a plan file fixes its chatbots and operations: --select, --chatbot, --plan and "
+                               "--no-prune do not apply to it")  # fmt: skip
+    with user_errors():
+        pf = load_plan_file(path)
+        if environment is not None and environment != pf.environment:
+            raise click.UsageError(f"the plan file plans '{pf.environment}', not '{environment}'")
+        options = ApplyOptions(batches=batches or ["100%"], max_failures=0 if max_failures is None else max_failures,
+                               allow_deletes=allow_deletes, concurrency=concurrency or pf.data.get("options", {}).get("concurrency") or 16)  # fmt: skip
+        # The journal rule with the plan file standing in for the manifest: beside it unless told.
+        journal_path = Path(journal) if journal else default_journal_path(pf.path)
+        outcome = run(apply_plan_file(pf, options, journal_path, reporter=reporter_for(quiet, verbose, no_color),
+                                      confirm_for=lambda env, protected: confirmer(env, protected, yes),
+                                      transport=transport))  # fmt: skip
     finish(outcome, as_json, verbose)

@@ -6,8 +6,10 @@ import sys
 
 import click
 
+from wizsync import __version__
 from wizsync.engine import Transport, run
 from wizsync.plan import run_plan
+from wizsync.planfile import plan_file_data, write_plan_file
 from wizsync.report.errordoc import emit
 from wizsync.report.jsonout import dumps, plan_document
 from wizsync.report.markdown import render_markdown
@@ -49,6 +51,9 @@ __all__ = ["plan"]
     is_flag=True,
     help="Exit 0 when nothing would change, 2 when something would, 1 on errors.",
 )
+@click.option("--out", "out_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write the plan to FILE: a self-contained plan file for `wizsync apply FILE` "
+              "(secrets as ${secret:NAME} references, never values; docs/plan-files.md).")
 @click.option(
     "--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
     help="stdout: the diffs (text), the --json document, or a markdown summary for a pull-request comment or "
@@ -67,6 +72,7 @@ def plan(
     repin: tuple[str, ...],
     no_prune: bool,
     detailed_exitcode: bool,
+    out_file: str | None,
     output_format: str,
     as_json: bool,
     no_color: bool,
@@ -94,6 +100,12 @@ def plan(
         )
         result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color),
                               repin=parse_repin(session.manifest, repin)))  # fmt: skip
+    if out_file:
+        if result.errors:
+            click.echo(f"no plan file written: {len(result.errors)} chatbot(s) could not be planned", err=True)
+        else:
+            write_plan_file(out_file, plan_file_data(session, result, no_prune=no_prune, version=__version__))
+            click.echo(f"Plan file {out_file}: apply exactly this plan anywhere with `wizsync apply {out_file}`", err=True)
     reports = [o.report() for o in result.outcomes]
     keys = {label: s for label, s in result.stats.items()}
     if as_json:

@@ -1,0 +1,69 @@
+"""A plan file travels: `plan --out FILE` in the checkout, `apply FILE` from a folder with no manifest.
+
+Against the emulator over real HTTP: the file holds secrets only as ${secret:NAME} references
+and keys only as variable names; applied from another directory it applies exactly its plan,
+and a chatbot changed on the server since the plan is refused by name (drifted), not applied.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from docs_fleet import SECRET_NAME, SECRET_VALUE, cli_env, wizsync, write_manifest
+from wizchat_management import WizChatClient
+from wizchat_management.emulator import EmulatorServer
+
+SELECT = ["--chatbot", "acme/support-billing", "--chatbot", "globex/*"]
+
+
+def test_plan_file_applies_from_another_folder_and_refuses_a_drifted_chatbot(secret_scan: Any, tmp_path: Path) -> None:
+    checkout, elsewhere = tmp_path / "checkout", tmp_path / "elsewhere"
+    checkout.mkdir()
+    elsewhere.mkdir()
+    procs = []
+    with EmulatorServer(seed="demo") as emu:
+        secret_scan.register_all(emu.keys)
+        write_manifest(checkout, emu.base_url)
+        env = cli_env(emu.key_env, NO_COLOR="1")
+        plan = wizsync(["plan", "wizsync.yaml", "--env", "production", *SELECT, "--out", "plan.json"], env, checkout)
+        procs.append(plan)
+        assert plan.returncode == 0, plan.stderr
+        text = (checkout / "plan.json").read_text()
+        data = json.loads(text)
+        assert data["format"] == "wizsync.planfile/v1" and data["environment"] == "production"
+        assert data["manifest"]["hash"].startswith("sha256:") and data["wizsync_version"]
+        assert {k["env"] for k in data["keys"].values()} == {"WIZCHAT_ACME_PRODUCTION_KEY", "WIZCHAT_GLOBEX_PRODUCTION_KEY"}
+        assert "${secret:" + SECRET_NAME + "}" in text and SECRET_VALUE not in text
+        assert all(isinstance(c["revision"], int) for c in data["chatbots"])
+        assert not any(v in text for v in emu.keys.values() if isinstance(v, str))
+
+        # Someone changes one chatbot on the server after the plan was reviewed.
+        cb_id = emu.state.chatbot_by_name("org_globex_production", "support-technical").id
+        with WizChatClient(emu.key_env["WIZCHAT_GLOBEX_PRODUCTION_KEY"], base_url=emu.base_url) as c:
+            c.apply_config(cb_id, {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"core": {"temperature": 0.99}}})
+        drifted_revision = emu.state.chatbots[cb_id].revision
+
+        # The checkout is gone: only the plan file, in a folder with no manifest.
+        shutil.move(str(checkout / "plan.json"), str(elsewhere / "plan.json"))
+        shutil.rmtree(checkout)
+        applied = wizsync(["apply", "plan.json", "--yes", "--json"], env, elsewhere)
+        procs.append(applied)
+        assert applied.returncode == 1, applied.stderr  # a drifted chatbot is not a success
+        doc = json.loads(applied.stdout)
+        states = {b["name"]: b["state"] for b in doc["chatbots"]}
+        assert states == {"acme/support-billing": "applied", "globex/support-account": "applied",
+                          "globex/support-technical": "drifted"}, states  # fmt: skip
+        bot = next(b for b in doc["chatbots"] if b["name"] == "globex/support-technical")
+        assert "changed on the server" in bot["error"]["message"]
+        assert emu.state.chatbots[cb_id].revision == drifted_revision  # not applied
+        assert (elsewhere / ".wizsync" / "journal.db").is_file()  # the journal beside the plan file
+        # The secret reached the server (resolved from the environment), never the file or the output.
+        billing = emu.state.chatbot_by_name("org_acme_production", "support-billing")
+        assert SECRET_VALUE in json.dumps(vars(emu.state.chatbots[billing.id]), default=str)
+        assert "wizsync resume" not in applied.stderr + applied.stdout  # the plan can never be met: plan again
+    for n, proc in enumerate(procs):
+        secret_scan.record(f"proc {n} stdout", proc.stdout)
+        secret_scan.record(f"proc {n} stderr", proc.stderr)
