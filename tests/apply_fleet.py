@@ -75,12 +75,17 @@ def write_manifest(
     max_failures: int | str = 0,
     overlay_extra: str = "",
     protected: bool = True,
+    allow_unknown: Sequence[str] = (),
 ) -> Path:
-    """The promotion manifest; ``overrides[(tenant, name)]`` = a flow-YAML production override."""
+    """The promotion manifest; ``overrides[(tenant, name)]`` = a flow-YAML production override.
+
+    ``allow_unknown``: document paths the manifest's ``allowUnknown`` lets through strict authoring.
+    """
     overrides = dict(overrides or {})
     base = emu.base_url
     text = [
         "version: 1",
+        *([f"allowUnknown: {json.dumps(list(allow_unknown))}"] if allow_unknown else []),
         "environments:",
         f"  staging: {{baseUrl: \"{base}\"}}",
         f"  production: {{baseUrl: \"{base}\", protected: {'true' if protected else 'false'}}}",

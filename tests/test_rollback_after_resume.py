@@ -64,7 +64,9 @@ def test_rollback_after_a_crash_right_after_the_apply_then_resume_restores_it(em
 def test_rollback_removes_an_object_section_key_the_run_added(emulator, secret_scan, tmp_path: Path) -> None:
     # core/security/telemetry merge on apply (keys not given stay), so restoring the snapshot's
     # section alone would keep a key the run added: rollback must remove it (given as null).
-    write_manifest(tmp_path, emulator, overrides={BOT: "{spec: {core: {footerNote: added-by-run}}}"}, protected=False)
+    # footerNote is no key the contract names: the manifest says it means it (allowUnknown).
+    write_manifest(tmp_path, emulator, overrides={BOT: "{spec: {core: {footerNote: added-by-run}}}"}, protected=False,
+                   allow_unknown=["spec.core.footerNote"])
     cli = Cli(secret_scan, tmp_path, emulator)
     before = live(emulator, "production")[BOT]
     assert "footerNote" not in before["spec"]["core"]
@@ -139,8 +141,9 @@ def test_rollback_after_a_crash_then_a_resume_whose_fresh_plan_failed_still_rest
                      "WHERE run_id = ? AND name = ?", [run_id, NAME])  # fmt: skip
         conn.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", [run_id])
     conn.close()
-    # the resume's fresh plan fails (the server refuses the document): the item ends failed
-    write_manifest(tmp_path, emulator, overrides={BOT: "{spec: {core: {temperature: 7}}}"}, protected=False)
+    # the resume's fresh plan fails (the server refuses the document: a hostname the local schema,
+    # a plain string, accepts and the server's DNS-name rule does not): the item ends failed
+    write_manifest(tmp_path, emulator, overrides={BOT: '{spec: {domains: [{hostname: "not a hostname"}]}}'}, protected=False)
     resumed = cli.run("resume", run_id, "--yes", "--force")
     assert resumed.returncode == 1
     assert cli.show(run_id)["run"]["counts"] == {"failed": 1}
