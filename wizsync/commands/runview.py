@@ -53,7 +53,7 @@ def existing_journal(location: JournalLocation) -> Path:
 
 
 def open_journal_at(location: JournalLocation) -> Journal:
-    return Journal.open(existing_journal(location), create=False)
+    return Journal.open(existing_journal(location), readonly=True)
 
 
 def confirmer(environment: str, protected: bool, yes: bool) -> Any:
