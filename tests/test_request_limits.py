@@ -37,7 +37,21 @@ CHANGE = {
 LIVE = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "metadata": {"chatbotId": "cb_1", "revision": 3},
         "spec": {"core": {"temperature": 0.3}}}  # fmt: skip
 
+LISTING = {"data": [{"id": "cb_1", "name": "bot-1", "status": "active", "revision": 3, "createdAt": "2026-01-01T00:00:00Z",
+                     "updatedAt": "2026-01-01T00:00:00Z"}], "nextCursor": None}  # fmt: skip
+
 backends = pytest.mark.parametrize("backend", HTTP_BACKENDS)
+
+
+def listing_then(behaviour: Any) -> Any:
+    """A CLI run lists the tenant first (to check its key owns the chatbot): answer that normally."""
+
+    def answer(method: str, target: str) -> tuple[Any, ...]:
+        if method == "GET" and target.split("?")[0] == "/api/v1/chatbots":
+            return ("json", 200, LISTING)
+        return behaviour(method, target)  # type: ignore[no-any-return]
+
+    return answer
 
 
 def engine_call(server: RawServer, backend: str, fn: Any, **options: Any) -> tuple[Any, dict[str, Any]]:
@@ -169,7 +183,7 @@ def test_plan_against_a_trickling_server_fails_that_chatbot_at_the_deadline(
     backend: str, secret_scan: Any, tmp_path: Path
 ) -> None:
     secret_scan.register("api key", KEY)
-    server = RawServer(lambda method, target: ("trickle", 0.05))
+    server = RawServer(listing_then(lambda method, target: ("trickle", 0.05)))
     with server.threaded() as base:
         env = workspace(tmp_path, base)
         proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--request-timeout", "0.5",
@@ -184,7 +198,7 @@ def test_plan_against_a_trickling_server_fails_that_chatbot_at_the_deadline(
 
 def test_plan_refuses_an_oversize_answer_by_its_content_length(secret_scan: Any, tmp_path: Path) -> None:
     secret_scan.register("api key", KEY)
-    server = RawServer(lambda method, target: ("declare", 64 * MIB))
+    server = RawServer(listing_then(lambda method, target: ("declare", 64 * MIB)))
     with server.threaded() as base:
         env = workspace(tmp_path, base)
         proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--journal", str(tmp_path / "j.db")],
@@ -207,7 +221,7 @@ def test_ctrl_c_during_a_stuck_apply_ends_the_run_and_records_it_uncertain(secre
             return ("json", 200, CHANGE)
         return ("trickle", 0.05)
 
-    server = RawServer(behaviour)
+    server = RawServer(listing_then(behaviour))
     journal = tmp_path / "j.db"
     secret_scan.watch_journal(journal)
     with server.threaded() as base:
