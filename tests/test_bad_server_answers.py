@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 KEY = "wpk_test_badserver0123456789abcdef"
+KEY_GLOBEX = "wpk_test_badserverglobex456789abcd"  # each tenant its own key (targets are pinned)
 GOOD_RESULT = {
     "chatbotId": "cb_good", "dryRun": True, "revision": 3,
     "plan": {"summary": {"create": 0, "update": 0, "delete": 0, "noop": 1},
@@ -69,7 +70,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if self.path.startswith("/api/v1/chatbots?") or self.path == "/api/v1/chatbots":
-            self._send(200, b'{"data": "not a list", "nextCursor": 7}')
+            if not self.server.good_listing:  # type: ignore[attr-defined]
+                self._send(200, b'{"data": "not a list", "nextCursor": 7}')
+                return
+            # A run lists each tenant to check its key owns the chatbots (targets are pinned).
+            globex = self.headers.get("Authorization") == f"Bearer {KEY_GLOBEX}"
+            ids = [i for i in ["cb_good", *CASES] if (tenant_of(i) == "globex") == globex]
+            data = [{"id": i, "name": f"bot-{i[3:].replace('_', '-')}", "status": "active", "revision": 3,
+                     "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"} for i in ids]  # fmt: skip
+            self._send(200, json.dumps({"data": data, "nextCursor": None}).encode())
         else:
             self._send(404, json.dumps({"error": {"code": "not_found", "message": "no such chatbot"}}).encode())
 
@@ -129,10 +138,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, err("not_found", "no such chatbot"))
 
 
-@pytest.fixture(scope="module")
-def bad_server() -> Iterator[str]:
+def _serve(good_listing: bool) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    server.good_listing = good_listing  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -140,6 +149,17 @@ def bad_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def bad_server() -> Iterator[str]:
+    """Every chatbot's answer is bad in its own way; the tenants' listings are good."""
+    yield from _serve(good_listing=True)
+
+
+@pytest.fixture(scope="module")
+def bad_listing_server() -> Iterator[str]:
+    yield from _serve(good_listing=False)
 
 
 def tenant_of(chatbot_id: str) -> str:
@@ -163,18 +183,19 @@ def manifest(base: str, ids: list[str], *, discover: bool = False) -> str:
 def check_clean(proc: Any) -> None:
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert KEY not in proc.stdout + proc.stderr
+    assert KEY not in proc.stdout + proc.stderr and KEY_GLOBEX not in proc.stdout + proc.stderr
 
 
 def test_every_bad_answer_fails_its_chatbot_clearly_and_the_good_one_is_planned(
     bad_server: str, secret_scan: Any, tmp_path: Path
 ) -> None:
     secret_scan.register("api key", KEY)
+    secret_scan.register("globex api key", KEY_GLOBEX)
     (tmp_path / "bot.yaml").write_text("spec:\n  core: {temperature: 0.5}\n")
     (tmp_path / "wizsync.yaml").write_text(manifest(bad_server, ["cb_good", *CASES]))
     journal = tmp_path / "journal.db"
     secret_scan.watch_journal(journal)
-    env = {"WIZCHAT_ACME_STAGING_KEY": KEY, "WIZCHAT_GLOBEX_STAGING_KEY": KEY}
+    env = {"WIZCHAT_ACME_STAGING_KEY": KEY, "WIZCHAT_GLOBEX_STAGING_KEY": KEY_GLOBEX}
     proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--journal", str(journal)],
                            cwd=tmp_path, env=env, timeout=90)  # fmt: skip
     check_clean(proc)
@@ -198,12 +219,13 @@ def test_every_bad_answer_fails_its_chatbot_clearly_and_the_good_one_is_planned(
     secret_scan.check()
 
 
-def test_a_listing_of_the_wrong_shape_fails_the_run_naming_the_tenant(bad_server: str, secret_scan: Any, tmp_path: Path) -> None:
+def test_a_listing_of_the_wrong_shape_fails_the_run_naming_the_tenant(bad_listing_server: str, secret_scan: Any, tmp_path: Path) -> None:
     secret_scan.register("api key", KEY)
+    secret_scan.register("globex api key", KEY_GLOBEX)
     (tmp_path / "bot.yaml").write_text("spec:\n  core: {temperature: 0.5}\n")
-    (tmp_path / "wizsync.yaml").write_text(manifest(bad_server, ["cb_good"], discover=True))
+    (tmp_path / "wizsync.yaml").write_text(manifest(bad_listing_server, ["cb_good"], discover=True))
     proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--journal", str(tmp_path / "j.db")],
-                           cwd=tmp_path, env={"WIZCHAT_ACME_STAGING_KEY": KEY, "WIZCHAT_GLOBEX_STAGING_KEY": KEY}, timeout=60)  # fmt: skip
+                           cwd=tmp_path, env={"WIZCHAT_ACME_STAGING_KEY": KEY, "WIZCHAT_GLOBEX_STAGING_KEY": KEY_GLOBEX}, timeout=60)  # fmt: skip
     check_clean(proc)
     assert "acme" in proc.stderr and "list_chatbots" in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: "), proc.stderr
