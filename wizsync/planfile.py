@@ -125,7 +125,13 @@ class PlanFile:
         specs = {}
         for label, key in sorted(self.data["keys"].items()):
             variable = key.get("env")
-            value = (environ.get(variable) or "").strip() if variable else ""
+            if not variable:
+                raise ManifestError(
+                    f"the plan file has no variable for the key of {label} (the manifest reads it from a file)",
+                    file=str(self.path), key=f"keys.{label}",
+                    hint="A plan file names keys by environment variable: give that tenant {env: NAME} in the manifest and plan again",
+                )
+            value = (environ.get(variable) or "").strip()
             if not value:
                 raise ManifestError(
                     f"the plan file's key for {label} is read from the environment variable {variable}, which is not set",
