@@ -67,3 +67,20 @@ def test_plan_file_applies_from_another_folder_and_refuses_a_drifted_chatbot(sec
     for n, proc in enumerate(procs):
         secret_scan.record(f"proc {n} stdout", proc.stdout)
         secret_scan.record(f"proc {n} stderr", proc.stderr)
+
+
+def test_a_plan_file_of_another_format_or_with_selection_options_is_refused(secret_scan: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from wizsync.cli import cli
+
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"format": "wizsync.planfile/v9", "environment": "production", "keys": {}, "chatbots": []}))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["apply", str(old), "--yes", "--journal", str(tmp_path / "j.db")])
+    secret_scan.record("old format", result.output)
+    assert result.exit_code == 1 and "wizsync.planfile/v1" in result.stderr and str(old) in result.stderr
+    assert not (tmp_path / "j.db").exists()  # refused before any journal or request
+    result = runner.invoke(cli, ["apply", str(old), "--yes", "--select", "tier=gold"])
+    secret_scan.record("select", result.output)
+    assert result.exit_code == 2 and "--select" in result.stderr
