@@ -252,9 +252,10 @@ class KeyLimiter:
                 self._cubic = None
             self._headers_seen = True
             self._learn(now, ticket, limit, min(remaining, limit), reset)
-            if throttled and (self._cubic is None or ticket.seq > self._cubic[3]):
-                # A 429 the headers did not foresee: someone else spends from the same
-                # allowance (a limit shared by an organization's keys, a gateway's).
+            if throttled and remaining < 1 and (self._cubic is None or ticket.seq > self._cubic[3]):
+                # A 429 the headers did not foresee, the allowance really used up: someone
+                # else spends from it (a limit shared by an organization's keys, a gateway's).
+                # (A 429 that shows allowance left is the server's own hiccup: CUBIC copes.)
                 self._surprises += 1
                 if self._surprises >= _SURPRISES_TO_DISTRUST:
                     self._distrust_headers = True
