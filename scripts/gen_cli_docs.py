@@ -71,6 +71,7 @@ Commands: {command_links}
 | 0 | success (for `plan --detailed-exitcode`: success and nothing would change) |
 | 1 | an error, a failed chatbot, or a halted/interrupted run; for `show --check`: the run (or the fleet of shards) is not complete, consistent and within its failure budget |
 | 2 | a usage error (bad option, unknown `--env`, malformed `--select`); for `plan --detailed-exitcode`: changes present |
+| 130, 143 | stopped at the confirmation prompt by Ctrl-C (SIGINT) or SIGTERM, or forced by a second one (the run ends `interrupted`) |
 
 ## Global options
 

@@ -26,10 +26,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .engine import Executor
+from .engine import Executor, Stopped
 from .journal import Journal, JournalError, LockTarget, RunLock
 from .manifest import ManifestError
 from .recorder import Recorder
+from .signals import RunStopped, StopSignals, signal_name
 from .report.feed import feed_key_states
 from .report.progress import key_states
 
@@ -66,6 +67,7 @@ class Lifecycle:
     recorder: Recorder = field(init=False)
     live: bool = False  # the journal's run row is this process's (started or reopened)
     lock: RunLock | None = None
+    signals: StopSignals = field(default_factory=StopSignals)
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def __post_init__(self) -> None:
@@ -87,6 +89,7 @@ class Lifecycle:
     def _go_live(self) -> None:
         # From here on an exception ends the run `failed` or `interrupted`, never `running`.
         self._stack.enter_context(self.journal.closing_run(self.run_id, self.user_errors))
+        self._stack.push(_flush_on_error(self))  # runs first: the counters, then how the run ended
         self.live = True
 
     def start(
@@ -115,8 +118,28 @@ class Lifecycle:
         self._go_live()
 
     def graceful(self, ex: Executor) -> None:
-        """From now on the first Ctrl-C (or SIGTERM) stops the run gracefully; a second one forces."""
-        ex.stop_on_signals()
+        """The first Ctrl-C (or SIGTERM) also stops ``ex``: nothing new starts, calls in flight finish."""
+        self.signals.install(ex.stop)
+
+    def _stopping(self) -> None:
+        """The first signal: say so in the journal at once (the run's end may take the grace period)."""
+        if self.live and self.signals.signum is not None:
+            self.journal.event(self.run_id, "run.stopping", signal=signal_name(self.signals.signum))
+
+    def check(self) -> None:
+        """Between phases: a stop that came ends the run here (``RunStopped``), before the next phase sends anything."""
+        self.signals.check()
+
+    def confirm(self, confirm: Callable[[str], bool], question: str) -> bool:
+        """Ask, with one Ctrl-C (or SIGTERM) aborting at once (``RunStopped``, ``at_prompt``)."""
+        if self.reporter is not None:
+            self.reporter.pause()  # a live progress display would hide the question
+        try:
+            with self.signals.prompting():
+                return confirm(question)
+        finally:
+            if self.reporter is not None:
+                self.reporter.unpause()
 
     def finish(self, status: str, error: str | None = None) -> None:
         """Record how the run ended (the counters no item took first, so the totals count every request)."""
@@ -137,11 +160,40 @@ def run_lifecycle(
     with prepared(journal):
         lock = acquire()
     life = Lifecycle(journal, run_id, user_errors, reporter, lock=lock)
+    # Graceful from the start: a signal is remembered; each phase ends at the next check (see wizsync.signals).
+    life.signals.install(life._stopping)
     try:
         with life._stack:
-            yield life
+            try:
+                yield life
+            except Stopped:
+                if life.signals.signum is None:
+                    raise
+                raise RunStopped(life.signals.signum) from None
+    except RunStopped as stop:
+        stop.run_id = run_id
+        raise
+    except BaseException:
+        if life.signals.forced is not None:
+            life.signals.forced.run_id = run_id
+        raise
     finally:
+        life.signals.uninstall()
         if reporter is not None:
             reporter.finish()
         lock.release()
         journal.close()
+
+
+def _flush_on_error(life: Lifecycle) -> Callable[..., bool]:
+    """On the way out with an error: journal the counters no item took, so a stopped run counts every request."""
+
+    def exit_(exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None and life.live:
+            try:
+                life.recorder.flush()
+            except Exception:  # the run's own error matters more
+                pass
+        return False
+
+    return exit_

@@ -156,6 +156,12 @@ class LoggingReporter:
             LOGGER.info("%s", event_line(label, context, kind, detail))
         self.inner.request_event(label, context, kind, detail)
 
+    def pause(self) -> None:
+        self.inner.pause()
+
+    def unpause(self) -> None:
+        self.inner.unpause()
+
     def message(self, text: str) -> None:
         LOGGER.info("%s", text)
         self.inner.message(text)

@@ -179,6 +179,8 @@ def _plan_row_writer(life: Any, reporter: Reporter | None) -> tuple[Callable[[Pl
             pending.clear()
 
     def record(outcome: PlanOutcome) -> None:
+        if outcome.error is not None and outcome.error.get("code") == "Stopped":
+            return  # a stop came before this chatbot's dry-run was sent: it stays pending
         pending.append(plan_row(outcome, life.recorder.take(outcome.item.name)))
         if len(pending) >= _FLUSH_EVERY:
             flush()
@@ -208,10 +210,12 @@ async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter |
         life.start("plan", session.environment, session.manifest_path, session.manifest_hash, options)
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
+            life.graceful(ex)
             await session.prove_targets(ex, journal, run_id, repin=repin, command="plan")
             if reporter is not None:
                 reporter.phase("loading the fleet")
             fleet = await from_fleet(session, ex, no_prune=no_prune, ordered=False)
+            life.check()
             forbidden = fleet.forbidden
             journal.forbid(forbidden)
             journal.add_items(run_id, [
@@ -228,6 +232,7 @@ async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter |
                 record(PlanOutcome.unloaded(failure))
             planned = await plan_fleet(ex, fleet.fleet, no_prune=no_prune, on_outcome=record)
             flush()
+            life.check()  # stopped: the run ends `interrupted`, what was planned stays journalled
             life.recorder.flush()
             by_name = {o.item.name: o for o in planned}
             outcomes = [by_name[e.name] if isinstance(e, FleetItem) else PlanOutcome.unloaded(e) for e in fleet.entries]

@@ -8,7 +8,8 @@ three commands decide differently: what to plan, what to refuse, what to ask.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from .items import Entry, Resumption, batches_of, from_fleet, from_journal, from
 from .journal import Journal, JournalError, LockTarget, RunLock, RunRecord, new_run_id
 from .lifecycle import USER_ERRORS, Lifecycle, prepared, run_lifecycle
 from .manifest import ManifestError
+from .signals import RunStopped, signal_name
 from .plan import deletes_of, ops_of, plan_fleet, summary_of
 from .rollback import ChangedSince, Loss, changed_since
 from .report.prompt import confirmation_preview
@@ -49,6 +51,7 @@ class RunOutcome:
     losses: list[Loss] = field(default_factory=list)
     forbidden: set[str] = field(default_factory=set)
     deletes: list[str] = field(default_factory=list)
+    stopped: RunStopped | None = None  # a signal ended the run before its rollout
 
 
 def _phase(life: Lifecycle, title: str, total: int | None = None) -> None:
@@ -72,7 +75,8 @@ async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem
             # Left pending: the item's batch plans it again and records the outcome there
             # (with this plan's requests and retries: its counters stay in the recorder).
             assert o.error is not None
-            journal.event(run_id, "plan.failed", item=o.item.name, **o.error)
+            if not ex.stopping:  # a stopped call sent nothing: not a failure of the plan
+                journal.event(run_id, "plan.failed", item=o.item.name, **o.error)
             continue
         counters = life.recorder.take(o.item.name)
         rows.append({"name": o.item.name, "plan_summary": summary_of(o.result), "plan_ops": ops_of(o.result),
@@ -101,9 +105,25 @@ def _refuse_deletes(deletes: list[str], options: ApplyOptions) -> None:
         )
 
 
-def _confirm_or_refuse(confirm: Confirm | None, question: str) -> None:
-    if confirm is not None and not confirm(question):
+def _confirm_or_refuse(life: Lifecycle, confirm: Confirm | None, question: str) -> None:
+    """Ask when a question is needed; one Ctrl-C (or SIGTERM) there aborts at once, nothing sent after it."""
+    if confirm is None:
+        life.check()
+    elif not life.confirm(confirm, question):
         raise RefusedError("not confirmed: nothing was applied")
+
+
+@contextmanager
+def _stops(outcome: RunOutcome) -> Iterator[None]:
+    """A stop before the rollout began is how this run ended, not an error: the outcome says so."""
+    try:
+        yield
+    except RunStopped as stop:
+        name = signal_name(stop.signum)
+        message = (f"aborted at the confirmation prompt ({name}): nothing was sent after it" if stop.at_prompt
+                   else f"stopped by {name} before the rollout began: nothing was applied")  # fmt: skip
+        outcome.summary = RunSummary(outcome.summary.run_id, "interrupted", {}, 0, 0, 0, 0, message)
+        outcome.stopped = stop
 
 
 async def _roll_out(
@@ -140,15 +160,17 @@ async def apply_run(
                                       targets=session.lock_targets(), manifest_path=session.manifest_path,
                                       command="apply")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), session.journal_path, session.environment, "apply")
-    with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
+    with _stops(outcome), run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         life.start("apply", session.environment, session.manifest_path, session.manifest_hash, options.as_json())
         # A bad --plan RUN_ID is bad input: refused before the first request.
         approved = approved_from(journal, options.plan_run, session.environment, options.shard) if options.plan_run else None
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
+            life.graceful(ex)
             await session.prove_targets(ex, journal, run_id, repin=repin, command="apply")
             _phase(life, "loading the fleet")
             fleet = await from_fleet(session, ex, no_prune=options.no_prune)
+            life.check()
             for notice in fleet.notices if reporter is not None else ():
                 reporter.message(notice)
             outcome.forbidden = fleet.forbidden
@@ -160,11 +182,12 @@ async def apply_run(
                 changed, outcome.deletes, ops = _approved_changes(approved)
             else:
                 changed, outcome.deletes, ops = await _upfront_plan(life, ex, fleet.fleet, options)
+            life.check()
             _refuse_deletes(outcome.deletes, options)
             # The prompt shows what it asks about: the changes per section and every delete.
             unloaded = f" ({len(fleet.failed)} more could not be loaded)" if fleet.failed else ""
-            _confirm_or_refuse(confirm, f"{confirmation_preview(ops, outcome.deletes)}\nApply {changed} changed chatbot(s) of {len(fleet.fleet)}{unloaded} to "
-                                        f"'{session.environment}' in {len(batches)} batch(es)?")  # fmt: skip
+            _confirm_or_refuse(life, confirm, f"{confirmation_preview(ops, outcome.deletes)}\nApply {changed} changed chatbot(s) of {len(fleet.fleet)}{unloaded} to "
+                                              f"'{session.environment}' in {len(batches)} batch(es)?")  # fmt: skip
             outcome.summary = await _roll_out(life, ex, options, batches, len(entries), approved=approved,
                                               title=f"apply {session.environment}")  # fmt: skip
     return outcome
@@ -276,21 +299,23 @@ async def resume_run(
     acquire = lambda: RunLock.acquire(journal_path, run_id, environment=run.environment,  # noqa: E731
                                       manifest_path=manifest or journal.manifest_of(run), command="resume")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, run.status, counts, 0, 0, 0, 0), journal_path, run.environment, run.command)
-    with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
+    with _stops(outcome), run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         session, options = _resume_session(run, journal_path, force, transport, manifest)
         journal.forbid(session.forbidden())
         tenants = {r.tenant for r in journal.items(run_id) if r.tenant} | {t.tenant for t in session.plan.targets}
         life.hold(session.lock_targets(sorted(tenants)))
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
+            life.graceful(ex)
             await session.prove_targets(ex, journal, run_id, command="apply")
             current = await _current_items(run, session, ex, options, outcome, journal, life)
+            life.check()
             resumption = _recorded(journal, run_id, current, options)
             refusal = resumption.refusal(run_id)
             if refusal is not None and not force:
                 raise RefusedError(refusal)
             protected = session.manifest.environments[run.environment].protected
-            _confirm_or_refuse(confirm_for(run.environment, protected),
+            _confirm_or_refuse(life, confirm_for(run.environment, protected),
                                f"Resume run {run_id}: {len(resumption.todo)} unfinished chatbot(s) of '{run.environment}'?")  # fmt: skip
             life.reopen(force=force)
             _settle_forced(journal, run_id, resumption)
@@ -363,7 +388,7 @@ async def rollback_run(
                                       targets=targets, manifest_path=session.manifest_path, command="rollback")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), journal_path, parent.environment, "rollback",
                          forbidden=session.forbidden())  # fmt: skip
-    with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
+    with _stops(outcome), run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         items, outcome.losses = from_snapshots(journal, parent_id)
         life.start("rollback", parent.environment, session.manifest_path, parent.manifest_hash,
                    {**options.as_json(), "rollback_of": parent_id}, parent_run=parent_id)  # fmt: skip
@@ -371,9 +396,10 @@ async def rollback_run(
             journal.event(run_id, "rollback.cannot_restore", item=loss.chatbot, field=loss.field, reason=loss.reason)
         run_batches = cut_batches(items, options.batches)
         journal.add_items(run_id, item_rows(run_batches))
-        _confirm_or_refuse(confirm, f"Roll back {len(items)} chatbot(s) of '{parent.environment}' changed by run {parent_id}?")
+        _confirm_or_refuse(life, confirm, f"Roll back {len(items)} chatbot(s) of '{parent.environment}' changed by run {parent_id}?")
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
+            life.graceful(ex)
             await session.prove_targets(ex, journal, run_id, command="apply")
             left_alone = await _left_alone(ex, session, journal, run_id, parent_id, items, force=force)
             outcome.summary = await _roll_out(life, ex, options, run_batches, len(items), title=f"rollback {parent_id}")
@@ -463,15 +489,16 @@ async def apply_plan_file(
                                       manifest_path=pf.path, command="apply")  # fmt: skip
     outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), journal_path, pf.environment, "apply",
                          forbidden=forbidden, deletes=deletes)  # fmt: skip
-    with run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
+    with _stops(outcome), run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         life.start("apply", pf.environment, pf.path, pf.hash, {**options.as_json(), "plan_file": str(pf.path)})
         batches = cut_batches(items, options.batches)
         journal.add_items(run_id, item_rows(batches))
-        _confirm_or_refuse(confirm, f"{confirmation_preview(ops, deletes)}\nApply {changed} changed chatbot(s) of "
-                                    f"{len(items)} from the plan file {pf.path.name} to '{pf.environment}'?")  # fmt: skip
+        _confirm_or_refuse(life, confirm, f"{confirmation_preview(ops, deletes)}\nApply {changed} changed chatbot(s) of "
+                                          f"{len(items)} from the plan file {pf.path.name} to '{pf.environment}'?")  # fmt: skip
         kwargs = {"http": transport} if transport is not None else {}
         async with make_executor(keys, options.concurrency, life.recorder, **kwargs) as ex:
             life.watch(ex)
+            life.graceful(ex)
             outcome.summary = await _roll_out(life, ex, options, batches, len(items), approved=approved,
                                               title=f"apply {pf.path.name}")  # fmt: skip
     return outcome

@@ -81,6 +81,9 @@ def finish(outcome: Any, as_json: bool, verbose: bool) -> None:
         click.echo(outcome.summary.message, err=True)
     for loss in outcome.losses:
         click.echo(f"cannot restore: {loss}", err=True)
+    stopped = getattr(outcome, "stopped", None)
+    if stopped is not None and stopped.at_prompt:
+        sys.exit(128 + stopped.signum)  # 130 for Ctrl-C: the shell's convention for "interrupted"
     if not outcome.summary.ok:
         sys.exit(1)
 

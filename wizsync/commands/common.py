@@ -21,6 +21,7 @@ from wizsync.logfile import LoggingReporter
 from wizsync.manifest import ManifestError, ManifestErrors
 from wizsync.report.progress import Reporter, make_reporter
 from wizsync.report.terminal import color_enabled, make_console
+from wizsync.signals import Forced, RunStopped
 from wizsync.shards import ShardSpec, parse_shard
 
 __all__ = [
@@ -138,6 +139,13 @@ def user_errors() -> Iterator[None]:
         yield
     except (ManifestError, JournalError) as exc:
         raise click_error(exc) from None
+    except RunStopped as stop:  # a plan stopped by a signal (apply/resume/rollback return an outcome instead)
+        raise click.ClickException(f"run {stop.run_id} {stop}: it ended interrupted; what finished is journalled") from None
+    except Forced as forced:  # a second signal: stopped at once, the run recorded `interrupted`
+        if forced.run_id:
+            click.echo(f"\n{forced}: run {forced.run_id} ended interrupted at once; an apply in flight may have "
+                       f"reached the server. Resume: wizsync resume {forced.run_id}", err=True)  # fmt: skip
+        sys.exit(128 + forced.signum)
 
 
 class ManyErrors(click.ClickException):

@@ -65,7 +65,17 @@ def confirmer(environment: str, protected: bool, yes: bool) -> Any:
             f"'{environment}' is a protected environment and there is no terminal to confirm on: "
             "review the plan, then pass --yes"
         )
-    return lambda question: click.confirm(f"{question} ('{environment}' is protected)", default=False, err=True)
+
+    def ask(question: str) -> bool:
+        try:
+            return click.confirm(f"{question} ('{environment}' is protected)", default=False, err=True)
+        except click.Abort as exc:
+            # click turns Ctrl-C into Abort; the run's lifecycle needs the interrupt to end the run at once.
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            raise
+
+    return ask
 
 
 def effective_status(journal_path: Path, run: RunRecord) -> str:

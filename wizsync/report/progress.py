@@ -104,6 +104,8 @@ class Reporter(Protocol):
     def keys(self, states: Mapping[str, KeyState]) -> None: ...
     def request_event(self, label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> None: ...
     def message(self, text: str) -> None: ...
+    def pause(self) -> None: ...
+    def unpause(self) -> None: ...
     def finish(self) -> None: ...
 
 
@@ -256,6 +258,12 @@ class PlainReporter:
     def message(self, text: str) -> None:
         self._line(text, important=True)
 
+    def pause(self) -> None:
+        """Nothing to pause: plain lines never redraw (a prompt reads its own line)."""
+
+    def unpause(self) -> None:
+        pass
+
     def finish(self) -> None:
         if self._finished:
             return
@@ -385,6 +393,15 @@ class RichReporter:
             line = event_line(label, context, kind, detail)
             if line:
                 self._print(line, "yellow")
+
+    def pause(self) -> None:
+        """Stop redrawing (a prompt must be seen, and read, on the terminal); ``unpause`` goes on."""
+        if self._started and not self._finished:
+            self.progress.stop()
+
+    def unpause(self) -> None:
+        if self._started and not self._finished:
+            self.progress.start()
 
     def message(self, text: str) -> None:
         self._print(text)
