@@ -61,6 +61,18 @@ def _drain(fd: int, seen: bytearray) -> None:
         seen += chunk
 
 
+def _reap(pid: int, timeout: float = 30) -> tuple[int, int]:
+    """``waitpid`` for a child that closed its terminal (it becomes reapable a moment later); (0, 0) if it lives on."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline:
+            return done, status
+        time.sleep(0.05)
+
+
 def _runs(cli: Cli) -> list[dict[str, Any]]:
     return query(cli.journal, "SELECT id, command, status FROM runs ORDER BY started_at")
 
@@ -79,7 +91,7 @@ def test_one_ctrl_c_at_the_prompt_on_a_terminal_aborts_at_once(emulator: Any, se
         sent_before = emulator.stats()["total"]["requests"]
         os.write(fd, b"\x03")  # ^C typed on the terminal: no Enter follows
         _drain(fd, seen)  # until the terminal closes, or 30 s of silence
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status = _reap(pid)
         if done == 0:  # still waiting for Enter: the bug this test is about
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
