@@ -41,7 +41,7 @@ def unloaded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_apply_through_fleet_loading_faults_fails_only_the_unloadable_and_resume_finishes(
     secret_scan: Any, tmp_path: Path
 ) -> None:
-    with EmulatorServer(seed=fleet.seed(N, K), error_rate=ERROR_RATE, fault_seed=11) as emu:
+    with EmulatorServer(seed=fleet.seed(N, K), error_rate=ERROR_RATE, fault_seed=1) as emu:  # a seed whose pin-proof listings (before fleet loading) get through
         secret_scan.register_all(emu.keys)
         write_manifest(tmp_path, emu.base_url)
         journal = tmp_path / "journal.db"
@@ -52,6 +52,7 @@ def test_apply_through_fleet_loading_faults_fails_only_the_unloadable_and_resume
         assert "Traceback" not in proc.stderr
         assert proc.returncode == 1, proc.stderr[-2000:]
         doc = json.loads(proc.stdout)
+        assert "run_id" in doc, (doc, proc.stderr[-2000:])
         run_id = doc["run_id"]
         assert doc["status"] == "failed", doc["status"]  # it ran to the end: not aborted, not halted
 
