@@ -99,10 +99,10 @@ def load_seed_file(path: str) -> dict[str, Any]:
 
 def build_seed(doc: Any, *, created_at: str | None = None) -> Seeded:
     """Validate a seed document and build its objects (not yet added to a state)."""
-    errors: list[str] = []
-    out = Seeded()
     if not isinstance(doc, dict) or not isinstance(doc.get("organizations"), list):
         raise SeedError("seed: must be a mapping with an 'organizations' list")
+    errors: list[str] = []
+    out = Seeded()
     key_seed = doc.get("keySeed", DEFAULT_KEY_SEED)
     if not isinstance(key_seed, str):
         errors.append("keySeed: must be a string")
@@ -111,103 +111,135 @@ def build_seed(doc: Any, *, created_at: str | None = None) -> Seeded:
     names: set[str] = set()
     labels: set[str] = set()
     for i, o in enumerate(doc["organizations"]):
-        p = f"organizations[{i}]"
-        if not isinstance(o, dict):
-            errors.append(f"{p}: must be a mapping")
-            continue
-        name = o.get("name")
-        if not isinstance(name, str) or not name:
-            errors.append(f"{p}.name: required, a non-empty string")
-            continue
-        if name in names:
-            errors.append(f"{p}.name: duplicate organization {name!r}")
-        names.add(name)
-        env = str(o.get("environment", "staging"))
-        org = Organization(
-            id=str(o.get("id") or f"org_{re.sub(r'[^A-Za-z0-9]+', '_', name)}"),
-            name=name,
-            tenant=str(o.get("tenant", name)),
-            environment=env,
-        )
-        out.orgs.append(org)
-        org_rate, org_burst = o.get("rate"), o.get("burst")
-        _check_rate(org_rate, org_burst, p, errors)
-        if org_rate is not None:
-            out.org_limits[org.id] = (org_rate, org_burst)
-        live = env == "production"
-        for j, k in enumerate(o.get("keys") or []):
-            kp = f"{p}.keys[{j}]"
-            if not isinstance(k, dict):
-                errors.append(f"{kp}: must be a mapping")
-                continue
-            label = str(k.get("label") or f"{name}/{j}")
-            if label in labels:
-                errors.append(f"{kp}.label: duplicate key label {label!r}")
-            labels.add(label)
-            key = k.get("key") or derive_key(key_seed, label, live)
-            if not isinstance(key, str) or not _KEY_RE.match(key):
-                errors.append(f"{kp}.key: must look like wpk_live_/wpk_test_ + 24 or more url-safe characters")
-            scopes = k.get("scopes", list(ALL_SCOPES))
-            if not isinstance(scopes, list) or any(s not in ALL_SCOPES for s in scopes):
-                errors.append(f"{kp}.scopes: must be a list of known scopes ({', '.join(ALL_SCOPES)})")
-                scopes = []
-            rate, burst = k.get("rate"), k.get("burst")
-            _check_rate(rate, burst, kp, errors)
-            env_name = k.get("envName")
-            if env_name is not None and (not isinstance(env_name, str) or not _ENV_RE.match(env_name)):
-                errors.append(f"{kp}.envName: must be a valid environment variable name")
-            out.keys.append(
-                ApiKey(key=str(key), org_id=org.id, label=label, scopes=frozenset(scopes),
-                       rate=rate, burst=burst, env_name=env_name)
-            )
-        bot_names: set[str] = set()
-        for j, c in enumerate(o.get("chatbots") or []):
-            cp = f"{p}.chatbots[{j}]"
-            if not isinstance(c, dict):
-                errors.append(f"{cp}: must be a mapping")
-                continue
-            cname = c.get("name")
-            if not isinstance(cname, str) or not cname:
-                errors.append(f"{cp}.name: required, a non-empty string")
-                continue
-            if cname in bot_names:
-                errors.append(f"{cp}.name: duplicate chatbot {cname!r} in {name}")
-            bot_names.add(cname)
-            status = c.get("status", "active")
-            if status not in ("active", "paused"):
-                errors.append(f"{cp}.status: must be 'active' or 'paused'")
-            config = c.get("config") or {}
-            if not isinstance(config, dict):
-                errors.append(f"{cp}.config: must be a mapping of sections")
-                continue
-            config = dict(config)
-            core = dict(config.get("core") or {})
-            core.setdefault("name", cname)
-            config["core"] = core
-            problems = engine.validate_document({"apiVersion": engine.API_VERSION, "kind": engine.KIND, "spec": config})
-            errors.extend(f"{cp}.config.{e['path'][len('spec.'):]}: {e['message']}" for e in problems)
-            if engine.REDACTED in repr(config):
-                errors.append(f"{cp}.config: a seed holds real values, not {engine.REDACTED!r}")
-            extra = {k: v for k, v in config.items() if k not in engine.SECTION_ORDER}
-            bot = Chatbot(
-                id=str(c.get("id") or derive_chatbot_id(org.id, cname)),
-                org_id=org.id,
-                name=core["name"] if isinstance(core.get("name"), str) else cname,
-                description=c.get("description", core.get("description")),
-                status=str(status),
-                config=engine.normalize_config(config) if not problems else {},
-                spec_extra=extra,
-            )
-            if created_at:
-                bot.created_at = bot.updated_at = created_at
-            if isinstance(c.get("createdAt"), str):
-                bot.created_at = c["createdAt"]
-            if isinstance(c.get("updatedAt"), str):
-                bot.updated_at = c["updatedAt"]
-            out.chatbots.append(bot)
+        _build_org(o, f"organizations[{i}]", key_seed, names, labels, created_at, out, errors)
     if errors:
         raise SeedError("invalid seed:\n  " + "\n  ".join(errors))
     return out
+
+
+def _build_org(
+    o: Any, p: str, key_seed: str, names: set[str], labels: set[str],
+    created_at: str | None, out: Seeded, errors: list[str],
+) -> None:
+    """One organization with its keys and chatbots, added to ``out``; problems go to ``errors``."""
+    if not isinstance(o, dict):
+        errors.append(f"{p}: must be a mapping")
+        return
+    name = o.get("name")
+    if not isinstance(name, str) or not name:
+        errors.append(f"{p}.name: required, a non-empty string")
+        return
+    if name in names:
+        errors.append(f"{p}.name: duplicate organization {name!r}")
+    names.add(name)
+    env = str(o.get("environment", "staging"))
+    org = Organization(
+        id=str(o.get("id") or f"org_{re.sub(r'[^A-Za-z0-9]+', '_', name)}"),
+        name=name,
+        tenant=str(o.get("tenant", name)),
+        environment=env,
+    )
+    out.orgs.append(org)
+    org_rate, org_burst = o.get("rate"), o.get("burst")
+    _check_rate(org_rate, org_burst, p, errors)
+    if org_rate is not None:
+        out.org_limits[org.id] = (org_rate, org_burst)
+    live = env == "production"
+    for j, k in enumerate(o.get("keys") or []):
+        key = _build_key(k, f"{p}.keys[{j}]", f"{name}/{j}", org.id, key_seed, live, labels, errors)
+        if key is not None:
+            out.keys.append(key)
+    bot_names: set[str] = set()
+    for j, c in enumerate(o.get("chatbots") or []):
+        bot = _build_chatbot(c, f"{p}.chatbots[{j}]", org, bot_names, created_at, errors)
+        if bot is not None:
+            out.chatbots.append(bot)
+
+
+def _build_key(
+    k: Any, kp: str, default_label: str, org_id: str, key_seed: str, live: bool,
+    labels: set[str], errors: list[str],
+) -> ApiKey | None:
+    """One API key of an organization (None when the entry is not even a mapping)."""
+    if not isinstance(k, dict):
+        errors.append(f"{kp}: must be a mapping")
+        return None
+    label = str(k.get("label") or default_label)
+    if label in labels:
+        errors.append(f"{kp}.label: duplicate key label {label!r}")
+    labels.add(label)
+    key = k.get("key") or derive_key(key_seed, label, live)
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        errors.append(f"{kp}.key: must look like wpk_live_/wpk_test_ + 24 or more url-safe characters")
+    scopes = k.get("scopes", list(ALL_SCOPES))
+    if not isinstance(scopes, list) or any(s not in ALL_SCOPES for s in scopes):
+        errors.append(f"{kp}.scopes: must be a list of known scopes ({', '.join(ALL_SCOPES)})")
+        scopes = []
+    rate, burst = k.get("rate"), k.get("burst")
+    _check_rate(rate, burst, kp, errors)
+    env_name = k.get("envName")
+    if env_name is not None and (not isinstance(env_name, str) or not _ENV_RE.match(env_name)):
+        errors.append(f"{kp}.envName: must be a valid environment variable name")
+    return ApiKey(key=str(key), org_id=org_id, label=label, scopes=frozenset(scopes),
+                  rate=rate, burst=burst, env_name=env_name)
+
+
+def _build_chatbot(
+    c: Any, cp: str, org: Organization, bot_names: set[str], created_at: str | None, errors: list[str],
+) -> Chatbot | None:
+    """One chatbot of an organization (None when its entry cannot be built at all)."""
+    if not isinstance(c, dict):
+        errors.append(f"{cp}: must be a mapping")
+        return None
+    cname = c.get("name")
+    if not isinstance(cname, str) or not cname:
+        errors.append(f"{cp}.name: required, a non-empty string")
+        return None
+    if cname in bot_names:
+        errors.append(f"{cp}.name: duplicate chatbot {cname!r} in {org.name}")
+    bot_names.add(cname)
+    status = c.get("status", "active")
+    if status not in ("active", "paused"):
+        errors.append(f"{cp}.status: must be 'active' or 'paused'")
+    config = c.get("config") or {}
+    if not isinstance(config, dict):
+        errors.append(f"{cp}.config: must be a mapping of sections")
+        return None
+    config = dict(config)
+    core = dict(config.get("core") or {})
+    core.setdefault("name", cname)
+    config["core"] = core
+    problems = _config_problems(config, cp, errors)
+    bot = Chatbot(
+        id=str(c.get("id") or derive_chatbot_id(org.id, cname)),
+        org_id=org.id,
+        name=core["name"] if isinstance(core.get("name"), str) else cname,
+        description=c.get("description", core.get("description")),
+        status=str(status),
+        config=engine.normalize_config(config) if not problems else {},
+        spec_extra={k: v for k, v in config.items() if k not in engine.SECTION_ORDER},
+    )
+    _stamp_times(bot, c, created_at)
+    return bot
+
+
+def _config_problems(config: dict[str, Any], cp: str, errors: list[str]) -> bool:
+    """Check a seeded config by the apply engine's rules; True when it has contract problems."""
+    problems = engine.validate_document({"apiVersion": engine.API_VERSION, "kind": engine.KIND, "spec": config})
+    errors.extend(f"{cp}.config.{e['path'][len('spec.'):]}: {e['message']}" for e in problems)
+    if engine.REDACTED in repr(config):
+        errors.append(f"{cp}.config: a seed holds real values, not {engine.REDACTED!r}")
+    return bool(problems)
+
+
+def _stamp_times(bot: Chatbot, c: dict[str, Any], created_at: str | None) -> None:
+    """The seed's own createdAt/updatedAt win over the load time."""
+    if created_at:
+        bot.created_at = bot.updated_at = created_at
+    if isinstance(c.get("createdAt"), str):
+        bot.created_at = c["createdAt"]
+    if isinstance(c.get("updatedAt"), str):
+        bot.updated_at = c["updatedAt"]
 
 
 def _check_rate(rate: Any, burst: Any, path: str, errors: list[str], names: tuple[str, str] = ("rate", "burst")) -> None:
