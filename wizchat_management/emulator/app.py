@@ -308,19 +308,31 @@ async def get_config(request: Request) -> Response:
     return json_response(doc)
 
 
-def _merge_extra(stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    out = dict(stored)
-    for k, v in given.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = v
-    return out
-
-
 async def apply_config(request: Request) -> Response:
     ctx: EmulatorContext = request.app.state.ctx
     key = _key(request, ())
+    dry_run, prune = _apply_params(request)
+    cb = _chatbot(request, key)
+    body = await request.body()
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise validation_error([{"path": "", "message": f"the body is not valid JSON: {exc}"}]) from None
+    scopes = engine.READ_SCOPE if dry_run else engine.WRITE_SCOPE
+    _key(request, [scopes[s] for s in engine.present_sections(doc)] if isinstance(doc, dict) else [])
+    try:
+        outcome = ctx.state.apply_config(cb, doc, dry_run=dry_run, prune=prune)
+    except engine.ApplyValidationError as exc:
+        raise validation_error(exc.errors) from None
+    failed = outcome.result is not None and outcome.result.failed
+    ctx.stats.count(key.label, "dryRuns" if dry_run else "applies")
+    if failed:
+        ctx.stats.count(key.label, "partialFailures")
+    return json_response(outcome.public(), 422 if failed else 200)
+
+
+def _apply_params(request: Request) -> tuple[bool, bool]:
+    """``dryRun`` and ``prune``; every bad query parameter reported at once."""
     errors = _check_query(request, ("dryRun", "prune"))
     try:
         dry_run = _bool_param(request, "dryRun", False)
@@ -334,53 +346,7 @@ async def apply_config(request: Request) -> Response:
         prune = True
     if errors:
         raise validation_error(errors)
-    cb = _chatbot(request, key)
-    body = await request.body()
-    try:
-        doc = json.loads(body)
-    except ValueError as exc:
-        raise validation_error([{"path": "", "message": f"the body is not valid JSON: {exc}"}]) from None
-    scopes = engine.READ_SCOPE if dry_run else engine.WRITE_SCOPE
-    _key(request, [scopes[s] for s in engine.present_sections(doc)] if isinstance(doc, dict) else [])
-    with ctx.state._lock:  # plan and execution see one consistent chatbot
-        try:
-            plan = engine.plan_apply(cb.config, doc, prune=prune)
-        except engine.ApplyValidationError as exc:
-            raise validation_error(exc.errors) from None
-        if dry_run:
-            ctx.stats.count(key.label, "dryRuns")
-            return json_response(
-                {"dryRun": True, "applied": [], "failed": None, "plan": plan.public(), "revision": cb.revision}
-            )
-        ctx.stats.count(key.label, "applies")
-        result = engine.execute(cb.config, plan)
-        doc_extra = _merge_extra(cb.doc_extra, plan.doc_extra)
-        spec_extra = _merge_extra(cb.spec_extra, plan.spec_extra)
-        changed_extra = doc_extra != cb.doc_extra or spec_extra != cb.spec_extra
-        cb.doc_extra, cb.spec_extra = doc_extra, spec_extra
-        if result.applied:
-            cb.config = result.config
-            cb.revision += 1
-            cb.updated_at = now_rfc3339()
-            core = cb.config.get("core") or {}
-            if isinstance(core.get("name"), str):
-                cb.name = core["name"]
-            if any(op.section == "core" for op in result.applied):
-                cb.description = core.get("description")
-        if result.applied or changed_extra:
-            ctx.state.save_chatbot(cb)
-        if result.failed:
-            ctx.stats.count(key.label, "partialFailures")
-    return json_response(
-        {
-            "dryRun": False,
-            "applied": [op.public() for op in result.applied],
-            "failed": result.failed,
-            "plan": plan.public(),
-            "revision": cb.revision,
-        },
-        422 if result.failed else 200,
-    )
+    return dry_run, prune
 
 
 # -- errors -----------------------------------------------------------------

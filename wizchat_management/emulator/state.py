@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from . import engine
+
 ALL_SCOPES: tuple[str, ...] = (
     "chatbots:read",
     "chatbots:write",
@@ -109,6 +111,55 @@ class Chatbot:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Chatbot:
         return cls(**d)
+
+
+@dataclass
+class ApplyOutcome:
+    """One apply or dry run: its plan, what ran (None for a dry run) and the chatbot's revision after."""
+
+    plan: engine.PlanResult
+    result: engine.ExecutionResult | None
+    revision: int
+
+    def public(self) -> dict[str, Any]:
+        """The ``ApplyResult`` JSON."""
+        if self.result is None:
+            return {"dryRun": True, "applied": [], "failed": None, "plan": self.plan.public(), "revision": self.revision}
+        return {
+            "dryRun": False,
+            "applied": [op.public() for op in self.result.applied],
+            "failed": self.result.failed,
+            "plan": self.plan.public(),
+            "revision": self.revision,
+        }
+
+
+def _merge_extra(stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    out = dict(stored)
+    for k, v in given.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+def _take_result(cb: Chatbot, plan: engine.PlanResult, result: engine.ExecutionResult) -> bool:
+    """Carry an executed plan into the chatbot in place; True when anything stored changed."""
+    doc_extra = _merge_extra(cb.doc_extra, plan.doc_extra)
+    spec_extra = _merge_extra(cb.spec_extra, plan.spec_extra)
+    changed_extra = doc_extra != cb.doc_extra or spec_extra != cb.spec_extra
+    cb.doc_extra, cb.spec_extra = doc_extra, spec_extra
+    if result.applied:
+        cb.config = result.config
+        cb.revision += 1
+        cb.updated_at = now_rfc3339()
+        core = cb.config.get("core") or {}
+        if isinstance(core.get("name"), str):
+            cb.name = core["name"]
+        if any(op.section == "core" for op in result.applied):
+            cb.description = core.get("description")
+    return bool(result.applied) or changed_extra
 
 
 class EmulatorState:
@@ -225,6 +276,21 @@ class EmulatorState:
                 raise
             if self._db is not None:
                 self._db.execute("COMMIT")
+
+    def apply_config(self, chatbot: Chatbot, doc: Any, *, dry_run: bool, prune: bool) -> ApplyOutcome:
+        """Plan ``doc`` against the chatbot and, unless a dry run, execute it and save the result.
+
+        One locked step, so plan and execution see one consistent chatbot.
+        Raises engine.ApplyValidationError when the document breaks the contract.
+        """
+        with self._lock:
+            plan = engine.plan_apply(chatbot.config, doc, prune=prune)
+            if dry_run:
+                return ApplyOutcome(plan, None, chatbot.revision)
+            result = engine.execute(chatbot.config, plan)
+            if _take_result(chatbot, plan, result):
+                self.save_chatbot(chatbot)
+            return ApplyOutcome(plan, result, chatbot.revision)
 
     # -- queries ------------------------------------------------------------
 
