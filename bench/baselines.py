@@ -1,4 +1,4 @@
-"""What peers do, as baselines for the benches (field notes, "What peers do").
+"""What peers do, as baselines for the benches (docs/benchmarks.md).
 
 - ``sequential``: one loop over the sync SDK, one dry-run after another;
   a 429 waits the server's Retry-After and tries again.

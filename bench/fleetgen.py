@@ -185,7 +185,7 @@ def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict
 
 
 def floor_seconds(per_key: dict[str, dict[str, int]], rate: float | None, burst: int | None) -> float:
-    """Field notes, "Floor": max over keys of (requests_k − B) / R, counting only the requests the
+    """docs/rate-limits.md, "The floor": max over keys of (requests_k − B) / R, counting only the requests the
     server let through (a 429 costs no token)."""
     if not rate:
         return 0.0

@@ -8,7 +8,7 @@ dry-runs every chatbot, the case issue 14 measures. ``--fleet bound`` binds
 chatbots by id with a file source (one dry-run per chatbot).
 
 With C requests in flight, throughput cannot exceed C / latency (Little's
-law, field notes); the latency per request is taken from a sequential probe.
+law); the latency per request is taken from a sequential probe.
 
     cpu_ms/bot   = CPU of the plan process / N   (interpreter start, journal, report included)
     cpu_ms/req   = CPU of the plan process / requests it sent

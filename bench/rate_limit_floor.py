@@ -6,7 +6,7 @@ over the keys (bench/fleetgen.py). wizsync runs as a CLI subprocess, so its
 CPU seconds and peak RSS are its own (os.wait4). Requests and 429s come from
 the emulator's per-key stats (deltas around each phase).
 
-    T_floor = max over keys of (accepted_k − B) / R      (field notes, "Floor")
+    T_floor = max over keys of (accepted_k − B) / R      (docs/rate-limits.md, "The floor")
 
 where accepted_k = requests_k − 429s_k (a 429 costs the key no token, so
 sending it does not move the floor). Targets: T/T_floor ≤ 1.10, 429s ≤ 1 %.

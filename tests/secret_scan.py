@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = ["SecretScan", "wizsync_env", "API_KEY_RE"]
 
-# management-api.md "Auth": wpk_live_/wpk_test_ + url-safe characters.
+# openapi.json `bearerAuth`: wpk_live_/wpk_test_ + url-safe characters.
 API_KEY_RE = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]{16,}")
 
 

@@ -84,7 +84,7 @@ def test_fleet_of_300_over_3_keys_is_planned_with_rare_429s_and_no_key_waits_on_
     assert throttled < 0.02 * requests, stats
     assert all(s["retries"] == 0 and s["failed"] == 0 for s in stats.values())
 
-    # Each 10/s key is bound by its own floor (100 − 10) / 10 = 9 s (field notes), not by the slow key.
+    # Each 10/s key is bound by its own floor (100 − 10) / 10 = 9 s (docs/rate-limits.md, "The floor"), not by the slow key.
     for label in ("acme/production", "globex/production", "initech/production"):
         assert done_at[label] < 9 * 1.1 + 1.0, (label, done_at)
         assert stats[label]["server_rate"] is not None and abs(stats[label]["server_rate"] - 10) < 1.0

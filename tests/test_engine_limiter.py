@@ -22,7 +22,7 @@ class FakeClock:
 
 
 class ServerBucket:
-    """The emulator's contract (management-api.md): capacity = burst, refill = rate/s."""
+    """The emulator's contract (openapi.json): capacity = burst, refill = rate/s."""
 
     def __init__(self, clock: FakeClock, rate: float, burst: int) -> None:
         self.clock, self.rate, self.burst = clock, rate, burst

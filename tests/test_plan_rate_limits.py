@@ -4,7 +4,7 @@
 - every chatbot is planned;
 - 429s stay under 2% of requests, and wizsync's counts (JSON and journal) agree with the emulator's;
 - no key waits on another tenant's limit: each fast key finishes at its own floor
-  ((n − burst) / rate, field notes) plus a margin, while the slow tenant is still running — its
+  ((n − burst) / rate, docs/rate-limits.md) plus a margin, while the slow tenant is still running — its
   chatbots come first in the manifest, so a limiter that held an in-flight slot while waiting
   for a token would starve the others.
 

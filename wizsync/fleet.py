@@ -217,7 +217,7 @@ async def _bind_tolerant(
 
 
 def no_match_error(plan: TargetPlan) -> ManifestError:
-    """An empty selection that "succeeds" hides a typo in --select/--chatbot (field notes: silent success)."""
+    """An empty selection that "succeeds" hides a typo in --select/--chatbot (silent success: auth0-deploy-cli #185, #357)."""
     return ManifestError(
         f"no chatbot of '{plan.environment}' matches the selection",
         file=plan.manifest.file,

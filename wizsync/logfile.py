@@ -36,7 +36,7 @@ __all__ = ["LOGGER", "open_log_file", "close_log_file", "start_logging", "Loggin
 LOGGER = logging.getLogger("wizsync")
 LOGGER.addHandler(logging.NullHandler())
 
-# What a WizChat API key looks like (management-api.md, "Transport").
+# What a WizChat API key looks like (openapi.json, `bearerAuth`).
 _KEY_SHAPE = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]+")
 _FORMAT = "%(asctime)s %(levelname)-7s run=%(run_id)s %(message)s"
 # Lines held until the run id is known; beyond this many they are written with ``run=-``.

@@ -1,4 +1,4 @@
-"""The apply engine: validation, plans, execution and redaction (management-api.md "Apply semantics").
+"""The apply engine: validation, plans, execution and redaction (openapi.json, the apply operation).
 
 Pure functions over plain JSON values; no HTTP, no storage. ``plan_apply``
 validates the whole document and computes the plan without touching the

@@ -182,7 +182,7 @@ class EmulatorState:
         # One connection shared under our lock (the server thread writes, tests read).
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # committed rows survive kill -9 (field notes)
+        db.execute("PRAGMA synchronous=NORMAL")  # committed rows survive kill -9 (https://www.sqlite.org/pragma.html#pragma_synchronous)
         for table in ("orgs", "keys", "chatbots"):
             db.execute(f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, seq INTEGER, body TEXT NOT NULL)")
         self._db = db

@@ -1,6 +1,6 @@
 """The concurrent runner every API-calling command shares (export, plan, apply, resume, rollback).
 
-Shape of one HTTP request, in order (field notes, "httpx under concurrency"):
+Shape of one HTTP request, in order (docs/rate-limits.md, "The shape of one request"; https://github.com/encode/httpx/issues/1171):
 
 1. a rate token from the key's own ``KeyLimiter`` — only this key's callers
    queue there, so a throttled tenant never delays another;
@@ -101,7 +101,7 @@ I = TypeVar("I")  # noqa: E741
 
 _LOG = logging.getLogger("wizsync.engine")
 
-# Terraform and decK run a fixed parallelism of 10 (field notes); the spec's
+# Terraform and decK run a fixed parallelism of 10 (their docs); the spec's
 # manifest example uses 16, and our pacing is per key, so 16 is the default.
 DEFAULT_CONCURRENCY = 16
 # Attempts in all for a transient error (5xx, no answer): 1 try + 3 retries,
@@ -743,7 +743,7 @@ class Executor:
     def estimate_seconds(self, requests: Mapping[str, int]) -> float | None:
         """Lower bound on the time to send ``requests[label]`` more requests per key.
 
-        Field notes, "Floor": max_k (n_k − b_k)/r_k over the keys' known rates,
+        docs/rate-limits.md, "The floor": max_k (n_k − b_k)/r_k over the keys' known rates,
         and Little's law: total / (in-flight cap / mean latency seen so far).
         None when a key with requests has no known rate yet.
         """

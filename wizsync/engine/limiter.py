@@ -1,10 +1,10 @@
 """One adaptive token bucket per API key, paced from the server's own numbers.
 
 Why our own class: aiolimiter's rate is fixed at construction and
-pyrate-limiter suits static limits (field notes); here the rate is learnt at
+pyrate-limiter suits static limits (their docs); here the rate is learnt at
 run time and changes on a throttle.
 
-The model mirrors the server's bucket (management-api.md, "Rate limits"):
+The model mirrors the server's bucket (openapi.json, the X-RateLimit-* headers):
 capacity = ``X-RateLimit-Limit``, tokens = ``X-RateLimit-Remaining``, and
 ``X-RateLimit-Reset`` = seconds until full, so refill rate = (limit −
 remaining) / reset. Before any header the manifest hint (perSecond, burst)
@@ -400,7 +400,7 @@ class KeyLimiter:
     def estimate_seconds(self, n_requests: int) -> float | None:
         """Lower bound on the time ``n_requests`` take on this key, starting from a full bucket.
 
-        Field notes, "Floor": (n − b)/r with b the burst (capacity) and r the
+        docs/rate-limits.md, "The floor": (n − b)/r with b the burst (capacity) and r the
         rate the server grants. None when the rate is not known yet.
         """
         if n_requests <= 0:

@@ -5,7 +5,7 @@ redacts them (``"<redacted>"``); this guard checks every serialized value the
 journal is about to write for (a) a value registered with
 :meth:`SecretGuard.forbid` (the resolved ``${secret:...}`` values and the API
 keys of the run) and (b) anything shaped like a WizChat API key
-(``wpk_live_``/``wpk_test_`` + url-safe characters, management-api.md "Auth").
+(``wpk_live_``/``wpk_test_`` + url-safe characters, openapi.json `bearerAuth`).
 A hit raises :class:`SecretInJournalError` naming where, never what.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from .errors import SecretInJournalError
 
-# Real keys are wpk_live_ + 24+ url-safe chars (management-api.md); 16 catches truncated ones too.
+# Real keys are wpk_live_ + 24+ url-safe chars (openapi.json); 16 catches truncated ones too.
 API_KEY_RE = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]{16,}")
 
 # Shorter registered values are ignored: a 1-3 character "secret" would match

@@ -1,7 +1,7 @@
 """The journal: one SQLite file (through sqlite-utils) recording every run.
 
-Durability and concurrency choices (see /work/shared/spec/field-notes.md,
-"SQLite as a journal"):
+Durability and concurrency choices (docs/journal.md, "Write-ahead
+discipline"; https://www.sqlite.org/wal.html):
 
 - WAL, so ``wizsync show`` / ``runs`` read while an apply writes, neither
   blocking the other.

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 SECTIONS = ("core", "security", "telemetry", "mcpServers", "skills", "domains")
-# Array sections merge item by item on this key (management-api.md, "Spec").
+# Array sections merge item by item on this key (openapi.json, `Spec`).
 ARRAY_SECTION_KEYS = {"mcpServers": "name", "skills": "name", "domains": "hostname"}
 DEFAULT_BASE_URL = "https://www.wizchat.com"
 DEFAULT_WAVE = "default"
@@ -53,7 +53,7 @@ _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")
 _ALLOW_ENTRY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*(\.[A-Za-z_$][A-Za-z0-9_$-]*)*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-# What a WizChat API key looks like (management-api.md, "Transport").
+# What a WizChat API key looks like (openapi.json, `bearerAuth`).
 API_KEY_PATTERN = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]{8,}|^wpk_")
 
 

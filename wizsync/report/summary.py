@@ -1,7 +1,7 @@
 """Fleet totals, the deletes (listed one by one: deletes must never surprise),
 request/429/retry counts per API key, and the apply-time estimate.
 
-The estimate is the floor from the token-bucket model (field-notes.md, "Rate
+The estimate is the floor from the token-bucket model (docs/rate-limits.md, "The
 limits and retries"): key k with burst b_k and refill r_k/s cannot serve n_k
 requests before ``(n_k - b_k) / r_k`` seconds, and keys run in parallel, so
 the fleet needs at least ``max_k`` of that.

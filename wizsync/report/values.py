@@ -20,7 +20,7 @@ SECRET_REF_RE = re.compile(r"<secret:[A-Za-z_][A-Za-z0-9_]*>")
 # any of them can move the cursor, recolour or visually reorder a terminal line.
 _UNSAFE_RE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
-# Array sections and the field that keys their items (management-api.md).
+# Array sections and the field that keys their items (openapi.json).
 ITEM_KEYS = {"mcpServers": "name", "skills": "name", "domains": "hostname"}
 DEFAULT_LIMIT = 60
 
