@@ -71,7 +71,7 @@ def seed(n: int, k: int, *, rate: float | None = None, burst: int | None = None)
                 "telemetry": {"enabled": True, "sampleRate": 0.5},
                 "skills": [{"name": "escalate", "instructions": "Hand over to a human when asked."}],
             }} for i in range(count)],
-        })  # fmt: skip
+        })
     return {"keySeed": f"bench-{n}-{k}", "organizations": orgs}
 
 
@@ -88,7 +88,7 @@ def manifest(base_url: str, n: int, k: int, *, concurrency: int | None = None, d
     if discover:
         for t in range(k):
             lines += [f"  - discover: {{tenant: {tenant_name(t)}}}", "    source: {self: true}",
-                      f"    overrides: {{{ENV}: {{spec: {{core: {{temperature: 0.5}}}}}}}}"]  # fmt: skip
+                      f"    overrides: {{{ENV}: {{spec: {{core: {{temperature: 0.5}}}}}}}}"]
         return "\n".join(lines) + "\n"
     counts = split(n, k)
     # Interleave tenants as a real manifest grouped by customer would not: neither helps nor hurts
@@ -97,7 +97,7 @@ def manifest(base_url: str, n: int, k: int, *, concurrency: int | None = None, d
         for t in range(k):
             if i < counts[t]:
                 lines.append(f"  - {{name: {tenant_name(t)}-bot-{i:05d}, tenant: {tenant_name(t)}, "
-                             f"ids: {{{ENV}: {chatbot_id(t, i)}}}}}")  # fmt: skip
+                             f"ids: {{{ENV}: {chatbot_id(t, i)}}}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -142,7 +142,7 @@ def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float =
     with open(out, "w") as fo, open(err, "w") as fe:
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "wizsync.cli", *args], cwd=cwd, env=env, stdout=fo,
-                                stderr=fe, stdin=subprocess.DEVNULL)  # fmt: skip
+                                stderr=fe, stdin=subprocess.DEVNULL)
         deadline = start + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -156,7 +156,7 @@ def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float =
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     return ProcResult(proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-                      out.read_text(), err.read_text(), start, start + wall)  # fmt: skip
+                      out.read_text(), err.read_text(), start, start + wall)
 
 
 def self_usage() -> tuple[float, float]:

@@ -25,7 +25,7 @@ def main(n: int) -> None:
              "plan_ops": [{"op": "update", "section": "faq", "key": f"q{k}", "value": "<secret:CRM>"} for k in range(5)],
              "doc_hash": f"sha256:{i:064d}"}
             for i in range(n)
-        ]  # fmt: skip
+        ]
         start = time.perf_counter()
         journal.record_plans(run_id, rows)
         took = time.perf_counter() - start

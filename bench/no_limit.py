@@ -118,7 +118,7 @@ def main() -> int:
             env = fleetgen.base_env(emu.key_env)
             jobs = baselines.jobs(manifest, fleetgen.ENV, env)
             clients = baselines.make_clients(env, emu.base_url, sorted({j.label for j in jobs}),
-                                             lambda lb: f"WIZCHAT_{lb.split('/')[0].upper()}_STAGING_KEY")  # fmt: skip
+                                             lambda lb: f"WIZCHAT_{lb.split('/')[0].upper()}_STAGING_KEY")
             latency = probe_latency(jobs, clients)
             for c in clients.values():
                 c.close()
@@ -130,7 +130,7 @@ def main() -> int:
                 before = emu.stats()
                 res = fleetgen.run_cli(["plan", manifest.name, "--env", fleetgen.ENV, "--json", "--concurrency", str(conc),
                                         "--http-backend", backend, "--journal", str(work / f"journal-{backend}-{conc}.db")],
-                                       cwd=work, env=env)  # fmt: skip
+                                       cwd=work, env=env)
                 if res.returncode != 0:
                     raise SystemExit(f"plan failed:\n{res.stderr[-3000:]}")
                 per_key = fleetgen.stats_delta(before, emu.stats())
@@ -151,7 +151,7 @@ def main() -> int:
                     "cpu_ms_per_chatbot_net": round(1000 * (res.cpu - startup.cpu) / o.n, 3),
                     "cpu_ms_per_request": round(1000 * res.cpu / requests, 3),
                     "peak_rss_mb": round(res.max_rss_mb, 1),
-                })  # fmt: skip
+                })
             if not o.skip_peers and o.fleet == "discovered":
                 keys = {k: v for k, v in env.items() if k.startswith("WIZCHAT_")}
                 for backend in backends:
@@ -161,7 +161,7 @@ def main() -> int:
                     rows.append({"run": f"SDK alone, httpx.AsyncClient{' + AiohttpTransport' if backend == 'aiohttp' else ''}",
                                  "concurrency": 16, "chatbots": o.n, "requests": seen, "cpu_s": round(cpu, 3),
                                  "cpu_ms_per_chatbot": round(1000 * cpu / o.n, 3),
-                                 "cpu_ms_per_request": round(1000 * cpu / max(seen, sent), 3)})  # fmt: skip
+                                 "cpu_ms_per_request": round(1000 * cpu / max(seen, sent), 3)})
 
     doc = {
         "bench": "no_limit",
@@ -174,9 +174,9 @@ def main() -> int:
     print(json.dumps(doc, indent=2))
     if not o.json_only:
         print(f"\nN={o.n} K={o.keys} L={o.latency_ms} ms (measured {1000 * latency:.1f} ms); "
-              f"startup (validate) {startup.wall:.2f} s wall, {startup.cpu:.2f} s CPU", file=sys.stderr)  # fmt: skip
+              f"startup (validate) {startup.wall:.2f} s wall, {startup.cpu:.2f} s CPU", file=sys.stderr)
         columns = ["run", "concurrency", "requests", "wall_s", "requests_per_s", "of_bound", "cpu_s",
-                   "cpu_ms_per_chatbot", "cpu_ms_per_chatbot_net", "cpu_ms_per_request", "peak_rss_mb"]  # fmt: skip
+                   "cpu_ms_per_chatbot", "cpu_ms_per_chatbot_net", "cpu_ms_per_request", "peak_rss_mb"]
         print(fleetgen.table(rows, columns), file=sys.stderr)
     return 0
 

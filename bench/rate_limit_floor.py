@@ -126,7 +126,7 @@ def main() -> int:
     p.add_argument("--json-only", action="store_true", help="print only the JSON document")
     p.add_argument("--wide", action="store_true",
                    help="plan only, side by side: the 4-key case and the wide fleets (issue 14 §2): "
-                   "40 keys x 25 chatbots at R=5 B=1, 200 keys x 5 chatbots at R=1 B=1")  # fmt: skip
+                   "40 keys x 25 chatbots at R=5 B=1, 200 keys x 5 chatbots at R=1 B=1")
     o = p.parse_args()
     o.n = o.n or (240 if o.quick else 1000)
     if o.wide:
@@ -147,7 +147,7 @@ def wide(o: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for label, n, keys, rate, burst in WIDE:
         shape = argparse.Namespace(**{**vars(o), "n": n, "keys": keys, "rate": rate, "burst": burst,
-                                      "skip_baselines": True, "skip_apply": True})  # fmt: skip
+                                      "skip_baselines": True, "skip_apply": True})
         phase_rows, startup = measure(shape)
         for r in phase_rows:
             r["phase"] = f"{r['phase']}, {label} (R={rate:g} B={burst})"
@@ -157,7 +157,7 @@ def wide(o: argparse.Namespace) -> int:
     print(json.dumps(doc, indent=2))
     if not o.json_only:
         cols = ["phase", "wall_s", "floor_s", "t_over_floor", "window_s", "window_over_floor", "startup_s", "requests",
-                "429s", "cpu_s", "peak_rss_mb"]  # fmt: skip
+                "429s", "cpu_s", "peak_rss_mb"]
         print(file=sys.stderr)
         print(fleetgen.table(rows, cols), file=sys.stderr)
     return 0
@@ -190,7 +190,7 @@ def measure(o: argparse.Namespace) -> tuple[list[dict[str, Any]], Any]:
             if not o.skip_apply:
                 _settle(o.rate, o.burst)
                 rows.append(wizsync_phase("wizsync apply", ["apply", manifest.name, *common, "--yes", "--batches", "100%"],
-                                          emu, work, env, o))  # fmt: skip
+                                          emu, work, env, o))
                 applied = emu.stats()["total"]["applies"]
                 rows[-1]["server_applies"] = applied
     return rows, startup
@@ -215,7 +215,7 @@ def report(o: argparse.Namespace, rows: list[dict[str, Any]], startup: Any) -> N
                 "cpu_s", "peak_rss_mb", "wizsync_plan_speedup"]
         print(file=sys.stderr)
         print(f"N={o.n} K={o.keys} R={o.rate}/s B={o.burst} L={o.latency_ms} ms; startup (validate) {startup.wall:.2f} s",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr)
         print(fleetgen.table(rows, cols), file=sys.stderr)
 
 

@@ -67,7 +67,7 @@ def org_seed(doc: dict[str, Any]) -> dict[str, Any]:
                 c["name"] = c["config"]["core"]["name"] = f"{o['tenant']}-{c['name']}"
         merged.append({"name": f"org-{i // 2}", "tenant": pair[0]["tenant"], "environment": fleetgen.ENV,
                        "keys": [k for o in pair for k in o["keys"]],
-                       "chatbots": [c for o in pair for c in o["chatbots"]]})  # fmt: skip
+                       "chatbots": [c for o in pair for c in o["chatbots"]]})
     return {**doc, "organizations": merged}
 
 
@@ -136,7 +136,7 @@ def scenario(name: str, options: list[str], o: argparse.Namespace, work: Path) -
             jobs = baselines.jobs(manifest, fleetgen.ENV, env)
             labels = sorted({j.label for j in jobs})
             clients = baselines.make_clients(env, emu.base_url, labels,
-                                             lambda lb: f"WIZCHAT_{lb.split('/')[0].upper()}_STAGING_KEY")  # fmt: skip
+                                             lambda lb: f"WIZCHAT_{lb.split('/')[0].upper()}_STAGING_KEY")
 
             def botocore() -> tuple[float, dict[str, Any]]:
                 wall, c = baselines.run("botocore", jobs, clients, parallelism=10)
@@ -172,7 +172,7 @@ def main() -> int:
         print(f"done: {name}", file=sys.stderr)
     doc = {"bench": "rate_limit_scenarios",
            "settings": {"chatbots": o.n, "keys": o.keys, "rate": o.rate, "burst": o.burst, "latency_ms": o.latency_ms},
-           "scenarios": rows}  # fmt: skip
+           "scenarios": rows}
     print(json.dumps(doc, indent=2))
     print(file=sys.stderr)
     print(f"N={o.n} K={o.keys} R={o.rate}/s B={o.burst} L={o.latency_ms} ms", file=sys.stderr)
@@ -184,7 +184,7 @@ def main() -> int:
             "floor_s": w["floor_s"], "wizsync wall/floor": w["wall_over_floor"],
             "wizsync window/floor": w["window_over_floor"], "wizsync 429%": w["429_pct"],
             "botocore window/floor": b.get("window_over_floor"), "botocore 429%": b.get("429_pct"),
-        })  # fmt: skip
+        })
     print(fleetgen.table(table, list(table[0]) if table else []), file=sys.stderr)
     return 0
 

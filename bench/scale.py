@@ -47,12 +47,12 @@ def main() -> int:
         env = fleetgen.base_env(keys)
         manifest = fleetgen.write_workspace(work, "http://127.0.0.1:9", o.n, o.tenants)
         for name, args in (("validate", ["validate", manifest.name]),
-                           ("render", ["render", manifest.name, "--env", fleetgen.ENV])):  # fmt: skip
+                           ("render", ["render", manifest.name, "--env", fleetgen.ENV])):
             res = fleetgen.run_cli(args, cwd=work, env=env)
             if res.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{res.stderr[-2000:]}")
             offline.append({"command": name, "chatbots": o.n, "wall_s": round(res.wall, 3), "cpu_s": round(res.cpu, 3),
-                            "peak_rss_mb": round(res.max_rss_mb, 1), "output_mb": round(len(res.stdout) / 2**20, 1)})  # fmt: skip
+                            "peak_rss_mb": round(res.max_rss_mb, 1), "output_mb": round(len(res.stdout) / 2**20, 1)})
 
         seed = fleetgen.write_seed(work / "seed.json", o.n, o.tenants)
         with EmulatorProcess(["--seed", str(seed)]) as emu:
@@ -70,7 +70,7 @@ def main() -> int:
                 requests = sum(s["requests"] for s in fleetgen.stats_delta(before, emu.stats()).values())
                 plans.append({"chatbots": n, "report": mode.strip("-"), "requests": requests, "wall_s": round(res.wall, 3),
                               "cpu_s": round(res.cpu, 3), "cpu_ms_per_chatbot": round(1000 * res.cpu / n, 3),
-                              "peak_rss_mb": round(res.max_rss_mb, 1), "output_mb": round(len(res.stdout) / 2**20, 2)})  # fmt: skip
+                              "peak_rss_mb": round(res.max_rss_mb, 1), "output_mb": round(len(res.stdout) / 2**20, 2)})
     json_runs = [r for r in plans if r["report"] == "json"]
     for a, b in zip(json_runs, json_runs[1:]):
         b["rss_kb_per_added_chatbot"] = round(1024 * (b["peak_rss_mb"] - a["peak_rss_mb"]) / (b["chatbots"] - a["chatbots"]), 2)

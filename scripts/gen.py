@@ -29,7 +29,7 @@ FLAGS = [
     "--disable-timestamp",
     "--collapse-root-models",
     "--formatters", "black", "isort",
-]  # fmt: skip
+]
 
 
 def codegen_command(output: Path) -> list[str]:

@@ -216,7 +216,7 @@ def _help_text(cmd: click.Command, ctx: click.Context) -> str:
 
 def _context(cmd: click.Command, name: str, parent: click.Context | None) -> click.Context:
     return click.Context(cmd, info_name=name, parent=parent, terminal_width=WIDTH, max_content_width=WIDTH,
-                         **cmd.context_settings)  # fmt: skip
+                         **cmd.context_settings)
 
 
 def render(group: click.Group | None = None) -> str:

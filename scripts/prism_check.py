@@ -66,7 +66,7 @@ def wait_until_up(url: str, key: str, proc: subprocess.Popen[str], seconds: floa
 
 def wizsync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([sys.executable, "-m", "wizsync.cli", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+                          capture_output=True, text=True, timeout=600)
     print(f"wizsync {' '.join(args[:3])} ... -> exit {proc.returncode}")
     return proc
 
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
                 [*prism_command(), "proxy", str(spec), emu.base_url,
                  "--host", "127.0.0.1", "--port", str(port)],
                 stdout=log, stderr=subprocess.STDOUT, text=True,
-            )  # fmt: skip
+            )
         try:
             wait_until_up(proxy_url, emu.keys["acme/staging"], prism)
             manifest = work / "wizsync.yaml"

@@ -152,7 +152,7 @@ class Cli:
         return subprocess.Popen(
             [sys.executable, "-m", "wizsync.cli", *args], cwd=self.cwd, env=wizsync_env(self.env),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        )
 
     def collect(self, proc: subprocess.Popen[str], label: str, timeout: float = 60) -> tuple[int, str, str]:
         out, err = proc.communicate(timeout=timeout)

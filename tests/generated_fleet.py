@@ -52,7 +52,7 @@ def seed(n: int, k: int) -> dict[str, Any]:
             "chatbots": [{"name": f"bot-{i:04d}", "id": chatbot_id(t, i),
                           "config": {"core": {"name": f"bot-{i:04d}", "model": "gpt-4o", "temperature": 0.3},
                                      "telemetry": {"enabled": True, "sampleRate": 0.5}}} for i in bots],
-        })  # fmt: skip
+        })
     return {"keySeed": f"generated-{n}-{k}", "organizations": orgs}
 
 

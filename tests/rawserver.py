@@ -91,7 +91,7 @@ class RawServer:
                 if answer[0] == "json":
                     body = json.dumps(answer[2]).encode()
                     writer.write(f"HTTP/1.1 {answer[1]} X\r\nContent-Type: application/json\r\n"
-                                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
+                                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
                     await writer.drain()
                     continue
                 if answer[0] == "trickle":

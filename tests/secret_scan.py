@@ -94,7 +94,7 @@ class SecretScan:
         proc = subprocess.run(
             [sys.executable, "-m", "wizsync.cli", *args],
             cwd=cwd, env=wizsync_env(env), capture_output=True, text=True, timeout=timeout, **kwargs,
-        )  # fmt: skip
+        )
         label = "wizsync " + " ".join(args[:1])
         self.record(f"{label} stdout", proc.stdout)
         self.record(f"{label} stderr", proc.stderr)

@@ -34,7 +34,7 @@ def test_two_422s_over_a_budget_of_one_halt_the_run_and_resume_finishes_it(emula
         b = bots[name]
         assert b["batch"] == 2
         assert b["failed"] == {"op": "create", "section": "domains", "key": "x.unverified",
-                               "code": "domain_verification_failed", "message": b["error"]["message"]}  # fmt: skip
+                               "code": "domain_verification_failed", "message": b["error"]["message"]}
         assert "x.unverified" in b["error"]["message"]
         # what ran before the failing operation was kept by the server, and the journal says so
         assert b["applied_ops"] and all(op["section"] != "domains" for op in b["applied_ops"])

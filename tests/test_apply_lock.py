@@ -40,7 +40,7 @@ def test_concurrent_apply_and_resume_refuse_and_a_killed_holder_leaves_no_stale_
     emulator.set_faults(latency_ms=1000, jitter_ms=0)  # seconds of work left, even on a loaded machine
     resumer = cli.popen("resume", run_id, "--yes")
     wait_until(lambda: query(cli.journal, "SELECT 1 FROM events WHERE run_id = ? AND kind = 'run.resumed'", [run_id]) != [],
-               what="the resume to start")  # fmt: skip
+               what="the resume to start")
     twice = cli.run("resume", run_id, "--yes")
     assert twice.returncode == 1 and f"process {resumer.pid}" in twice.stderr, twice.stderr
     other = cli.apply("--allow-deletes")
@@ -99,7 +99,7 @@ def test_a_copy_of_the_manifest_or_another_journal_cannot_apply_to_the_same_targ
 
     for refused in (other.apply("--allow-deletes"),
                     cli.run("apply", "wizsync.yaml", "--env", "production", "--yes", "--allow-deletes",
-                            "--journal", str(tmp_path / "third.db"))):  # fmt: skip
+                            "--journal", str(tmp_path / "third.db"))):
         assert refused.returncode == 1, refused.stderr
         assert f"process {holder.pid}" in refused.stderr and run_id in refused.stderr, refused.stderr
         assert "in 'production'" in refused.stderr and "Traceback" not in refused.stderr

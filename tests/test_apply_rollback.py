@@ -42,7 +42,7 @@ def test_rollback_restores_snapshots_and_a_rollback_of_it_reapplies_the_original
     # every chatbot is back to its snapshot (and to what it was before the run, read independently)
     restored = live(emulator, "production")
     snapshots = {(r["tenant"], r["chatbot_id"]): json.loads(r["document"])
-                 for r in query(cli.journal, "SELECT tenant, chatbot_id, document FROM snapshots WHERE run_id = ?", [run_id])}  # fmt: skip
+                 for r in query(cli.journal, "SELECT tenant, chatbot_id, document FROM snapshots WHERE run_id = ?", [run_id])}
     assert len(snapshots) == 60
     ids = {emulator.state.chatbot_by_name(f"org_{t}_production", n).id: (t, n) for t, n in restored}
     for (tenant, cb_id), snap in snapshots.items():

@@ -49,7 +49,7 @@ def workspace(live: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) ->
     (root / "a-dir").mkdir()
     (root / "a-file").write_text("x\n")
     result = CliRunner().invoke(cli, ["plan", str(root / "wizsync.yaml"), "--env", "staging", "--json",
-                                      "--journal", str(root / "journal.db")], env={**live.key_env, "NO_COLOR": "1"})  # fmt: skip
+                                      "--journal", str(root / "journal.db")], env={**live.key_env, "NO_COLOR": "1"})
     assert result.exit_code == 0, result.output
     return {"root": root, "plan_run": json.loads(result.stdout)["run_id"]}
 

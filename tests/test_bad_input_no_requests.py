@@ -155,7 +155,7 @@ def test_bad_arguments_are_usage_errors_before_any_request(
     extra = ["--journal", str(tmp_path / "j.db")] if command == "plan" else ["--out", str(tmp_path / "out")]
     before = len(api_requests(live))
     result = CliRunner().invoke(cli, [command, str(tmp_path / "wizsync.yaml"), *extra, *args],
-                                env={**live.key_env, "NO_COLOR": "1"})  # fmt: skip
+                                env={**live.key_env, "NO_COLOR": "1"})
     secret_scan.record(f"{command} {case} output", result.output)
     assert result.exit_code == 2, (result.exit_code, result.output)
     assert fragment in result.stderr

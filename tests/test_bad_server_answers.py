@@ -28,7 +28,7 @@ GOOD_RESULT = {
     "plan": {"summary": {"create": 0, "update": 0, "delete": 0, "noop": 1},
              "operations": [{"op": "noop", "section": "core", "key": None, "changes": []}]},
     "applied": [], "failed": None,
-}  # fmt: skip
+}
 HUGE = 40 * 1024 * 1024  # a 40 MB answer
 
 # chatbot id -> (what the server does, fragments the chatbot's error must contain)
@@ -58,7 +58,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict[str, str] | None = None,
-              length: int | None = None) -> None:  # fmt: skip
+              length: int | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body) if length is None else length))
@@ -77,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
             globex = self.headers.get("Authorization") == f"Bearer {KEY_GLOBEX}"
             ids = [i for i in ["cb_good", *CASES] if (tenant_of(i) == "globex") == globex]
             data = [{"id": i, "name": f"bot-{i[3:].replace('_', '-')}", "status": "active", "revision": 3,
-                     "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"} for i in ids]  # fmt: skip
+                     "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"} for i in ids]
             self._send(200, json.dumps({"data": data, "nextCursor": None}).encode())
         else:
             self._send(404, json.dumps({"error": {"code": "not_found", "message": "no such chatbot"}}).encode())
@@ -108,7 +108,7 @@ class Handler(BaseHTTPRequestHandler):
         elif chatbot == "cb_retry_after_hour":
             self._send(429, json.dumps({"error": {"code": "rate_limited", "message": "slow down",
                                                   "details": {"retryAfterMs": 3_600_000}}}).encode(),
-                       headers={"Retry-After": "3600"})  # fmt: skip
+                       headers={"Retry-After": "3600"})
         elif chatbot == "cb_huge_body":
             self._send(200, b'{"junk": "' + b"x" * HUGE + b'"}')
         elif chatbot in ("cb_huge_chunked", "cb_gzip_bomb"):
@@ -172,11 +172,11 @@ def manifest(base: str, ids: list[str], *, discover: bool = False) -> str:
     lines = ["version: 1", "environments:", f'  staging: {{baseUrl: "{base}"}}', "tenants:",
              "  acme: {keys: {staging: {env: WIZCHAT_ACME_STAGING_KEY}}}",
              "  globex: {keys: {staging: {env: WIZCHAT_GLOBEX_STAGING_KEY}}}",
-             "defaults:", "  sections: [core]", "chatbots:"]  # fmt: skip
+             "defaults:", "  sections: [core]", "chatbots:"]
     if discover:
         lines += ["  - discover: {tenant: acme}", "    source: {self: true}"]
     lines += [f"  - {{name: bot-{i[3:].replace('_', '-')}, tenant: {tenant_of(i)}, ids: {{staging: {i}}}, "
-              "source: {file: bot.yaml}}" for i in ids]  # fmt: skip
+              "source: {file: bot.yaml}}" for i in ids]
     return "\n".join(lines) + "\n"
 
 
@@ -197,7 +197,7 @@ def test_every_bad_answer_fails_its_chatbot_clearly_and_the_good_one_is_planned(
     secret_scan.watch_journal(journal)
     env = {"WIZCHAT_ACME_STAGING_KEY": KEY, "WIZCHAT_GLOBEX_STAGING_KEY": KEY_GLOBEX}
     proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--journal", str(journal)],
-                           cwd=tmp_path, env=env, timeout=90)  # fmt: skip
+                           cwd=tmp_path, env=env, timeout=90)
     check_clean(proc)
     doc = json.loads(proc.stdout)
     by_id = {c["chatbot_id"]: c for c in doc["chatbots"]}
@@ -212,7 +212,7 @@ def test_every_bad_answer_fails_its_chatbot_clearly_and_the_good_one_is_planned(
         assert "x" * 100 not in message
     # the human report says the same without a traceback
     human = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--no-color", "--journal", str(journal)],
-                            cwd=tmp_path, env=env, timeout=90)  # fmt: skip
+                            cwd=tmp_path, env=env, timeout=90)
     check_clean(human)
     for chatbot_id in CASES:
         assert f"bot-{chatbot_id[3:].replace('_', '-')}" in human.stdout + human.stderr, chatbot_id
@@ -225,7 +225,7 @@ def test_a_listing_of_the_wrong_shape_fails_the_run_naming_the_tenant(bad_listin
     (tmp_path / "bot.yaml").write_text("spec:\n  core: {temperature: 0.5}\n")
     (tmp_path / "wizsync.yaml").write_text(manifest(bad_listing_server, ["cb_good"], discover=True))
     proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--journal", str(tmp_path / "j.db")],
-                           cwd=tmp_path, env={"WIZCHAT_ACME_STAGING_KEY": KEY, "WIZCHAT_GLOBEX_STAGING_KEY": KEY_GLOBEX}, timeout=60)  # fmt: skip
+                           cwd=tmp_path, env={"WIZCHAT_ACME_STAGING_KEY": KEY, "WIZCHAT_GLOBEX_STAGING_KEY": KEY_GLOBEX}, timeout=60)
     check_clean(proc)
     assert "acme" in proc.stderr and "list_chatbots" in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: "), proc.stderr

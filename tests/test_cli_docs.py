@@ -52,7 +52,7 @@ def _options(cmd: click.Command) -> list[click.Option]:
 def test_cli_md_is_what_the_generator_renders_now(tmp_path: Path) -> None:
     out = tmp_path / "cli.md"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_cli_docs.py"), "--output", str(out)],
-                          capture_output=True, text=True, env=_env(), cwd=tmp_path)  # fmt: skip
+                          capture_output=True, text=True, env=_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert CLI_MD.read_text(encoding="utf-8") == out.read_text(encoding="utf-8"), (
         "docs/cli.md is stale: run python scripts/gen_cli_docs.py and commit the result"

@@ -19,7 +19,7 @@ def test_preview_counts_sections_and_names_every_delete() -> None:
         "acme/a": [{"op": "update", "section": "core"}, {"op": "delete", "section": "domains", "key": "old.example"},
                    {"op": "noop", "section": "skills", "key": "x"}],
         "acme/b": [{"op": "update", "section": "core"}, {"op": "create", "section": "mcpServers", "key": "search"}],
-    }  # fmt: skip
+    }
     text = confirmation_preview(ops, ["acme/a: domains[old.example]"])
     assert text.splitlines() == [
         "Changes by section:",

@@ -84,7 +84,7 @@ class _Emulator:
         assert args[:2] == ["wizsync", "emulator"], command
         self.proc = subprocess.Popen([str(BIN / "wizsync"), *args[1:]], cwd=cwd, env=wizsync_env(),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     stdin=subprocess.DEVNULL)  # fmt: skip
+                                     stdin=subprocess.DEVNULL)
         assert self.proc.stdout is not None
         self.output: list[str] = []
         for line in self.proc.stdout:
@@ -140,7 +140,7 @@ def test_demo_from_a_clean_directory_and_its_printed_commands(tmp_path: Path, sc
         results: dict[str, subprocess.CompletedProcess[str]] = {}
         for command in commands[2:]:
             proc = subprocess.run(["bash", "-c", f"{commands[1]}\n{command}"], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+                                  capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
             name = shlex.split(command)[1]
             scan.record(f"{name} stdout", proc.stdout)
             scan.record(f"{name} stderr", proc.stderr)

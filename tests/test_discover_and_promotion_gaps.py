@@ -19,7 +19,7 @@ def _org(env: str, names: list[str]) -> dict[str, Any]:
         "keys": [{"label": f"acme/{env}", "envName": f"WIZCHAT_ACME_{env.upper()}_KEY"}],
         "chatbots": [{"name": n, "config": {"core": {"name": n, "temperature": 0.4 if env == "staging" else 0.6}}}
                      for n in names],
-    }  # fmt: skip
+    }
 
 
 def seed(staging: list[str], production: list[str]) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def test_a_promotion_lists_both_sides_strays_and_refuses_targets_without_a_sourc
         result = plan(emu, tmp_path, secret_scan, "*")
         assert result.exit_code == 1
         assert ("2 chatbot(s) exist only in 'production' (no chatbot of that name in 'staging'): d-old, f-old; "
-                "only in 'staging' (not promoted): a-new, e-new") in result.stderr  # fmt: skip
+                "only in 'staging' (not promoted): a-new, e-new") in result.stderr
         # Leaving the production-only ones out: the plan runs and still says what is not promoted.
         result = plan(emu, tmp_path, secret_scan, "*", "--chatbot", "b", "--chatbot", "c", "--chatbot", "a-new", "--json")
         assert result.exit_code == 0, result.output

@@ -46,7 +46,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def _bash(command: str, work: Path, env: dict[str, str], journal: Path, run_id: str) -> str:
     proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=work, timeout=60,
-                          env={**env, "J": str(journal), "RUN": run_id})  # fmt: skip
+                          env={**env, "J": str(journal), "RUN": run_id})
     assert proc.returncode == 0, f"{command}\n{proc.stderr}"
     return proc.stdout
 

@@ -102,7 +102,7 @@ def test_seed_files_set_the_same_options() -> None:
                    "retryAfter": "http-date", "orgRate": 5},
         "organizations": [{"name": "acme", "rate": 4, "burst": 4, "keys": [{"label": "acme/k"}]},
                           {"name": "globex", "keys": [{"label": "globex/k"}]}],
-    }  # fmt: skip
+    }
     ctx = make_context(seed=doc)
     try:
         described = ctx.limiter.describe()
@@ -138,7 +138,7 @@ def test_bad_limits_in_a_seed_are_named() -> None:
 
 def _seed(keys_per_org: int = 1) -> dict[str, Any]:
     return {"organizations": [{"name": "acme", "keys": [{"label": f"acme/{i}"} for i in range(keys_per_org)],
-                               "chatbots": [{"name": "bot", "id": "cb_bot"}]}]}  # fmt: skip
+                               "chatbots": [{"name": "bot", "id": "cb_bot"}]}]}
 
 
 def _hammer(emu: EmulatorServer, label: str = "acme/0", n: int = 3) -> list[httpx.Response]:
@@ -148,7 +148,7 @@ def _hammer(emu: EmulatorServer, label: str = "acme/0", n: int = 3) -> list[http
 
 def test_no_rate_headers_and_no_retry_after_is_a_bare_429() -> None:
     with EmulatorServer(seed=_seed(), rate=0.5, burst=1, limiter="fixed-window", rate_headers=False,
-                        retry_after="none") as emu:  # fmt: skip
+                        retry_after="none") as emu:
         first, second, _ = _hammer(emu)
     assert first.status_code == 200 and second.status_code == 429
     for r in (first, second):
@@ -184,7 +184,7 @@ def test_lose_after_apply_applies_then_drops_the_answer() -> None:
         try:
             before = client.get_config("cb_bot").metadata.revision
             doc = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig",
-                   "spec": {"core": {"name": "bot", "temperature": 0.9}}}  # fmt: skip
+                   "spec": {"core": {"name": "bot", "temperature": 0.9}}}
             client.apply_config("cb_bot", doc, dry_run=True)  # a dry run writes nothing: answered
             with pytest.raises(WizChatConnectionError):
                 client.apply_config("cb_bot", doc)
@@ -229,9 +229,9 @@ def _fleet_seed(shared_org: bool) -> dict[str, Any]:
 
     if shared_org:  # one organization, one key per tenant: the org limit binds both keys
         return {"organizations": [{"name": "shared", "environment": "staging", "keys": [key(t) for t in TENANTS],
-                                   "chatbots": [b for t in TENANTS for b in bots(t)]}]}  # fmt: skip
+                                   "chatbots": [b for t in TENANTS for b in bots(t)]}]}
     return {"organizations": [{"name": f"{t}-staging", "tenant": t, "environment": "staging", "keys": [key(t)],
-                               "chatbots": bots(t)} for t in TENANTS]}  # fmt: skip
+                               "chatbots": bots(t)} for t in TENANTS]}
 
 
 def _manifest(base: str) -> str:
@@ -239,7 +239,7 @@ def _manifest(base: str) -> str:
     lines += [f"  {t}: {{keys: {{staging: {{env: WIZCHAT_{t.upper()}_STAGING_KEY}}}}}}" for t in TENANTS]
     lines += ["defaults:", "  sections: [core]", "  source: {file: bot.yaml}", "chatbots:"]
     lines += [f"  - {{name: {t}-bot-{i:03d}, tenant: {t}, ids: {{staging: cb_{t}_{i:03d}}}}}"
-              for i in range(PER_TENANT) for t in TENANTS]  # fmt: skip
+              for i in range(PER_TENANT) for t in TENANTS]
     return "\n".join(lines) + "\n"
 
 
@@ -247,9 +247,9 @@ MODES = {
     "token-bucket+headers": (dict(rate=RATE, burst=BURST), 0.02),
     "token-bucket, no headers": (dict(rate=RATE, burst=BURST, rate_headers=False), 0.12),
     "fixed-window, bare 429": (dict(rate=RATE, burst=BURST, limiter="fixed-window", rate_headers=False,
-                                    retry_after="none"), 0.12),  # fmt: skip
+                                    retry_after="none"), 0.12),
     "sliding-window, http-date": (dict(rate=RATE, burst=BURST, limiter="sliding-window", rate_headers=False,
-                                       retry_after="http-date"), 0.12),  # fmt: skip
+                                       retry_after="http-date"), 0.12),
     # wizsync refuses two tenants whose keys are of one organization (docs/safety.md, "Wrong
     # target"), so here each organization has one key and its org limit is the tighter one.
     "org-shared limit": (dict(rate=2 * RATE, burst=2 * BURST, org_rate=RATE, org_burst=BURST), 0.12),
@@ -277,7 +277,7 @@ def _plan_against(mode: str, options: dict[str, Any], max_share: float, shared: 
         journal = tmp_path / "journal.db"
         secret_scan.watch_journal(journal)
         proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--journal", str(journal)],
-                               cwd=tmp_path, env=emu.key_env, timeout=120)  # fmt: skip
+                               cwd=tmp_path, env=emu.key_env, timeout=120)
         stats = emu.stats()
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)

@@ -79,7 +79,7 @@ def run_with_outage(tmp_path: Path, secret_scan: Any, outage: float, extra: list
          "--yes", "--json", "--concurrency", "3", *extra],
         cwd=tmp_path, env=wizsync_env(keys), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     try:
         wait_until(lambda: journal.exists() and applied(journal) >= 10, timeout=30, what="10 chatbots applied")
         assert child.poll() is None, "the apply finished before the server could be killed"
@@ -105,7 +105,7 @@ def finish_with_resume(doc: dict[str, Any], journal: Path, tmp_path: Path, keys:
     # whatever did not make it is failed (or still pending), never wrongly applied
     assert set(doc["run"]["counts"]) <= {"applied", "failed", "pending", "planned"}, doc["run"]["counts"]
     proc = secret_scan.run(["resume", doc["run_id"], "--journal", str(journal), "--json", "--yes"], cwd=tmp_path,
-                           env=keys, timeout=90)  # fmt: skip
+                           env=keys, timeout=90)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
@@ -116,7 +116,7 @@ def test_a_short_outage_is_ridden_out_by_retries_or_resumed(secret_scan: Any, tm
         retried = query(journal, "SELECT data FROM events WHERE kind = 'request.retry'")
         assert retried, "the outage never showed as a retry"
         assert any("Connect" in json.loads(r["data"])["error"] or "connection" in json.loads(r["data"])["error"].lower()
-                   for r in retried), retried[:3]  # fmt: skip
+                   for r in retried), retried[:3]
         if doc["status"] != "completed":
             doc = finish_with_resume(doc, journal, tmp_path, keys, secret_scan)
         assert doc["status"] == "completed"

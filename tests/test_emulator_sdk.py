@@ -429,7 +429,7 @@ def test_an_integral_number_is_an_integer_as_json_schema_counts_it(connect: Any,
     c = connect()
     bot = c.list_chatbots()[3]
     doc = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "metadata": {"revision": 2.0},
-           "spec": {"security": {"rateLimitPerMinute": 60.0}}}  # fmt: skip
+           "spec": {"security": {"rateLimitPerMinute": 60.0}}}
     c.apply_config(bot.id, doc)
     stored = doc_of(c, bot.id)["spec"]["security"]["rateLimitPerMinute"]
     assert stored == 60 and isinstance(stored, int)

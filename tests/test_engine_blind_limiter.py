@@ -197,7 +197,7 @@ def test_hostile_header_values_never_stall(limit: str, remaining: str, reset: st
 
             asked = parse_retry_after(answer.get("Retry-After"))
             limiter.block(asked if asked is not None else (limiter.wait_hint() or 0.5),
-                          "retry-after" if asked is not None else "backoff")  # fmt: skip
+                          "retry-after" if asked is not None else "backoff")
         snap = limiter.snapshot()
         assert snap.wait_seconds <= MAX_SERVER_WAIT + 1e-6
         assert snap.blocked_for <= MAX_SERVER_WAIT + 1e-6

@@ -127,7 +127,7 @@ def check_example(name: str, items: list[tuple[str, str, int, str]], emu: Emulat
             assert "privacy-notice" in {s["name"] for s in cb.config["skills"]}
             assert cb.config["telemetry"]["enabled"] is True
         assert all(not org.endswith("_production") or "privacy-notice" not in {s["name"] for s in cb.config["skills"]}
-                   for (org, _), cb in configs.items())  # fmt: skip
+                   for (org, _), cb in configs.items())
     elif name == "canary":
         batches = {n: b for n, _, b, _ in items}
         assert batches["acme/store-locator"] == 1 and batches["globex/status-updates"] == 2  # the canary wave, one at a time

@@ -28,7 +28,7 @@ def _keys_block() -> str:
     for t in TENANTS:
         lines.append(f"  {t}:")
         lines.append(f"    keys: {{staging: {{env: WIZCHAT_{t.upper()}_STAGING_KEY}}, "
-                     f"production: {{env: WIZCHAT_{t.upper()}_PRODUCTION_KEY}}}}")  # fmt: skip
+                     f"production: {{env: WIZCHAT_{t.upper()}_PRODUCTION_KEY}}}}")
     return "\n".join(lines)
 
 
@@ -48,7 +48,7 @@ def roundtrip_manifest(base: str, root: Path, env: str) -> str:
         chatbot_id = yaml.safe_load(path.read_text())["metadata"]["chatbotId"]
         tenant = path.parent.name
         entries.append(f"  - name: {tenant}.{path.stem}\n    tenant: {tenant}\n    ids: {{{env}: {chatbot_id}}}\n"
-                       f"    source: {{file: {path.relative_to(root.parent)}}}\n")  # fmt: skip
+                       f"    source: {{file: {path.relative_to(root.parent)}}}\n")
     return _header(base) + "chatbots:\n" + "".join(entries)
 
 
@@ -87,7 +87,7 @@ def test_export_then_plan_from_the_files_is_all_noop_and_reexport_changes_nothin
         assert all(f["changed"] for f in json.loads(proc.stdout)["files"])
     names = {(e, t): sorted(p.stem for p in (out / e / t).glob("*.yaml")) for e in ENVS for t in TENANTS}
     live = {(o["environment"], o["tenant"]): sorted(b["name"] for b in o["chatbots"])
-            for o in demo_seed_document()["organizations"]}  # fmt: skip
+            for o in demo_seed_document()["organizations"]}
     assert names == live  # every chatbot of every tenant and environment, one file each
     first = snapshot(out)
     assert not [p for p in first if not p.endswith(".yaml")]  # no temporary file left behind
@@ -103,7 +103,7 @@ def test_export_then_plan_from_the_files_is_all_noop_and_reexport_changes_nothin
         proc = secret_scan.run(
             ["plan", f"roundtrip-{e}.yaml", "--env", e, "--json", "--journal", str(journal), "--detailed-exitcode"],
             cwd=tmp_path, env=env,
-        )  # fmt: skip
+        )
         assert proc.returncode == 0, proc.stderr  # --detailed-exitcode: 0 = no changes
         doc = json.loads(proc.stdout)
         assert len(doc["chatbots"]) == sum(len(v) for (env_, _), v in live.items() if env_ == e)
@@ -144,7 +144,7 @@ def test_a_killed_export_leaves_no_half_written_file(emulator: EmulatorServer, s
         [sys.executable, "-m", "wizsync.cli", "export", "export.yaml", "--env", "production", "--out", "partial",
          "--concurrency", "2"],
         cwd=tmp_path, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 30
         while len(list(partial.rglob("*.yaml"))) < 10:
@@ -181,18 +181,18 @@ TRICKY = {
     "core": {"name": "tricky", "systemPrompt": "Hi ${user}, cost $${x} and $5 {y} ${",
              "welcomeMessage": "ünïcödé — “quotes” 'single' \"double\"\nline2: x"},
     "skills": [{"name": "a: b", "instructions": "- item\n# not a comment", "triggers": ["yes", "no", "on", "1.0", "null"]}],
-}  # fmt: skip
+}
 
 
 def test_values_that_look_like_templates_or_yaml_survive_the_round_trip(secret_scan: Any, tmp_path: Path) -> None:
     seed = {"keySeed": "tricky", "organizations": [{
         "name": "acme-staging", "tenant": "acme", "environment": "staging",
         "keys": [{"label": "acme/staging", "envName": "WIZCHAT_ACME_STAGING_KEY"}],
-        "chatbots": [{"name": "tricky", "id": "cb_tricky", "config": TRICKY}]}]}  # fmt: skip
+        "chatbots": [{"name": "tricky", "id": "cb_tricky", "config": TRICKY}]}]}
     with EmulatorServer(seed=seed) as emu:
         secret_scan.register_all(emu.keys)
         head = f'version: 1\nenvironments:\n  staging: {{baseUrl: "{emu.base_url}"}}\n' \
-               "tenants:\n  acme: {keys: {staging: {env: WIZCHAT_ACME_STAGING_KEY}}}\nchatbots:\n"  # fmt: skip
+               "tenants:\n  acme: {keys: {staging: {env: WIZCHAT_ACME_STAGING_KEY}}}\nchatbots:\n"
         (tmp_path / "export.yaml").write_text(head + "  - discover: {tenant: acme}\n    source: {self: true}\n")
         (tmp_path / "rt.yaml").write_text(
             head + "  - {name: tricky, tenant: acme, ids: {staging: cb_tricky}, source: {file: out/staging/acme/tricky.yaml}}\n"
@@ -200,7 +200,7 @@ def test_values_that_look_like_templates_or_yaml_survive_the_round_trip(secret_s
         proc = secret_scan.run(["export", "export.yaml", "--env", "staging", "--out", "out"], cwd=tmp_path, env=emu.key_env)
         assert proc.returncode == 0, proc.stderr
         proc = secret_scan.run(["plan", "rt.yaml", "--env", "staging", "--json", "--journal", str(tmp_path / "j.db")],
-                               cwd=tmp_path, env=emu.key_env)  # fmt: skip
+                               cwd=tmp_path, env=emu.key_env)
         assert proc.returncode == 0, proc.stderr
         (chatbot,) = json.loads(proc.stdout)["chatbots"]
         assert chatbot["error"] is None
@@ -220,14 +220,14 @@ HOSTILE_NAMES = ["a/b", "a_b", "a b", ".", "..", "Help", "help", "../../escape"]
 
 def test_every_chatbot_gets_its_own_stable_file_whatever_its_name(secret_scan: Any, tmp_path: Path) -> None:
     bots = [{"name": name, "id": f"cb_n{i}", "config": {"core": {"name": name, "temperature": i / 10}}}
-            for i, name in enumerate(HOSTILE_NAMES)]  # fmt: skip
+            for i, name in enumerate(HOSTILE_NAMES)]
     seed = {"keySeed": "names", "organizations": [{
         "name": "acme-staging", "tenant": "acme", "environment": "staging",
-        "keys": [{"label": "acme/staging", "envName": "WIZCHAT_ACME_STAGING_KEY"}], "chatbots": bots}]}  # fmt: skip
+        "keys": [{"label": "acme/staging", "envName": "WIZCHAT_ACME_STAGING_KEY"}], "chatbots": bots}]}
     with EmulatorServer(seed=seed) as emu:
         secret_scan.register_all(emu.keys)
         head = f'version: 1\nenvironments:\n  staging: {{baseUrl: "{emu.base_url}"}}\n' \
-               "tenants:\n  acme: {keys: {staging: {env: WIZCHAT_ACME_STAGING_KEY}}}\nchatbots:\n"  # fmt: skip
+               "tenants:\n  acme: {keys: {staging: {env: WIZCHAT_ACME_STAGING_KEY}}}\nchatbots:\n"
         (tmp_path / "export.yaml").write_text(head + "  - discover: {tenant: acme}\n    source: {self: true}\n")
         out = tmp_path / "out"
         secret_scan.watch(out)
@@ -252,7 +252,7 @@ def test_every_chatbot_gets_its_own_stable_file_whatever_its_name(secret_scan: A
         assert proc.returncode == 0, proc.stderr
         assert f"{n} file(s), 0 written, {n} unchanged." in proc.stdout
         proc = secret_scan.run(["export", "export.yaml", "--env", "staging", "--out", "out", "--chatbot", "acme/a b", "--json"],
-                               cwd=tmp_path, env=emu.key_env)  # fmt: skip
+                               cwd=tmp_path, env=emu.key_env)
         assert proc.returncode == 0, proc.stderr
         (only,) = json.loads(proc.stdout)["files"]
         assert Path(only["path"]).name == names["a b"] and only["changed"] is False and only["name"] == "acme/a b"

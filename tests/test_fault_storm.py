@@ -35,7 +35,7 @@ def server_counts(emu: EmulatorServer) -> dict[str, int]:
     total = emu.stats()["total"]
     by = total["byStatus"]
     return {"requests": total["requests"], "transient": sum(by.get(s, 0) for s in TRANSIENT),
-            "throttled": total["rateLimited"], "applies": total["applies"]}  # fmt: skip
+            "throttled": total["rateLimited"], "applies": total["applies"]}
 
 
 def journal_counts(journal: Path) -> dict[str, int]:
@@ -70,7 +70,7 @@ def test_apply_through_a_fault_storm_applies_everything_once_and_counts_every_re
         try:
             args = ["--env", fleet.ENV, "--journal", str(journal), "--json"]
             proc = secret_scan.run(["apply", "wizsync.yaml", *args, "--yes", "--batches", "25%,100%",
-                                    "--max-failures", "100%"], cwd=tmp_path, env=emu.key_env, timeout=120)  # fmt: skip
+                                    "--max-failures", "100%"], cwd=tmp_path, env=emu.key_env, timeout=120)
         finally:
             timer.cancel()
         assert "Traceback" not in proc.stderr
@@ -84,7 +84,7 @@ def test_apply_through_a_fault_storm_applies_everything_once_and_counts_every_re
             assert doc["status"] == "failed", doc["status"]
             assert set(doc["run"]["counts"]) <= {"applied", "failed"}, doc["run"]["counts"]
             proc = secret_scan.run(["resume", runs[0], "--journal", str(journal), "--json", "--yes"], cwd=tmp_path,
-                                   env=emu.key_env, timeout=120)  # fmt: skip
+                                   env=emu.key_env, timeout=120)
             assert "Traceback" not in proc.stderr
             doc = json.loads(proc.stdout)
         assert doc["status"] == "completed", doc["run"]

@@ -30,7 +30,7 @@ def write_manifest(directory: Path, base_url: str, n: int = N, k: int = K) -> No
     lines += ["defaults:", "  sections: [core]", "  source: {self: true}", "chatbots:"]
     override = f"{{{fleet.ENV}: {{spec: {{core: {{temperature: {fleet.WANT_TEMPERATURE}}}}}}}}}"
     lines += [f"  - {{name: {fleet.name(t, i)}, tenant: {fleet.tenant(t)}, ids: {{{fleet.ENV}: {fleet.chatbot_id(t, i)}}}, "
-              f"overrides: {override}}}" for t, i in fleet.members(n, k)]  # fmt: skip
+              f"overrides: {override}}}" for t, i in fleet.members(n, k)]
     (directory / "wizsync.yaml").write_text("\n".join(lines) + "\n")
 
 
@@ -48,7 +48,7 @@ def test_apply_through_fleet_loading_faults_fails_only_the_unloadable_and_resume
         secret_scan.watch_journal(journal)
         args = ["--env", fleet.ENV, "--journal", str(journal), "--json"]
         proc = secret_scan.run(["apply", "wizsync.yaml", *args, "--yes", "--batches", "50%,100%", "--max-failures", "100%"],
-                               cwd=tmp_path, env=emu.key_env, timeout=120)  # fmt: skip
+                               cwd=tmp_path, env=emu.key_env, timeout=120)
         assert "Traceback" not in proc.stderr
         assert proc.returncode == 1, proc.stderr[-2000:]
         doc = json.loads(proc.stdout)
@@ -69,7 +69,7 @@ def test_apply_through_fleet_loading_faults_fails_only_the_unloadable_and_resume
 
         emu.set_faults(clear=True)
         proc = secret_scan.run(["resume", run_id, "--journal", str(journal), "--json", "--yes"], cwd=tmp_path,
-                               env=emu.key_env, timeout=120)  # fmt: skip
+                               env=emu.key_env, timeout=120)
         assert "Traceback" not in proc.stderr
         assert json.loads(proc.stdout)["status"] == "completed", proc.stderr[-2000:]
         states = query(journal, "SELECT state FROM items WHERE run_id = ?", [run_id])
@@ -92,7 +92,7 @@ def test_plan_through_fleet_loading_faults_journals_every_chatbot(secret_scan: A
         journal = tmp_path / "journal.db"
         secret_scan.watch_journal(journal)
         proc = secret_scan.run(["plan", "wizsync.yaml", "--env", fleet.ENV, "--journal", str(journal), "--json"],
-                               cwd=tmp_path, env=emu.key_env, timeout=120)  # fmt: skip
+                               cwd=tmp_path, env=emu.key_env, timeout=120)
         assert "Traceback" not in proc.stderr
         assert proc.returncode == 1, proc.stderr[-2000:]
         doc = json.loads(proc.stdout)
@@ -110,7 +110,7 @@ def test_a_refused_key_while_loading_the_fleet_still_names_the_key_line(secret_s
         write_manifest(tmp_path, emu.base_url, 6, 2)
         env = {**emu.key_env, fleet.env_name(1): "wpk_test_" + "x" * 30}
         proc = secret_scan.run(["plan", "wizsync.yaml", "--env", fleet.ENV, "--journal", str(tmp_path / "j.db")],
-                               cwd=tmp_path, env=env, timeout=60)  # fmt: skip
+                               cwd=tmp_path, env=env, timeout=60)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert f"tenants.{fleet.tenant(1)}.keys.{fleet.ENV}" in proc.stderr, proc.stderr
         assert "401" in proc.stderr, proc.stderr

@@ -42,7 +42,7 @@ def test_a_damaged_journal_is_refused_before_any_request(emulator, secret_scan, 
     damaged = cli.journal.read_bytes()
 
     for args in (("apply", "wizsync.yaml", "--env", "production", "--yes", "--allow-deletes"),
-                 ("plan", "wizsync.yaml", "--env", "production")):  # fmt: skip
+                 ("plan", "wizsync.yaml", "--env", "production")):
         proc = cli.run(*args)
         assert proc.returncode == 1, proc.stderr
         assert "is damaged (PRAGMA quick_check" in proc.stderr and "nothing was sent" in proc.stderr, proc.stderr

@@ -27,7 +27,7 @@ class Child:
         self.proc = subprocess.Popen(
             [sys.executable, str(CHILD), *map(str, args)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -184,10 +184,10 @@ def test_run_lock_is_one_rollout_per_target_whatever_the_journal_and_frees_on_ki
     for journal, url in ((db, URL), (other_db, URL + "/"), (other_db, URL.upper().replace("HTTP", "http"))):
         with pytest.raises(RunLockedError, match=rf"tenant 'globex' in 'production'.*{run_id}.*process {pid}"):
             RunLock.acquire(journal, "r20261125-211531-cd34", environment="production",
-                            targets=[LockTarget.of(url, "globex", "production"), LockTarget.of(url, "initech", "production")])  # fmt: skip
+                            targets=[LockTarget.of(url, "globex", "production"), LockTarget.of(url, "initech", "production")])
     # Other targets are independent (another tenant, environment or API), and a refused attempt held nothing.
     free = [LockTarget.of(URL, "initech", "production"), LockTarget.of(URL, "acme", "staging"),
-            LockTarget.of("http://127.0.0.1:1", "acme", "production")]  # fmt: skip
+            LockTarget.of("http://127.0.0.1:1", "acme", "production")]
     with RunLock.acquire(other_db, "r20261125-211531-cd34", environment="production", targets=free) as other:
         assert other.held
         modes = {p.name: p.stat().st_mode & 0o777 for p in lock_dir.iterdir()}
@@ -204,6 +204,6 @@ def test_run_lock_is_one_rollout_per_target_whatever_the_journal_and_frees_on_ki
     leftover = sorted(p.name for p in lock_dir.iterdir())
     assert len(leftover) <= 2, leftover  # at most globex's target lock (+ sidecar) the killed holder left
     with RunLock.acquire(db, "r20261125-211533-gh78", environment="production",
-                         targets=[LockTarget.of(URL, "globex", "production")]):  # fmt: skip
+                         targets=[LockTarget.of(URL, "globex", "production")]):
         pass
     assert list(lock_dir.iterdir()) == []

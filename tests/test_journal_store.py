@@ -112,13 +112,13 @@ def test_item_lifecycle_write_ahead_and_results(journal: Journal) -> None:
         {"name": "support-bot", "tenant": "acme", "chatbot_id": "cb_1", "batch": 0, "position": 0},
         {"name": "sales-bot", "tenant": "acme", "chatbot_id": "cb_2", "batch": 1, "position": 1},
         {"name": "faq-bot", "tenant": "globex", "chatbot_id": "cb_3", "batch": 1, "position": 2},
-    ])  # fmt: skip
+    ])
     assert [i.state for i in journal.items(run_id)] == ["pending"] * 3
     journal.record_plans(run_id, [
         {"name": "support-bot", "plan_summary": {"create": 1, "update": 0, "delete": 0, "noop": 4},
          "plan_ops": [{"op": "create", "section": "faq", "key": "q1"}], "doc_hash": "d1"},
         {"name": "sales-bot", "plan_summary": {"create": 0, "update": 0, "delete": 0, "noop": 5}, "doc_hash": "d2"},
-    ])  # fmt: skip
+    ])
     # A plan row updates only what it names: tenant, batch... survive the upsert.
     support = journal.item(run_id, "support-bot")
     assert support.state == "planned" and support.tenant == "acme" and support.batch == 0 and support.planned_at
@@ -128,7 +128,7 @@ def test_item_lifecycle_write_ahead_and_results(journal: Journal) -> None:
     assert journal.item(run_id, "support-bot").state == "applying"
     journal.record_result(run_id, "support-bot", "failed", error_code="invalid_config", error_message="bad",
                           error_section="faq", error_key="q1", applied_ops=[{"section": "persona"}],
-                          requests=2, throttled=1, retries=1)  # fmt: skip
+                          requests=2, throttled=1, retries=1)
     failed = journal.item(run_id, "support-bot")
     assert (failed.state, failed.error_code, failed.error_section, failed.error_key) == ("failed", "invalid_config", "faq", "q1")
     assert failed.applied_ops == [{"section": "persona"}] and failed.duration_ms is not None
@@ -156,7 +156,7 @@ def test_item_lifecycle_write_ahead_and_results(journal: Journal) -> None:
         ("support-bot", "item.applying"), ("support-bot", "item.failed"),
         ("support-bot", "item.applying"), ("support-bot", "item.applied"),
         ("sales-bot", "item.unchanged"), ("faq-bot", "item.state"),
-    ]  # fmt: skip
+    ]
     failed_event = journal.events(run_id, item="support-bot", kinds=["item.failed"])[0]
     assert failed_event.data["error_section"] == "faq" and failed_event.data["throttled"] == 1
 
@@ -199,7 +199,7 @@ def test_bulk_plan_of_5000_chatbots_commits_in_chunks(journal: Journal) -> None:
          "plan_summary": {"create": 0, "update": i % 2, "delete": 0, "noop": 3},
          "plan_ops": [{"op": "update", "path": f"persona.greeting#{i}"}], "doc_hash": f"h{i}"}
         for i in range(5000)
-    )  # fmt: skip
+    )
     assert journal.record_plans(run_id, rows, chunk_size=500) == 5000
     assert journal.item_counts(run_id) == {"planned": 5000}
     assert len(journal.events(run_id, kinds=["items.planned"])) == 10  # one commit per 500 rows

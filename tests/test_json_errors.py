@@ -72,7 +72,7 @@ def test_click_usage_errors_and_environment_json_are_covered(secret_scan: Any, t
     """Errors click raises itself (a missing argument, an unknown option), and WIZSYNC_PLAN_AS_JSON=1."""
     runner = CliRunner()
     for args, env in ((["plan", "--json"], {}), (["plan", "m.yaml", "--env", "x", "--bogus", "--json"], {}),
-                      (["plan", str(tmp_path / "nope.yaml"), "--env", "x"], {"WIZSYNC_PLAN_AS_JSON": "1"})):  # fmt: skip
+                      (["plan", str(tmp_path / "nope.yaml"), "--env", "x"], {"WIZSYNC_PLAN_AS_JSON": "1"})):
         result = runner.invoke(cli, args, env=env)
         secret_scan.record(f"{args} output", result.output)
         assert result.exit_code in (1, 2), result.output
@@ -118,7 +118,7 @@ def test_bad_manifest_with_json_prints_one_located_error(
 def test_json_error_document_from_a_real_process(secret_scan: Any, tmp_path: Path) -> None:
     case = next(c for c in MANIFEST_CASES if c.stem == "01_yaml_syntax")
     proc = subprocess.run([sys.executable, "-m", "wizsync.cli", "plan", str(case), "--env", "production", "--json"],
-                          capture_output=True, text=True, timeout=60, env=CLEAN_ENV, cwd=tmp_path)  # fmt: skip
+                          capture_output=True, text=True, timeout=60, env=CLEAN_ENV, cwd=tmp_path)
     secret_scan.record("real plan stdout", proc.stdout)
     secret_scan.record("real plan stderr", proc.stderr)
     assert proc.returncode == 1

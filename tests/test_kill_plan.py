@@ -37,13 +37,13 @@ def test_a_killed_plan_leaves_a_sound_journal_and_an_interrupted_run(when: str, 
         args = ["plan", "wizsync.yaml", "--env", fleet.ENV, "--journal", str(journal)]
         child = subprocess.Popen([sys.executable, "-m", "wizsync.cli", *args, "--concurrency", "2"], cwd=tmp_path,
                                  env=wizsync_env(emu.key_env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                 stderr=subprocess.PIPE, text=True)
         try:
             if when == "early":
                 wait_until(lambda: journal.exists() and bool(query(journal, "SELECT id FROM runs")), what="the run row")
             else:
                 wait_until(lambda: journal.exists() and bool(query(journal, "SELECT name FROM items WHERE state = 'planned'")),
-                           what="a committed plan result")  # fmt: skip
+                           what="a committed plan result")
             assert child.poll() is None, "the plan ended before it could be killed"
             os.kill(child.pid, signal.SIGKILL)
         finally:

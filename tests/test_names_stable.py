@@ -60,7 +60,7 @@ def run(scan: Any, emu: EmulatorServer, *args: str) -> Any:
 
 def plan(scan: Any, emu: EmulatorServer, root: Path, *extra: str) -> list[dict[str, Any]]:
     result = run(scan, emu, "plan", str(root / "wizsync.yaml"), "--env", "staging", "--json",
-                 "--journal", str(root / "journal.db"), *extra)  # fmt: skip
+                 "--journal", str(root / "journal.db"), *extra)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)["chatbots"]
 
@@ -70,7 +70,7 @@ def comparable(chatbots: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         (c["name"], c["tenant"], c["chatbot_id"], json.dumps(c["summary"], sort_keys=True),
          json.dumps(c["operations"], sort_keys=True))
         for c in chatbots
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_chatbot_and_tenant_templates_are_bare_and_selection_matches_addresses(
     manifest = write(tmp_path, emu.base_url, ["acme", "globex"], ENTRIES)
 
     rendered = run(secret_scan, emu, "render", str(manifest), "--env", "staging", "--online", "--json",
-                   "--chatbot", "support-billing")  # fmt: skip
+                   "--chatbot", "support-billing")
     assert rendered.exit_code == 0, rendered.output
     prompts = {d["name"]: d["document"]["spec"]["core"]["systemPrompt"] for d in json.loads(rendered.stdout)}
     # a bare name matches in every tenant: both are listed, none is guessed

@@ -31,7 +31,7 @@ SEED = {
         "keys": [{"label": "acme/staging", "envName": "WIZCHAT_ACME_STAGING_KEY"}],
         "chatbots": [{"name": "bot", "config": NEWER}],
     }],
-}  # fmt: skip
+}
 MANIFEST = """\
 version: 1
 environments:
@@ -101,7 +101,7 @@ def test_a_newer_servers_config_through_plan_apply_export_and_a_file_source(tmp_
         assert exported["allowUnknown"] == [
             "spec.core.avatarUrl", "spec.futureSection", "spec.mcpServers.timeoutMs",
             "spec.security.ipAllowList", "spec.skills.priority",
-        ]  # fmt: skip
+        ]
 
         # The exported file is a valid source as it is: validate, plan (all noop), apply.
         source = "{file: " + str(path.relative_to(tmp_path)) + "}"

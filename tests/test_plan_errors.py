@@ -52,7 +52,7 @@ def test_failed_chatbots_are_reported_with_the_server_error_and_the_rest_is_plan
     secret_scan.watch_journal(journal)
 
     proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--journal", str(journal)],
-                           cwd=tmp_path, env=emu.key_env)  # fmt: skip
+                           cwd=tmp_path, env=emu.key_env)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     doc = json.loads(proc.stdout)
@@ -69,7 +69,7 @@ def test_failed_chatbots_are_reported_with_the_server_error_and_the_rest_is_plan
     conn = sqlite3.connect(journal)
     try:
         items = dict(conn.execute("SELECT name, state || ':' || COALESCE(error_code, '') FROM items WHERE run_id = ?",
-                                  (doc["run_id"],)).fetchall())  # fmt: skip
+                                  (doc["run_id"],)).fetchall())
         run_status = conn.execute("SELECT status FROM runs WHERE id = ?", (doc["run_id"],)).fetchone()[0]
         failed_events = conn.execute(
             "SELECT item, data FROM events WHERE run_id = ? AND kind = 'request.failed'", (doc["run_id"],)

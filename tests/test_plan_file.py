@@ -55,7 +55,7 @@ def test_plan_file_applies_from_another_folder_and_refuses_a_drifted_chatbot(sec
         doc = json.loads(applied.stdout)
         states = {b["name"]: b["state"] for b in doc["chatbots"]}
         assert states == {"acme/support-billing": "applied", "globex/support-account": "applied",
-                          "globex/support-technical": "drifted"}, states  # fmt: skip
+                          "globex/support-technical": "drifted"}, states
         bot = next(b for b in doc["chatbots"] if b["name"] == "globex/support-technical")
         assert "changed on the server" in bot["error"]["message"]
         assert emu.state.chatbots[cb_id].revision == drifted_revision  # not applied

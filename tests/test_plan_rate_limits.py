@@ -47,7 +47,7 @@ def seed() -> dict[str, Any]:
                       "rate": rate, "burst": burst}],
             "chatbots": [{"name": f"bot-{i:04d}", "id": chatbot_id(tenant, i),
                           "config": {"core": {"name": f"bot-{i:04d}", "temperature": 0.3}}} for i in range(count)],
-        })  # fmt: skip
+        })
     return {"keySeed": "rate-limit-test", "organizations": orgs}
 
 
@@ -60,7 +60,7 @@ def manifest(base: str) -> str:
     for tenant, count in tenants:  # the slow tenant first
         for i in range(count):
             lines.append(f"  - {{name: {tenant}-bot-{i:04d}, tenant: {tenant}, ids: {{staging: {chatbot_id(tenant, i)}}}, "
-                         "source: {file: bot.yaml}}")  # fmt: skip
+                         "source: {file: bot.yaml}}")
     return "\n".join(lines) + "\n"
 
 
@@ -101,7 +101,7 @@ def test_plan_300_chatbots_over_3_keys_at_10_rps_paces_each_key_on_its_own(
 
     started = time.monotonic()
     proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--journal", str(journal)],
-                           cwd=tmp_path, env=emu.key_env, timeout=60)  # fmt: skip
+                           cwd=tmp_path, env=emu.key_env, timeout=60)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)
@@ -124,7 +124,7 @@ def test_plan_300_chatbots_over_3_keys_at_10_rps_paces_each_key_on_its_own(
     try:
         per_tenant = dict(conn.execute(
             "SELECT tenant, SUM(requests) || '/' || SUM(throttled) FROM items WHERE run_id = ? GROUP BY tenant",
-            (doc["run_id"],)).fetchall())  # fmt: skip
+            (doc["run_id"],)).fetchall())
         throttled_events = conn.execute(
             "SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = 'request.throttled'", (doc["run_id"],)
         ).fetchone()[0]

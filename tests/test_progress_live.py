@@ -73,7 +73,7 @@ def test_live_view_shows_per_key_requests_429s_and_a_final_frame(secret_scan: An
 
 def test_key_state_and_event_lines_say_why_and_how_long() -> None:
     states = key_states({"acme/production": {"requests": 9, "throttled": 2, "retries": 1, "rate": 4.0,
-                                             "waiting": {"reason": "retry-after", "seconds": 2.5}}})  # fmt: skip
+                                             "waiting": {"reason": "retry-after", "seconds": 2.5}}})
     assert states["acme/production"].text() == "9 req, 2×429, 1 retries, 4/s, waiting 2.5s (retry-after)"
     assert event_line("acme/production", None, "wait_capped", {"asked": 600, "source": "Retry-After", "capped_to": 60}) == (
         "acme/production: the server asked to wait 600s (Retry-After); waiting 60s at most"

@@ -34,10 +34,10 @@ SEARCH_URL = "https://mcp.eu.acme.example/search"  # what the overlay's url rend
 
 def _bot(env: str, name: str, **sections: Any) -> dict[str, Any]:
     security = {"requireAuth": False, "rateLimitPerMinute": 60,
-                "webhookSecret": SEED_SECRETS[f"{env} webhook secret"]}  # fmt: skip
+                "webhookSecret": SEED_SECRETS[f"{env} webhook secret"]}
     config = {"core": {"name": name, "model": "gpt-4o", "temperature": 0.3, "systemPrompt": f"You are {name}."},
               "security": security, "telemetry": {"enabled": True, "sampleRate": 1.0}, "mcpServers": [],
-              "skills": [{"name": "escalate", "description": "Escalate", "instructions": "v1"}], "domains": []}  # fmt: skip
+              "skills": [{"name": "escalate", "description": "Escalate", "instructions": "v1"}], "domains": []}
     config.update(sections)
     suffix = "s" if env == "staging" else "p"
     return {"name": name, "id": f"{IDS[name]}_{suffix}", "config": config}
@@ -61,7 +61,7 @@ STAGING = [
     _bot("staging", "support-returns"),
     _bot("staging", "sales-assistant", telemetry={"enabled": False, "sampleRate": 1.0},
          domains=[{"hostname": "sales.acme.example", "primary": True}]),
-]  # fmt: skip
+]
 PRODUCTION = [
     # temperature 0.5 (override says 0.2); sampleRate already 0.1; crm has its own header (staging's
     # comes back "<redacted>": kept); search already holds the secret's value; skills one behind plus a
@@ -78,7 +78,7 @@ PRODUCTION = [
     # telemetry enabled in production (staging disabled it); no search server yet
     _bot("production", "sales-assistant", telemetry={"enabled": True, "sampleRate": 0.1},
          domains=[{"hostname": "sales.acme.example", "primary": True}]),
-]  # fmt: skip
+]
 SEED = {
     "keySeed": "promotion-test",
     "organizations": [
@@ -86,7 +86,7 @@ SEED = {
          "keys": [{"label": f"acme/{env}", "envName": f"WIZCHAT_ACME_{env.upper()}_KEY"}], "chatbots": bots}
         for env, bots in (("staging", STAGING), ("production", PRODUCTION))
     ],
-}  # fmt: skip
+}
 
 # (op, section, key) -> changes (path, before, after) for updates; noops are counted, not listed.
 EXPECTED: dict[str, dict[tuple[str, str, str | None], list[tuple[str, Any, Any]] | None]] = {
@@ -224,14 +224,14 @@ def test_promotion_plans_exactly_the_expected_operations(
     assert spec["core"]["temperature"] == 0.2
     assert spec["telemetry"]["sampleRate"] == 0.1
     assert {s["name"]: s for s in spec["mcpServers"]}["search"] == {
-        "name": "search", "url": SEARCH_URL, "headers": {"Authorization": "Bearer <secret:ACME_MCP_TOKEN>"}}  # fmt: skip
+        "name": "search", "url": SEARCH_URL, "headers": {"Authorization": "Bearer <secret:ACME_MCP_TOKEN>"}}
     assert spec.get("domains") is None  # unmanaged for this chatbot: sent as null, never touched
 
     # 3. plan on production, as JSON: exactly the expected operations
     proc = secret_scan.run(
         ["plan", "wizsync.yaml", "--env", "production", "--json", "--journal", str(journal), "--detailed-exitcode"],
         cwd=tmp_path, env=env,
-    )  # fmt: skip
+    )
     assert proc.returncode == 2, proc.stderr  # --detailed-exitcode: changes present
     doc = json.loads(proc.stdout)
     assert doc["status"] == "completed"
@@ -248,7 +248,7 @@ def test_promotion_plans_exactly_the_expected_operations(
         assert summary == {
             "create": sum(k[0] == "create" for k in expected), "update": sum(k[0] == "update" for k in expected),
             "delete": sum(k[0] == "delete" for k in expected), "noop": len(EXPECTED_NOOPS[name]),
-        }, name  # fmt: skip
+        }, name
 
     # the plan changed nothing on the server, and touched no staging chatbot with a write
     assert emu.stats()["total"]["applies"] == 0
@@ -269,7 +269,7 @@ def test_promotion_plans_exactly_the_expected_operations(
 
     # 5. the human plan shows the same changes, secrets masked
     proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "production", "--no-color", "--journal", str(journal)],
-                           cwd=tmp_path, env=env)  # fmt: skip
+                           cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "legacy-faq" in proc.stdout and "refund-policy" in proc.stdout and "<redacted>" in proc.stdout
 

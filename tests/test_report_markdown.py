@@ -24,7 +24,7 @@ def _reports() -> list:
 
 def test_markdown_matches_the_snapshot_and_calls_out_deletes() -> None:
     text = render_markdown(_reports(), environment="production", run_id="r20261201-120000-ab12", keys=KEYS,
-                           estimate=Estimate(requests=10, floor_seconds=1.5), forbidden=[SECRET])  # fmt: skip
+                           estimate=Estimate(requests=10, floor_seconds=1.5), forbidden=[SECRET])
     assert text == SNAPSHOT.read_text(encoding="utf-8")
     assert "### :warning: Deletes (2)" in text and "`globex-bot` (globex): mcpServers `legacy`" in text
     assert "<details><summary><code>acme-support</code>" in text

@@ -33,12 +33,12 @@ CHANGE = {
     "plan": {"summary": {"create": 0, "update": 1, "delete": 0, "noop": 0},
              "operations": [{"op": "update", "section": "core", "key": None,
                              "changes": [{"path": "temperature", "before": 0.3, "after": 0.5}]}]},
-}  # fmt: skip
+}
 LIVE = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "metadata": {"chatbotId": "cb_1", "revision": 3},
-        "spec": {"core": {"temperature": 0.3}}}  # fmt: skip
+        "spec": {"core": {"temperature": 0.3}}}
 
 LISTING = {"data": [{"id": "cb_1", "name": "bot-1", "status": "active", "revision": 3, "createdAt": "2026-01-01T00:00:00Z",
-                     "updatedAt": "2026-01-01T00:00:00Z"}], "nextCursor": None}  # fmt: skip
+                     "updatedAt": "2026-01-01T00:00:00Z"}], "nextCursor": None}
 
 backends = pytest.mark.parametrize("backend", HTTP_BACKENDS)
 
@@ -62,7 +62,7 @@ def engine_call(server: RawServer, backend: str, fn: Any, **options: Any) -> tup
         request_timeout = options.pop("request_timeout", 0.6)
         try:
             async with Executor({LABEL: KeySpec(KEY, base)}, http=Transport(backend=backend, request_timeout=request_timeout),
-                                backoff_base=0.01, **options) as ex:  # fmt: skip
+                                backoff_base=0.01, **options) as ex:
                 try:
                     result: Any = await ex.call(LABEL, fn)
                 except Exception as exc:
@@ -132,7 +132,7 @@ def stop_while_stuck(backend: str, fn: Any) -> tuple[Any, RawServer]:
         try:
             # A deadline far beyond the test's own timeout: only the stop can end this call.
             async with Executor({LABEL: KeySpec(KEY, base)}, http=Transport(backend=backend, request_timeout=3600),  # type: ignore[arg-type]
-                                stop_grace=0.2) as ex:  # fmt: skip
+                                stop_grace=0.2) as ex:
                 task = asyncio.ensure_future(ex.call(LABEL, fn))
                 while not server.arrived.is_set():
                     await asyncio.sleep(0.01)
@@ -188,7 +188,7 @@ def test_plan_against_a_trickling_server_fails_that_chatbot_at_the_deadline(
         env = workspace(tmp_path, base)
         proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--request-timeout", "0.5",
                                 "--http-backend", backend, "--journal", str(tmp_path / "j.db")],
-                               cwd=tmp_path, env=env, timeout=60)  # fmt: skip
+                               cwd=tmp_path, env=env, timeout=60)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     (bot,) = json.loads(proc.stdout)["chatbots"]
@@ -202,7 +202,7 @@ def test_plan_refuses_an_oversize_answer_by_its_content_length(secret_scan: Any,
     with server.threaded() as base:
         env = workspace(tmp_path, base)
         proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--journal", str(tmp_path / "j.db")],
-                               cwd=tmp_path, env=env, timeout=60)  # fmt: skip
+                               cwd=tmp_path, env=env, timeout=60)
     assert proc.returncode == 1, proc.stderr[-2000:]
     (bot,) = json.loads(proc.stdout)["chatbots"]
     assert bot["error"]["code"] == "response_too_large", bot
@@ -230,7 +230,7 @@ def test_ctrl_c_during_a_stuck_apply_ends_the_run_and_records_it_uncertain(secre
             [sys.executable, "-m", "wizsync.cli", "apply", "wizsync.yaml", "--env", "staging", "--yes", "--json",
              "--request-timeout", "3600", "--journal", str(journal)],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        )
         try:
             while server.requests[("POST", "/api/v1/chatbots/cb_1/apply")] < 3:  # plan, fresh plan, the apply
                 assert proc.poll() is None, proc.communicate()

@@ -48,7 +48,7 @@ def test_rollback_after_a_crash_right_after_the_apply_then_resume_restores_it(em
     conn = sqlite3.connect(cli.journal)
     with conn:
         conn.execute("UPDATE items SET state = 'applying', applied_ops = NULL, revision_after = NULL, finished_at = NULL "
-                     "WHERE run_id = ? AND name = ?", [run_id, NAME])  # fmt: skip
+                     "WHERE run_id = ? AND name = ?", [run_id, NAME])
         conn.execute("UPDATE runs SET status = 'running' WHERE id = ?", [run_id])
     conn.close()
 
@@ -96,7 +96,7 @@ def test_a_snapshot_taken_before_an_apply_that_was_never_sent_is_retaken_on_resu
     conn = sqlite3.connect(cli.journal)
     with conn:  # the state the stopped apply leaves: snapshot kept, nothing sent
         conn.execute("UPDATE items SET state = 'planned', attempts = 0, applied_ops = NULL, revision_after = NULL, "
-                     "applying_at = NULL, finished_at = NULL WHERE run_id = ? AND name = ?", [run_id, NAME])  # fmt: skip
+                     "applying_at = NULL, finished_at = NULL WHERE run_id = ? AND name = ?", [run_id, NAME])
         conn.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", [run_id])
     conn.close()
     # meanwhile, by hand: back to the original config, with another welcome message
@@ -138,7 +138,7 @@ def test_rollback_after_a_crash_then_a_resume_whose_fresh_plan_failed_still_rest
     conn = sqlite3.connect(cli.journal)
     with conn:  # killed after the server applied, before the answer was journaled
         conn.execute("UPDATE items SET state = 'applying', applied_ops = NULL, revision_after = NULL, finished_at = NULL "
-                     "WHERE run_id = ? AND name = ?", [run_id, NAME])  # fmt: skip
+                     "WHERE run_id = ? AND name = ?", [run_id, NAME])
         conn.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", [run_id])
     conn.close()
     # the resume's fresh plan fails (the server refuses the document: a hostname the local schema,

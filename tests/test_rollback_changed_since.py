@@ -26,7 +26,7 @@ def test_rollback_skips_and_names_what_changed_since_and_force_restores_it(emula
     hand_id = emulator.state.chatbot_by_name(f"org_{BY_HAND[0]}_production", BY_HAND[1]).id
     with clients(emulator, "production")[BY_HAND[0]] as client:
         client.apply_config(hand_id, {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig",
-                                      "spec": {"core": {"welcomeMessage": "edited by hand"}}})  # fmt: skip
+                                      "spec": {"core": {"welcomeMessage": "edited by hand"}}})
     kept = live(emulator, "production")
     applies = emulator.stats()["total"]["applies"]
 

@@ -481,7 +481,7 @@ def test_none_is_never_sent_as_null_where_the_contract_forbids_null(kind: str) -
     # A mapping body is held to the same rule; a key the contract does not name is sent as it is.
     rec = Recorder(lambda r: json_response(200, APPLY_OK))
     body = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig",
-            "spec": {"domains": [{"hostname": "a.example", "primary": None, "future": None}]}}  # fmt: skip
+            "spec": {"domains": [{"hostname": "a.example", "primary": None, "future": None}]}}
     run_client(kind, rec, "apply_config", "cb_1", body)
     assert json.loads(rec.last.content)["spec"]["domains"] == [{"hostname": "a.example", "future": None}]
 
@@ -489,7 +489,7 @@ def test_none_is_never_sent_as_null_where_the_contract_forbids_null(kind: str) -
 def test_a_field_change_without_before_parses_as_a_create(kind: str) -> None:
     # openapi.json: FieldChange.before is absent (or null) when the value is created.
     plan = {"summary": {"create": 1, "update": 0, "delete": 0, "noop": 0}, "operations": [
-        {"op": "create", "section": "skills", "key": "k", "changes": [{"path": "instructions", "after": "Be brief"}]}]}  # fmt: skip
+        {"op": "create", "section": "skills", "key": "k", "changes": [{"path": "instructions", "after": "Be brief"}]}]}
     rec = Recorder(lambda r: json_response(200, {**APPLY_OK, "dryRun": True, "plan": plan}))
     result = run_client(kind, rec, "apply_config", "cb_1", {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {}}, dry_run=True)
     change = result.plan.operations[0].changes[0]

@@ -58,7 +58,7 @@ def test_openapi_has_the_four_operations_with_their_parameters_and_responses() -
         "Operation", "FieldChange", "FailedOperation", "ApplyResult", "PublicMcpServer",
         "PublicSkill", "PublicTelemetry", "PublicSecurity", "PublicDomain", "ErrorResponse",
     ],
-)  # fmt: skip
+)
 def test_every_spec_schema_exists_and_is_generated(name: str) -> None:
     assert name in OPENAPI["components"]["schemas"]
     assert hasattr(models, name)
@@ -86,7 +86,7 @@ def test_version_tracks_the_openapi_version() -> None:
 
 def test_key_types_are_reexported_from_the_package_root() -> None:
     for name in ["WizChatClient", "AsyncWizChatClient", "WizChatApiError", "ChatbotConfigDocument",
-                 "ApplyResult", "Plan", "PublicChatbot", "Spec"]:  # fmt: skip
+                 "ApplyResult", "Plan", "PublicChatbot", "Spec"]:
         assert name in wizchat_management.__all__
         assert getattr(wizchat_management, name) is not None
     assert (ROOT / "wizchat_management" / "py.typed").exists()

@@ -22,9 +22,9 @@ def _runs_wizsync(module: ast.Module, source: str) -> dict[str, bool]:
     """Function name -> whether it runs wizsync, directly or through a same-module helper."""
     functions = {n.name: n for n in ast.walk(module) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     direct = {name: any(m in (ast.get_source_segment(source, node) or "") for m in MARKERS)
-              for name, node in functions.items()}  # fmt: skip
+              for name, node in functions.items()}
     calls = {name: {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
-             for name, node in functions.items()}  # fmt: skip
+             for name, node in functions.items()}
     result = dict(direct)
     changed = True
     while changed:

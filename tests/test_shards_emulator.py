@@ -46,7 +46,7 @@ def seed() -> dict[str, Any]:
             "chatbots": [{"name": bot_name(tenant, i), "id": f"cb_{tenant}_{i}",
                           "config": {"core": {"name": bot_name(tenant, i), "model": "gpt-4o", "temperature": 0.3},
                                      "telemetry": {"enabled": True, "sampleRate": 0.5}}} for i in range(size)],
-        })  # fmt: skip
+        })
     return {"keySeed": "shards-test", "organizations": orgs}
 
 
@@ -55,14 +55,14 @@ def manifest(base_url: str, failing: tuple[str, ...] = ()) -> str:
     lines = ["version: 1", "environments:", f'  {ENV}: {{baseUrl: "{base_url}"}}', "tenants:"]
     lines += [f"  {t}: {{keys: {{{ENV}: {{env: WIZCHAT_{t.upper()}_STAGING_KEY}}}}}}" for t in SIZES]
     lines += ["defaults:", "  sections: [core, telemetry]", "  source: {file: bot.yaml}", "rollout:",
-              "  batches: [1, '50%', '100%']", "  maxFailures: 1", "chatbots:"]  # fmt: skip
+              "  batches: [1, '50%', '100%']", "  maxFailures: 1", "chatbots:"]
     for tenant, size in SIZES.items():
         if tenant in DISCOVERED:
             lines.append(f"  - {{discover: {{tenant: {tenant}, shardWeight: {DISCOVERED[tenant]}}}}}")
         else:
             for i in range(size):
                 fail = (", sections: [core, telemetry, domains], overrides: {staging: {spec: {domains: "
-                        f"[{{hostname: {tenant}.unverified, primary: false}}]}}}}}}") if f"{tenant}-bot-{i}" in failing else ""  # fmt: skip
+                        f"[{{hostname: {tenant}.unverified, primary: false}}]}}}}}}") if f"{tenant}-bot-{i}" in failing else ""
                 lines.append(f"  - {{name: {tenant}-bot-{i}, tenant: {tenant}, ids: {{{ENV}: cb_{tenant}_{i}}}{fail}}}")
     return "\n".join(lines) + "\n"
 
@@ -150,7 +150,7 @@ def test_four_shards_equal_one_unsharded_run(
     assert invoke(secret_scan, plain, ["export", manifest_a, "--env", ENV, "--out", str(plain_dir / "out")]).exit_code == 0
     for i in (1, 2, 3, 4):
         result = invoke(secret_scan, sharded, ["export", manifest_b, "--env", ENV, "--out", str(sharded_dir / "out"),
-                                               "--shard", f"{i}/4"])  # fmt: skip
+                                               "--shard", f"{i}/4"])
         assert result.exit_code == 0, result.output
     secret_scan.watch(plain_dir / "out")
     secret_scan.watch(sharded_dir / "out")
@@ -183,7 +183,7 @@ def test_four_shards_equal_one_unsharded_run(
     # Three of four shards are not the fleet: the check says which one is missing.
     shard_1 = str(sharded_dir / ".wizsync" / "journal-shard-1-of-4.db")
     result = invoke(secret_scan, sharded, ["show", "--journal", shard_1, "--journal", glob.replace("*", "[23]-of-4"),
-                                           "--check"])  # fmt: skip
+                                           "--check"])
     assert result.exit_code == 1
     assert "no run of shard 4/4" in result.stdout and "check failed: no run of shard 4/4" in result.stderr
 
@@ -194,7 +194,7 @@ def test_plan_by_shard_index_from_the_indexed_job(
     _, _, emu, d = fleets
     before = len(emu.requests())
     result = invoke(secret_scan, emu, ["plan", str(d / "wizsync.yaml"), "--env", ENV, "--shard", "auto/4", "--json"],
-                    env={"JOB_COMPLETION_INDEX": "2"})  # fmt: skip
+                    env={"JOB_COMPLETION_INDEX": "2"})
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["shard"] == {"index": 3, "count": 4, "keys": ["t2/staging", "t5/staging"], "fleet_keys": 7}
@@ -211,7 +211,7 @@ def test_plan_by_shard_index_from_the_indexed_job(
 
     # A selection that matches no entry is still an error in every shard, before any request.
     result = invoke(secret_scan, emu, ["plan", str(d / "wizsync.yaml"), "--env", ENV, "--shard", "8/8",
-                                       "--select", "tenant=nobody"])  # fmt: skip
+                                       "--select", "tenant=nobody"])
     assert result.exit_code == 1 and "no chatbot of 'staging' matches the selection" in result.stderr
     assert api_keys_called(emu, before) == set()
 
@@ -219,7 +219,7 @@ def test_plan_by_shard_index_from_the_indexed_job(
     # and the merged view says that no shard found anything.
     for i in (1, 2):
         result = invoke(secret_scan, emu, ["plan", str(d / "wizsync.yaml"), "--env", ENV, "--shard", f"{i}/2",
-                                           "--chatbot", "no-such-bot"])  # fmt: skip
+                                           "--chatbot", "no-such-bot"])
         assert result.exit_code == 0, result.output
     result = invoke(secret_scan, emu, ["show", "--journal", str(d / ".wizsync" / "journal-shard-*-of-2.db"), "--check"])
     assert result.exit_code == 1
@@ -268,7 +268,7 @@ def test_plans_and_rollbacks_keep_to_their_shard(
         assert f"plan run {plan_id} planned shard 2/4, not" in result.stderr, result.stderr
     assert api_keys_called(emu, before) == set()
     result = invoke(secret_scan, emu, ["apply", manifest_path, "--env", ENV, "--yes", "--shard", "2/4",
-                                       "--plan", plan_id, "--json"])  # fmt: skip
+                                       "--plan", plan_id, "--json"])
     assert result.exit_code == 0, result.output
     apply_id = json.loads(result.stdout)["run_id"]
     assert api_keys_called(emu, before) == keys
@@ -318,7 +318,7 @@ def test_shards_side_by_side_never_lock_each_other_out(
     holder = subprocess.Popen(
         [sys.executable, str(CHILD), "lock", str(tmp_path / "elsewhere.db"), "r20261201-000000-aaaa", ENV, emu.base_url, "t0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         result = invoke(secret_scan, emu, ["apply", str(d / "wizsync.yaml"), "--env", ENV, "--yes", "--shard", "2/4"])

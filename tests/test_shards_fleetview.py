@@ -16,7 +16,7 @@ from wizsync.journal import RunRecord
 def view(index: int | None, count: int = 4, *, status: str = "completed", counts: dict[str, int] | None = None,
          keys: tuple[str, ...] | None = None, command: str = "apply", manifest: str = "sha256:m",
          max_failures: int | str = 2, select: tuple[str, ...] = (), requests: int = 10,
-         environment: str = "production") -> RunView:  # fmt: skip
+         environment: str = "production") -> RunView:
     keys = keys if keys is not None else ((f"t{index}/{environment}",) if index else ("t0/production",))
     options: dict[str, Any] = {"select": list(select), "chatbots": [], "max_failures": max_failures}
     if index is not None:
@@ -24,9 +24,9 @@ def view(index: int | None, count: int = 4, *, status: str = "completed", counts
     run = RunRecord(id=f"r-{index}-{status}", command=command, environment=environment, manifest_path="/m.yaml",
                     manifest_hash=manifest, options=options, status=status, started_at=f"2026-12-01T10:0{index or 0}:00.000Z",
                     finished_at=None if status == "running" else f"2026-12-01T10:1{index or 0}:00.000Z", pid=1, host="h",
-                    counts={}, error=None, wizsync_version="1", parent_run=None)  # fmt: skip
+                    counts={}, error=None, wizsync_version="1", parent_run=None)
     return RunView(Path(f"/j/journal-shard-{index}-of-{count}.db"), run, status, counts or {"applied": 5},
-                   keys, requests=requests, throttled=1, retries=2)  # fmt: skip
+                   keys, requests=requests, throttled=1, retries=2)
 
 
 def test_four_complete_shards_add_up_to_the_fleet() -> None:

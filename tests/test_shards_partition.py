@@ -143,7 +143,7 @@ def _plan(tmp_path: Path, entries: list[str], name: str = "m.yaml", select: tupl
 def test_weights_count_entries_and_discover_weights(tmp_path: Path) -> None:
     plan = _plan(tmp_path, ENTRIES)
     assert key_weights(plan) == {"acme/production": 3, "globex/production": 1, "initech/production": 5,
-                                 "umbrella/production": 2}  # fmt: skip
+                                 "umbrella/production": 2}
 
 
 def test_the_split_ignores_the_manifest_order(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_the_split_follows_the_selection(tmp_path: Path) -> None:
     plan = _plan(tmp_path, ENTRIES, select=("tier=gold",))
     assert key_weights(plan) == {"acme/production": 1, "globex/production": 1, "umbrella/production": 1}
     assert [assign(plan, ShardSpec(i, 3)).keys for i in (1, 2, 3)] == [
-        ("acme/production",), ("globex/production",), ("umbrella/production",)]  # fmt: skip
+        ("acme/production",), ("globex/production",), ("umbrella/production",)]
 
 
 def test_a_recorded_shard_round_trips() -> None:

@@ -84,7 +84,7 @@ def test_one_ctrl_c_at_the_prompt_on_a_terminal_aborts_at_once(emulator: Any, se
     if pid == 0:  # the child: wizsync on the terminal, as a user runs it
         os.chdir(tmp_path)
         os.execve(sys.executable, [sys.executable, "-m", "wizsync.cli", "apply", "wizsync.yaml", "--env", "production",
-                                   "--allow-deletes"], wizsync_env(cli.env))  # fmt: skip
+                                   "--allow-deletes"], wizsync_env(cli.env))
     seen = bytearray()
     try:
         assert _read_until(fd, b"is protected) [y/N]", seen), bytes(seen)
@@ -194,10 +194,10 @@ def test_a_second_signal_forces_while_requests_are_in_flight(emulator: Any, secr
     wait_until(lambda: any(i["state"] == "applied" for i in _items(cli, run_id)), what="the canary applied")
     emulator.set_faults(latency_ms=15_000)  # from now on every answer takes 15 s
     wait_until(lambda: query(cli.journal, "SELECT 1 FROM events WHERE run_id = ? AND kind = 'batch.start' "
-                                          "AND json_extract(data, '$.batch') = 2", [run_id]) != [], what="batch 2 in flight")  # fmt: skip
+                                          "AND json_extract(data, '$.batch') = 2", [run_id]) != [], what="batch 2 in flight")
     proc.send_signal(signal.SIGINT)
     wait_until(lambda: query(cli.journal, "SELECT 1 FROM events WHERE run_id = ? AND kind = 'run.stopping'", [run_id]) != [],
-               what="the graceful stop to begin")  # fmt: skip
+               what="the graceful stop to begin")
     proc.send_signal(signal.SIGINT)
     code, out, err = cli.collect(proc, "apply (Ctrl-C twice)", timeout=12)  # before the answers in flight come
     assert code == 130, err[-2000:]

@@ -111,7 +111,7 @@ def test_plan_refuses_the_same_errors_before_any_request(tmp_path: Path, secret_
     # The base URL is a closed port: an attempted request would fail differently.
     manifest = write(tmp_path, core="temprature: 0.5", transport="websocket")
     result = CliRunner().invoke(cli, ["plan", str(manifest), "--env", "staging", "--journal", str(tmp_path / "j.db")],
-                                env=ENV, catch_exceptions=False)  # fmt: skip
+                                env=ENV, catch_exceptions=False)
     secret_scan.record("plan output", result.output)
     assert result.exit_code == 1
     assert "unknown key 'temprature'" in result.stderr and "must be 'http' or 'sse'" in result.stderr
@@ -120,16 +120,16 @@ def test_plan_refuses_the_same_errors_before_any_request(tmp_path: Path, secret_
 
 def test_allow_unknown_lets_a_newer_field_through_and_nothing_else(tmp_path: Path, secret_scan: Any) -> None:
     manifest = write(tmp_path, core="avatarUrl: https://cdn.example/a.png, temprature: 0.5",
-                     extra="allowUnknown: [spec.core.avatarUrl]\n")  # fmt: skip
+                     extra="allowUnknown: [spec.core.avatarUrl]\n")
     result = validate(manifest, "--json")
     secret_scan.record("validate output", result.output)
     assert [e["key"] for e in json.loads(result.stdout)["errors"]] == ["overlays.staging.spec.core.temprature"]
     rendered = CliRunner().invoke(cli, ["render", str(manifest), "--env", "staging", "--chatbot", "from-file"],
-                                  env=ENV, catch_exceptions=False)  # fmt: skip
+                                  env=ENV, catch_exceptions=False)
     assert rendered.exit_code == 1  # the typo still fails
     manifest = write(tmp_path, core="avatarUrl: https://cdn.example/a.png", extra="allowUnknown: [spec.core.avatarUrl]\n")
     rendered = CliRunner().invoke(cli, ["render", str(manifest), "--env", "staging", "--chatbot", "from-file"],
-                                  env=ENV, catch_exceptions=False)  # fmt: skip
+                                  env=ENV, catch_exceptions=False)
     secret_scan.record("render output", rendered.output)
     assert rendered.exit_code == 0, rendered.output
     assert "avatarUrl: https://cdn.example/a.png" in rendered.stdout
@@ -170,5 +170,5 @@ def test_every_bad_template_of_a_document_is_reported(tmp_path: Path, secret_sca
     errors = json.loads(result.stdout)["errors"]
     assert sorted(e["key"] for e in errors) == [
         "overlays.staging.spec.core.model", "overlays.staging.spec.core.temperature", "overlays.staging.spec.core.temprature",
-    ]  # fmt: skip
+    ]
     assert sum("undefined variable" in e["message"] for e in errors) == 2

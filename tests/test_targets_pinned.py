@@ -27,7 +27,7 @@ def test_the_same_key_value_for_two_targets_is_refused_offline_naming_both(emula
     for variable, value, both in (
         ("WIZCHAT_GLOBEX_PRODUCTION_KEY", keys["WIZCHAT_GLOBEX_STAGING_KEY"], ("tenants.globex.keys.staging", "tenants.globex.keys.production")),
         ("WIZCHAT_GLOBEX_PRODUCTION_KEY", keys["WIZCHAT_ACME_PRODUCTION_KEY"], ("tenants.acme.keys.production", "tenants.globex.keys.production")),
-    ):  # fmt: skip
+    ):
         cli = Cli(secret_scan, tmp_path, emulator, {variable: value})
         for args in (APPLY, PLAN, ("validate", "wizsync.yaml")):
             proc = cli.run(*args)
@@ -65,13 +65,13 @@ def test_keys_swapped_after_a_good_run_are_refused_until_re_pinned(emulator, sec
     assert {r["target"]: r["n"] for r in pinned} == {
         "acme/production": 20, "acme/staging": 20, "globex/production": 19, "globex/staging": 19,
         "initech/production": 21, "initech/staging": 21,
-    }  # fmt: skip
+    }
     proved = good.run("validate", "wizsync.yaml", "--check-keys")
     assert proved.returncode == 0 and "acme/production: sees 20 of its 20 pinned chatbot(s)" in proved.stdout, proved.stderr
 
     keys = emulator.key_env
     swapped = Cli(secret_scan, tmp_path, emulator, {"WIZCHAT_ACME_PRODUCTION_KEY": keys["WIZCHAT_GLOBEX_PRODUCTION_KEY"],
-                                                    "WIZCHAT_GLOBEX_PRODUCTION_KEY": keys["WIZCHAT_ACME_PRODUCTION_KEY"]})  # fmt: skip
+                                                    "WIZCHAT_GLOBEX_PRODUCTION_KEY": keys["WIZCHAT_ACME_PRODUCTION_KEY"]})
     before = _writes(emulator)
     for args in (APPLY, PLAN, ("validate", "wizsync.yaml", "--check-keys")):
         proc = swapped.run(*args)
@@ -102,7 +102,7 @@ def test_the_manifests_expect_pin_is_checked_on_first_use(emulator, secret_scan,
     path.write_text(text.replace(pin, pin + f"    expect: {{production: {{chatbots: [{globex}]}}}}\n"))
     keys = emulator.key_env
     wrong = Cli(secret_scan, tmp_path, emulator, {"WIZCHAT_GLOBEX_PRODUCTION_KEY": keys["WIZCHAT_INITECH_PRODUCTION_KEY"],
-                                                  "WIZCHAT_INITECH_PRODUCTION_KEY": keys["WIZCHAT_GLOBEX_PRODUCTION_KEY"]})  # fmt: skip
+                                                  "WIZCHAT_INITECH_PRODUCTION_KEY": keys["WIZCHAT_GLOBEX_PRODUCTION_KEY"]})
     proc = wrong.run(*APPLY)  # a fresh journal: trust on first use alone would have pinned the swap
     assert proc.returncode == 1, proc.stderr
     assert f"globex/production: does not see chatbot(s) the manifest expects ({globex}" in proc.stderr, proc.stderr

@@ -151,7 +151,7 @@ def _normal_ops(ops: Sequence[Mapping[str, Any]] | None) -> list[Any]:
         (o.get("op"), o.get("section"), o.get("key"), sorted(((c.get("path"), repr(c.get("before")), repr(c.get("after"))) for c in (o.get("changes") or [])), key=repr))
         for o in ops or []
         if o.get("op") != "noop"
-    ]  # fmt: skip
+    ]
     return sorted(out, key=repr)
 
 
@@ -248,7 +248,7 @@ class BatchRunner:
         journal.update_item(
             run_id, item.name, state="planned", plan_summary=summary_of(plan), plan_ops=ops_of(plan),
             doc_hash=item.desired.hash, planned_at=now_rfc3339(),
-        )  # fmt: skip
+        )
         if not has_changes(plan):
             # An item this run already sent an apply for, now all noop, was applied
             # (before a crash or a lost answer): say so rather than "unchanged".
@@ -278,7 +278,7 @@ class BatchRunner:
         journal.save_snapshot(
             run_id, item.name, snapshot_document(live), live.metadata.revision if live.metadata else plan.revision,
             tenant=item.tenant, chatbot_id=item.chatbot_id, replace=before.attempts == 0 and not earlier,
-        )  # fmt: skip
+        )
         attempt = journal.mark_applying(run_id, item.name, doc_hash=item.desired.hash, revision_before=plan.revision)
         try:
             result = await self._apply_call(item, dry_run=False)
@@ -311,7 +311,7 @@ class BatchRunner:
             self._finish(
                 item, "failed", message, applied_ops=kept, revision_after=result.revision,
                 error_code=f.code, error_message=f.message, error_section=f.section.value, error_key=f.key,
-            )  # fmt: skip
+            )
             return
         self._finish(item, "applied", f"rev {result.revision}", applied_ops=kept, revision_after=result.revision)
 
@@ -407,9 +407,9 @@ def approved_from(
     if planned != applying:
         if planned and applying and planned[:2] == applying[:2]:
             raise JournalError(f"plan run {plan_run} planned shard {planned[0]}/{planned[1]} with other keys "
-                               "(the manifest or the selection changed since): plan again")  # fmt: skip
+                               "(the manifest or the selection changed since): plan again")
         raise JournalError(f"plan run {plan_run} planned {_shard_text(planned)}, not {_shard_text(applying)}: "
-                           "apply a plan with the --shard it was made with")  # fmt: skip
+                           "apply a plan with the --shard it was made with")
     if run.command != "plan":
         raise JournalError(f"run {plan_run} is a{'n' if run.command[0] in 'aeiou' else ''} {run.command} run, not a plan run: --plan takes the id `wizsync plan` printed")
     if run.environment != environment:

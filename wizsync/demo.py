@@ -260,7 +260,7 @@ def rerun_commands(paths: DemoPaths, port: int, run_id: str, cwd: Path) -> list[
         ("the demo's apply run, from the journal", f"wizsync show {run_id} {j}"),
         ("continue a run that was interrupted (this one completed: nothing to do)", f"wizsync resume {run_id} {j}"),
         ("restore what the run changed, as a run of its own", f"wizsync rollback {run_id} {j} --yes"),
-    ]  # fmt: skip
+    ]
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ def _pipeline(paths: DemoPaths, ui: DemoUI, quiet: bool) -> tuple[int, PlanRun, 
     ui.step(2, f"Export staging: the live config of every chatbot, one YAML file each, to {p['configs']}")
     exported = run(_export(paths))
     ui.line(f"{exported} chatbots of 3 tenants exported to {p['configs']}/staging/<tenant>/<name>.yaml "
-            "(secrets stay \"<redacted>\").")  # fmt: skip
+            "(secrets stay \"<redacted>\").")
 
     ui.step(3, "Render production: staging configs + production overlay + overrides + a secret")
     fleet = run(_render(paths))
@@ -366,7 +366,7 @@ def _pipeline(paths: DemoPaths, ui: DemoUI, quiet: bool) -> tuple[int, PlanRun, 
     ui.step(5, "Apply production in batches: the canary alone, then 10%, then the rest (exactly the plan above)")
     rollout = session.manifest.rollout
     options = ApplyOptions(batches=list(rollout.batches), max_failures=rollout.maxFailures, plan_run=plan.run_id,
-                           concurrency=session.concurrency)  # fmt: skip
+                           concurrency=session.concurrency)
     # confirm=None: the demo runs unattended; `wizsync apply` on a protected environment asks (or takes --yes).
     outcome = run(apply_run(session, options, confirm=None, reporter=ui.reporter(quiet=quiet)))
     return exported, plan, outcome
@@ -393,7 +393,7 @@ def run_demo(directory: Path, ui: DemoUI, *, port: int = 0, quiet: bool = False)
         write_private(paths.keys, dotenv_text(env))
         paths.manifest.write_text(manifest_text(emu.base_url, bound_port, p), encoding="utf-8")
         ui.line(f"Emulator: {emu.base_url} (acme, globex, initech × staging, production: {_fleet_size(emu)} chatbots), "
-                f"state in {p['state']}")  # fmt: skip
+                f"state in {p['state']}")
         ui.line(f"API keys and the demo secret: {p['keys']} (mode 600; names only here: {', '.join(sorted(env))})")
         ui.line(f"Manifest: {p['manifest']}  (read its header: what each part shows)")
         with patched_environ(env):

@@ -168,7 +168,7 @@ class FetchFailed:
 
 
 async def _tolerant(ex: Executor, manifest: Manifest, tenant: str, env: str, action: str,
-                    call: Callable[[], Awaitable[T]]) -> T | FetchFailed:  # fmt: skip
+                    call: Callable[[], Awaitable[T]]) -> T | FetchFailed:
     """The call's answer, or what failed; a refused key (401/403) is the manifest's problem: raised, naming its line."""
     try:
         return await call()
@@ -229,7 +229,7 @@ def no_match_error(plan: TargetPlan) -> ManifestError:
 async def _source_refs(
     ex: Executor, plan: TargetPlan, targets: Sequence[Target], target_listings: Mapping[str, Sequence[PublicChatbot]],
     notices: list[str],
-) -> tuple[dict[str, LiveConfigRef], dict[str, FetchFailed]]:  # fmt: skip
+) -> tuple[dict[str, LiveConfigRef], dict[str, FetchFailed]]:
     """Every live source bound to its chatbot id, or the listing that failed for it."""
     manifest = plan.manifest
     refs = {t.name: ref for t in targets if (ref := live_config_needed(manifest, t)) is not None}
@@ -266,7 +266,7 @@ async def _sources(
         assert chatbot_id is not None
         action = f"get_config of source '{ref.chatbot_name}' ({chatbot_id})"
         return await _tolerant(ex, manifest, ref.tenant, ref.environment, action, lambda: ex.call(
-            key_label(ref.tenant, ref.environment), lambda c: c.get_config(chatbot_id), context=name))  # fmt: skip
+            key_label(ref.tenant, ref.environment), lambda c: c.get_config(chatbot_id), context=name))
 
     documents: dict[str, ChatbotConfigDocument] = {}
     for outcome in await ex.map(list(bound), fetch):
@@ -369,7 +369,7 @@ async def load_fleet(
         first = fleet.failed[0]
         more = f" (and {len(fleet.failed) - 1} more chatbot(s))" if len(fleet.failed) > 1 else ""
         raise ManifestError(f"{first.name}: {first.failed.message}{more}", file=plan.manifest.file,
-                            hint="A server or network error: try again")  # fmt: skip
+                            hint="A server or network error: try again")
     return fleet.items
 
 

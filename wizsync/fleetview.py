@@ -88,7 +88,7 @@ class FleetSummary:
             "failure_budget": {"failed": self.failed, "max_failures": self.max_failures, "budget": self.budget,
                                "exceeded": self.budget_exceeded},
             "started_at": self.started_at, "finished_at": self.finished_at, "problems": list(self.problems),
-        }  # fmt: skip
+        }
 
 
 def _one(values: Sequence[Any]) -> Any:

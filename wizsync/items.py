@@ -98,7 +98,7 @@ class Resumption:
         if not parts:
             return None
         return (f"run {run_id} cannot resume as recorded: {'; '.join(parts)}. "
-                "Start a new apply, or pass --force to resume with what the manifest renders now")  # fmt: skip
+                "Start a new apply, or pass --force to resume with what the manifest renders now")
 
 
 def _changed(record: ItemRecord, entry: Entry | None) -> bool:
@@ -124,7 +124,7 @@ def item_rows(batches: Sequence[Sequence[Entry]]) -> list[dict[str, Any]]:
         for item in batch:
             doc_hash = item.desired.hash if isinstance(item, RunItem) else None
             rows.append({"name": item.name, "tenant": item.tenant, "chatbot_id": item.chatbot_id,
-                         "batch": number, "position": position, "doc_hash": doc_hash})  # fmt: skip
+                         "batch": number, "position": position, "doc_hash": doc_hash})
             position += 1
     return rows
 

@@ -34,7 +34,7 @@ class KeyCheck:
 
 
 def _readable_keys(manifest: Manifest, pairs: Sequence[tuple[str, str]], check: KeyCheck,
-                   environ: Mapping[str, str] | None) -> dict[str, KeySpec]:  # fmt: skip
+                   environ: Mapping[str, str] | None) -> dict[str, KeySpec]:
     specs: dict[str, KeySpec] = {}
     for pair in pairs:
         try:

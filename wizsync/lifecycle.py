@@ -104,7 +104,7 @@ class Lifecycle:
     ) -> None:
         """Record the new run (``running``)."""
         self.journal.start_run(command, environment, manifest_path, manifest_hash, dict(options),
-                               parent_run=parent_run, run_id=self.run_id)  # fmt: skip
+                               parent_run=parent_run, run_id=self.run_id)
         self._go_live()
 
     def hold(self, targets: Sequence[LockTarget]) -> None:

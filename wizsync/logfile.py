@@ -119,7 +119,7 @@ class LoggingReporter:
         self._batches = batches
         tenants = len(set(labels))
         LOGGER.info("%s: %d chatbot(s), %d tenant(s)%s", title or "run", total, tenants,
-                    f", {batches} batch(es)" if batches else "")  # fmt: skip
+                    f", {batches} batch(es)" if batches else "")
         self.inner.start(total, labels, batches=batches, title=title)
 
     def batch_started(self, n: int, size: int) -> None:

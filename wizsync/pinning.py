@@ -79,7 +79,7 @@ def duplicate_key_errors(
                 f"value (tenants.{first[0]}.keys.{first[1]} and tenants.{tenant}.keys.{env}); each target needs its "
                 "own organization's key",
                 "One of the two variables or files holds the other's key: fix it. Nothing was sent",
-            ))  # fmt: skip
+            ))
     return errors
 
 
@@ -118,7 +118,7 @@ def decide(
             common = seen[a] & seen[b]
             if common:
                 text = (f"sees the same chatbot(s) as {b} ({_ids(common)}): their keys are keys of one organization "
-                        f"(a staging key in a production variable, or one tenant's key in another's)")  # fmt: skip
+                        f"(a staging key in a production variable, or one tenant's key in another's)")
                 check.problem(a, text)
                 check.problem(b, text.replace(f"as {b}", f"as {a}"))
         for other, pinned in sorted(known.items()):
@@ -127,31 +127,31 @@ def decide(
             common = seen[a] & set(pinned)
             if common:
                 check.problem(a, f"sees chatbot(s) the journal pinned to {other} ({_ids(common)}): this key is "
-                                 f"{other}'s organization's")  # fmt: skip
+                                 f"{other}'s organization's")
     for label in labels:
         ids = seen[label]
         want = set(expected.get(label, ()))
         missing = want - ids
         if missing:
             check.problem(label, f"does not see chatbot(s) the manifest expects ({_ids(missing)}, "
-                                 f"tenants.{label.replace('/', '.expect.')})")  # fmt: skip
+                                 f"tenants.{label.replace('/', '.expect.')})")
         pinned = set(known.get(label, {}))
         shared = ids & pinned
         if label in repin:
             line = f"re-pinned: {len(ids)} chatbot(s) (was {len(pinned)}, {len(shared)} in common)"
         elif not pinned:
             line = (f"first use: pinned the {len(ids)} chatbot(s) its key sees" if recording else
-                    f"not pinned yet: the next plan/apply pins the {len(ids)} chatbot(s) its key sees")  # fmt: skip
+                    f"not pinned yet: the next plan/apply pins the {len(ids)} chatbot(s) its key sees")
         elif not shared:
             first = min(known[label].values())
             owners = sorted(o for o, other in known.items() if o != label and ids & set(other))
             whose = f"; what it sees now is pinned to {', '.join(owners)}: swapped keys?" if owners else ""
             check.problem(label, f"shares none of the {len(pinned)} chatbot(s) pinned since {first} "
-                                 f"(was {_ids(pinned)}; now {_ids(ids) if ids else 'none'}){whose}")  # fmt: skip
+                                 f"(was {_ids(pinned)}; now {_ids(ids) if ids else 'none'}){whose}")
             continue
         elif len(shared) < KEEP_AT_LEAST * len(pinned):
             check.problem(label, f"lost most of its pinned chatbots: {len(shared)} of {len(pinned)} still seen "
-                                 f"(gone: {_ids(pinned - ids)})")  # fmt: skip
+                                 f"(gone: {_ids(pinned - ids)})")
             continue
         else:
             line = f"sees {len(shared)} of its {len(pinned)} pinned chatbot(s)"
@@ -191,7 +191,7 @@ def parse_repin(manifest: Manifest, values: Sequence[str]) -> frozenset[str]:
                 f"--repin {value!r}: no such target (known: {', '.join(sorted(known))})",
                 file=manifest.file, key="--repin",
                 hint="Give TENANT/ENV of a tenant's key entry, e.g. --repin acme/production",
-            )  # fmt: skip
+            )
     return frozenset(values)
 
 
@@ -214,7 +214,7 @@ async def list_seen(ex: Executor, manifest: Manifest, labels: Sequence[str]) -> 
 async def check_targets(
     ex: Executor, manifest: Manifest, labels: Sequence[str], journal: Journal, run_id: str, *,
     repin: frozenset[str] = frozenset(), command: str = "plan/apply",
-) -> PinCheck:  # fmt: skip
+) -> PinCheck:
     """Prove the run's target keys (``labels``, ``tenant/env``) before anything but listings is sent; pin them."""
     seen = await list_seen(ex, manifest, labels)
     # A re-pinned target the run does not list: its old pins are forgotten, not compared against.

@@ -89,7 +89,7 @@ async def plan_fleet(
             on_outcome(convert(outcome))
 
     outcomes = await ex.map(items, lambda it: dry_run(ex, it, prune=effective_prune(it, no_prune)), on_outcome=done,
-                            key=lambda it: it.label)  # fmt: skip
+                            key=lambda it: it.label)
     return [convert(o) for o in outcomes]
 
 
@@ -114,7 +114,7 @@ def has_changes(result: ApplyResult) -> bool:
 
 def deletes_of(result: ApplyResult) -> list[str]:
     return [f"{op.section.value}[{op.key}]" if op.key else op.section.value
-            for op in result.plan.operations if op.op.value == "delete"]  # fmt: skip
+            for op in result.plan.operations if op.op.value == "delete"]
 
 
 # -- the plan run: dry-run everything, journal it -----------------------------------
@@ -149,7 +149,7 @@ def plan_row(outcome: PlanOutcome, counters: dict[str, int]) -> dict[str, Any]:
     row: dict[str, Any] = {"name": outcome.item.name, "doc_hash": doc_hash, **counters}
     if outcome.result is not None:
         row.update(plan_summary=summary_of(outcome.result), plan_ops=ops_of(outcome.result),
-                   revision_before=outcome.result.revision)  # fmt: skip
+                   revision_before=outcome.result.revision)
     else:
         assert outcome.error is not None
         row.update(state="failed", error_code=outcome.error["code"], error_message=outcome.error["message"])
@@ -193,7 +193,7 @@ def _plan_row_writer(life: Any, reporter: Reporter | None) -> tuple[Callable[[Pl
 
 
 async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter | None = None,
-                   repin: frozenset[str] = frozenset()) -> PlanRun:  # fmt: skip
+                   repin: frozenset[str] = frozenset()) -> PlanRun:
     """``wizsync plan``: prove the targets, load the fleet, dry-run every chatbot, journal it as a run of its own."""
     from .items import from_fleet
     from .journal import RunLock, new_run_id
@@ -222,7 +222,7 @@ async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter |
                 {"name": e.name, "tenant": e.target.tenant, "chatbot_id": e.chatbot_id, "position": i,
                  "batch": 0, "doc_hash": e.rendered.hash if isinstance(e, FleetItem) else None}
                 for i, e in enumerate(fleet.entries)
-            ])  # fmt: skip
+            ])
             if reporter is not None:
                 reporter.start(len(fleet.entries), [e.target.tenant for e in fleet.entries], title=f"plan {session.environment}")
                 for notice in fleet.notices:

@@ -161,7 +161,7 @@ def load_plan_file(path: str | os.PathLike[str]) -> PlanFile:
     if fmt != FORMAT:
         raise ManifestError(f"not a plan file this wizsync reads (format {fmt!r}, expected {FORMAT!r})",
                             file=str(path), key="format",
-                            hint="Plan again with this wizsync version (wizsync plan ... --out FILE)")  # fmt: skip
+                            hint="Plan again with this wizsync version (wizsync plan ... --out FILE)")
     for key in ("environment", "keys", "chatbots"):
         if key not in data:
             raise ManifestError(f"the plan file has no {key!r}", file=str(path), key=key)
@@ -196,7 +196,7 @@ def plan_file_data(session: Any, plan_run: Any, *, no_prune: bool, version: str)
             "chatbot_id": item.chatbot_id, "label": item.label, "prune": effective_prune(item, no_prune),
             "doc_hash": item.rendered.hash, "revision": result.revision, "ops": ops_of(result),
             **plan_file_document(item.rendered),
-        })  # fmt: skip
+        })
     return {
         "format": FORMAT,
         "wizsync_version": version,

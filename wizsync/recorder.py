@@ -79,5 +79,5 @@ class Recorder:
         for context, counters in sorted(self.items.items()):
             if counters.requests or counters.throttled or counters.retries:
                 self.journal.event(self.run_id, "requests.other", item=None, context=context,
-                                   key=self.labels.get(context), **counters.as_fields())  # fmt: skip
+                                   key=self.labels.get(context), **counters.as_fields())
         self.items.clear()

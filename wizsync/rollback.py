@@ -151,7 +151,7 @@ class ChangedSince:
 def changed_since(
     records: Sequence[ItemRecord], items: Sequence[RunItem], current: Mapping[str, int],
     restored: Mapping[str, set[int]] | None = None,
-) -> list[ChangedSince]:  # fmt: skip
+) -> list[ChangedSince]:
     """The items to restore whose live revision (``current``: chatbot id → revision) is not the one the run left.
 
     A later run or a hand edit bumped it: restoring the snapshot would silently revert that change.

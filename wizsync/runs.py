@@ -80,7 +80,7 @@ async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem
             continue
         counters = life.recorder.take(o.item.name)
         rows.append({"name": o.item.name, "plan_summary": summary_of(o.result), "plan_ops": ops_of(o.result),
-                     "revision_before": o.result.revision, **counters})  # fmt: skip
+                     "revision_before": o.result.revision, **counters})
         s = o.result.plan.summary
         changed += bool(s.create or s.update or s.delete)
         deletes += [f"{o.item.name}: {d}" for d in deletes_of(o.result)]
@@ -92,7 +92,7 @@ def _approved_changes(approved: dict[str, Approved]) -> tuple[int, list[str], di
     """(chatbots with changes, deletes, operations) of an approved plan run."""
     changed = sum(1 for a in approved.values() if a.ops)
     deletes = [f"{n}: {o['section']}[{o.get('key')}]" for n, a in approved.items()
-               for o in a.ops if o.get("op") == "delete"]  # fmt: skip
+               for o in a.ops if o.get("op") == "delete"]
     return changed, deletes, {n: a.ops for n, a in approved.items()}
 
 
@@ -121,7 +121,7 @@ def _stops(outcome: RunOutcome) -> Iterator[None]:
     except RunStopped as stop:
         name = signal_name(stop.signum)
         message = (f"aborted at the confirmation prompt ({name}): nothing was sent after it" if stop.at_prompt
-                   else f"stopped by {name} before the rollout began: nothing was applied")  # fmt: skip
+                   else f"stopped by {name} before the rollout began: nothing was applied")
         outcome.summary = RunSummary(outcome.summary.run_id, "interrupted", {}, 0, 0, 0, 0, message)
         outcome.stopped = stop
 
@@ -129,7 +129,7 @@ def _stops(outcome: RunOutcome) -> Iterator[None]:
 async def _roll_out(
     life: Lifecycle, ex: Executor, options: ApplyOptions, batches: Sequence[Sequence[Entry]], total: int, *,
     approved: dict[str, Approved] | None = None, todo: Sequence[RunItem] | None = None, title: str = "",
-) -> RunSummary:  # fmt: skip
+) -> RunSummary:
     """The rollout proper, once nothing is left to refuse: graceful Ctrl-C from here on, then the batches.
 
     Before this point nothing was applied and Ctrl-C aborts at once (the confirmation prompt included).
@@ -158,7 +158,7 @@ async def apply_run(
     run_id = new_run_id()
     acquire = lambda: RunLock.acquire(session.journal_path, run_id, environment=session.environment,  # noqa: E731
                                       targets=session.lock_targets(), manifest_path=session.manifest_path,
-                                      command="apply")  # fmt: skip
+                                      command="apply")
     outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), session.journal_path, session.environment, "apply")
     with _stops(outcome), run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         life.start("apply", session.environment, session.manifest_path, session.manifest_hash, options.as_json())
@@ -187,9 +187,9 @@ async def apply_run(
             # The prompt shows what it asks about: the changes per section and every delete.
             unloaded = f" ({len(fleet.failed)} more could not be loaded)" if fleet.failed else ""
             _confirm_or_refuse(life, confirm, f"{confirmation_preview(ops, outcome.deletes)}\nApply {changed} changed chatbot(s) of {len(fleet.fleet)}{unloaded} to "
-                                              f"'{session.environment}' in {len(batches)} batch(es)?")  # fmt: skip
+                                              f"'{session.environment}' in {len(batches)} batch(es)?")
             outcome.summary = await _roll_out(life, ex, options, batches, len(entries), approved=approved,
-                                              title=f"apply {session.environment}")  # fmt: skip
+                                              title=f"apply {session.environment}")
     return outcome
 
 
@@ -209,7 +209,7 @@ def _resume_session(run: RunRecord, journal_path: Path, force: bool, transport: 
     given = manifest_path is not None
     if run.options.get("plan_file"):
         raise RefusedError(f"run {run.id} applied the plan file {run.options['plan_file']}: to finish it, apply the "
-                           "file again (wizsync apply FILE); the chatbots already applied plan as unchanged")  # fmt: skip
+                           "file again (wizsync apply FILE); the chatbots already applied plan as unchanged")
     if manifest_path is None:
         with Journal.open(journal_path, readonly=True) as j:
             manifest_path = j.manifest_of(run) or Path("")
@@ -230,7 +230,7 @@ def _resume_session(run: RunRecord, journal_path: Path, force: bool, transport: 
                            concurrency=options.concurrency, journal=journal_path,
                            check=run.command == "apply", sources=run.command == "apply",
                            shard=Shard.from_json(options.shard) if options.shard else None,
-                           transport=transport)  # fmt: skip
+                           transport=transport)
     return session, options
 
 
@@ -265,7 +265,7 @@ def _settle_forced(journal: Journal, run_id: str, resumption: Resumption) -> Non
     """--force: chatbots no longer selected end ``skipped``; changed documents are recorded as now."""
     for name in resumption.missing:
         journal.record_result(run_id, name, "skipped", error_code="not_selected",
-                              error_message="no longer selected by the manifest (resumed with --force)")  # fmt: skip
+                              error_message="no longer selected by the manifest (resumed with --force)")
     for name in resumption.changed:
         item = resumption.items[name]
         assert isinstance(item, RunItem)
@@ -297,7 +297,7 @@ async def resume_run(
     # The run's own lock first (a second resume of it refuses at once); its targets' once the
     # manifest says where they are.
     acquire = lambda: RunLock.acquire(journal_path, run_id, environment=run.environment,  # noqa: E731
-                                      manifest_path=manifest or journal.manifest_of(run), command="resume")  # fmt: skip
+                                      manifest_path=manifest or journal.manifest_of(run), command="resume")
     outcome = RunOutcome(RunSummary(run_id, run.status, counts, 0, 0, 0, 0), journal_path, run.environment, run.command)
     with _stops(outcome), run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         session, options = _resume_session(run, journal_path, force, transport, manifest)
@@ -316,13 +316,13 @@ async def resume_run(
                 raise RefusedError(refusal)
             protected = session.manifest.environments[run.environment].protected
             _confirm_or_refuse(life, confirm_for(run.environment, protected),
-                               f"Resume run {run_id}: {len(resumption.todo)} unfinished chatbot(s) of '{run.environment}'?")  # fmt: skip
+                               f"Resume run {run_id}: {len(resumption.todo)} unfinished chatbot(s) of '{run.environment}'?")
             life.reopen(force=force)
             _settle_forced(journal, run_id, resumption)
             approved = approved_from(journal, options.plan_run, run.environment, options.shard) if options.plan_run else None
             batches = batches_of(journal.items(run_id), resumption.items)
             outcome.summary = await _roll_out(life, ex, options, batches, len(resumption.records), approved=approved,
-                                              todo=resumption.todo, title=f"resume {run_id}")  # fmt: skip
+                                              todo=resumption.todo, title=f"resume {run_id}")
     return outcome
 
 
@@ -367,7 +367,7 @@ async def rollback_run(
             raise RefusedError(f"run {parent_id} is a {parent.command} run: only apply and rollback runs change chatbots")
         if parent.options.get("plan_file") and manifest is None:
             raise RefusedError(f"run {parent_id} applied a plan file, which holds no manifest: pass --manifest PATH "
-                               "(the manifest the plan was made from) for the keys")  # fmt: skip
+                               "(the manifest the plan was made from) for the keys")
         options = _rollback_options(parent, batches, max_failures)
         manifest_path = manifest or journal.manifest_of(parent) or Path("")
         if not manifest_path.is_file():
@@ -377,7 +377,7 @@ async def rollback_run(
                                chatbots=options.chatbots, concurrency=options.concurrency,
                                journal=journal_path, check=False, sources=False,
                                shard=Shard.from_json(options.shard) if options.shard else None,
-                               transport=transport)  # fmt: skip
+                               transport=transport)
         journal.forbid(session.forbidden())
         # Before the run exists: a refusal to ask (no terminal) must not leave an interrupted run.
         confirm = confirm_for(parent.environment, session.manifest.environments[parent.environment].protected)
@@ -385,13 +385,13 @@ async def rollback_run(
     # The parent's targets: refused while the parent (or any run on them) runs.
     targets = session.lock_targets(sorted({r.tenant for r in journal.items(parent_id) if r.tenant}))
     acquire = lambda: RunLock.acquire(journal_path, run_id, environment=parent.environment,  # noqa: E731
-                                      targets=targets, manifest_path=session.manifest_path, command="rollback")  # fmt: skip
+                                      targets=targets, manifest_path=session.manifest_path, command="rollback")
     outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), journal_path, parent.environment, "rollback",
-                         forbidden=session.forbidden())  # fmt: skip
+                         forbidden=session.forbidden())
     with _stops(outcome), run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         items, outcome.losses = from_snapshots(journal, parent_id)
         life.start("rollback", parent.environment, session.manifest_path, parent.manifest_hash,
-                   {**options.as_json(), "rollback_of": parent_id}, parent_run=parent_id)  # fmt: skip
+                   {**options.as_json(), "rollback_of": parent_id}, parent_run=parent_id)
         for loss in outcome.losses:
             journal.event(run_id, "rollback.cannot_restore", item=loss.chatbot, field=loss.field, reason=loss.reason)
         run_batches = cut_batches(items, options.batches)
@@ -406,7 +406,7 @@ async def rollback_run(
         if left_alone:
             note = (f"left alone, changed since run {parent_id} left them: {', '.join(map(str, left_alone[:20]))}"
                     + (f" ... ({len(left_alone)} in all)" if len(left_alone) > 20 else "")
-                    + "; `wizsync rollback --force` restores them anyway")  # fmt: skip
+                    + "; `wizsync rollback --force` restores them anyway")
             outcome.summary.message = "; ".join(m for m in (outcome.summary.message, note) if m)
     return outcome
 
@@ -439,7 +439,7 @@ async def _left_alone(
             continue
         journal.record_result(run_id, c.chatbot, "skipped", error_code="changed_since",
                               error_message=f"changed since run {parent_id} left it (revision {c.left}, now "
-                                            f"{'gone' if c.now is None else c.now}): left alone; --force restores it")  # fmt: skip
+                                            f"{'gone' if c.now is None else c.now}): left alone; --force restores it")
     return [] if force else changed
 
 
@@ -470,12 +470,12 @@ async def apply_plan_file(
     keys = pf.key_specs()
     entries = pf.chatbots()
     items = [RunItem(name=e["name"], tenant=e["tenant"], environment=e["environment"], chatbot_id=e["chatbot_id"],
-                     desired=pf.document(e), prune=bool(e["prune"])) for e in entries]  # fmt: skip
+                     desired=pf.document(e), prune=bool(e["prune"])) for e in entries]
     missing = [err for item in items for err in _missing_secrets(item)]
     if missing:
         raise missing[0]
     forbidden = forbidden_values({n for i in items for n in i.desired.secret_names}, os.environ,
-                                 [k.api_key for k in keys.values()])  # fmt: skip
+                                 [k.api_key for k in keys.values()])
     approved = {e["name"]: Approved(e["doc_hash"], list(e["ops"]), revision=e.get("revision")) for e in entries}
     options.plan_run = str(pf.data.get("plan_run") or pf.path.name)
     changed, deletes, ops = _approved_changes(approved)
@@ -486,21 +486,21 @@ async def apply_plan_file(
     run_id = new_run_id()
     targets = sorted({LockTarget.of(keys[i.label].base_url, i.tenant, i.environment) for i in items})
     acquire = lambda: RunLock.acquire(journal_path, run_id, environment=pf.environment, targets=targets,  # noqa: E731
-                                      manifest_path=pf.path, command="apply")  # fmt: skip
+                                      manifest_path=pf.path, command="apply")
     outcome = RunOutcome(RunSummary(run_id, "failed", {}, 0, 0, 0, 0), journal_path, pf.environment, "apply",
-                         forbidden=forbidden, deletes=deletes)  # fmt: skip
+                         forbidden=forbidden, deletes=deletes)
     with _stops(outcome), run_lifecycle(journal, run_id, acquire, reporter=reporter) as life:
         life.start("apply", pf.environment, pf.path, pf.hash, {**options.as_json(), "plan_file": str(pf.path)})
         batches = cut_batches(items, options.batches)
         journal.add_items(run_id, item_rows(batches))
         _confirm_or_refuse(life, confirm, f"{confirmation_preview(ops, deletes)}\nApply {changed} changed chatbot(s) of "
-                                          f"{len(items)} from the plan file {pf.path.name} to '{pf.environment}'?")  # fmt: skip
+                                          f"{len(items)} from the plan file {pf.path.name} to '{pf.environment}'?")
         kwargs = {"http": transport} if transport is not None else {}
         async with make_executor(keys, options.concurrency, life.recorder, **kwargs) as ex:
             life.watch(ex)
             life.graceful(ex)
             outcome.summary = await _roll_out(life, ex, options, batches, len(items), approved=approved,
-                                              title=f"apply {pf.path.name}")  # fmt: skip
+                                              title=f"apply {pf.path.name}")
     return outcome
 
 
@@ -509,4 +509,4 @@ def _missing_secrets(item: RunItem) -> list[ManifestError]:
 
     return [ManifestError(f"secret {name} is not set in the environment (needed by chatbot '{item.name}' of the plan file)",
                           hint=f"Export {name} before applying the plan")
-            for name in item.desired.secret_names if not os.environ.get(name)]  # fmt: skip
+            for name in item.desired.secret_names if not os.environ.get(name)]

@@ -57,7 +57,7 @@ class Session:
         return forbidden_values(names, os.environ, [spec.api_key for spec in self.keys.values()])
 
     async def prove_targets(self, ex: Executor, journal: Journal, run_id: str, *, repin: frozenset[str] = frozenset(),
-                            command: str = "plan/apply") -> Any:  # fmt: skip
+                            command: str = "plan/apply") -> Any:
         """Before any dry-run or apply: every key of the session points where the manifest says (``wizsync.pinning``)."""
         from .pinning import check_targets
 

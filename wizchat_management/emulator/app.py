@@ -106,7 +106,7 @@ class Gateway:
             forced_ms = ctx.faults.forced_429(key.label)
             limiter = ctx.limiter
             decision = (limiter.peek(key.label, key.org_id) if forced_ms is not None
-                        else limiter.acquire(key.label, key.org_id))  # fmt: skip
+                        else limiter.acquire(key.label, key.org_id))
             if forced_ms is not None:
                 decision.allowed, decision.retry_after_ms = False, forced_ms
             telling = limiter.telling
@@ -118,7 +118,7 @@ class Gateway:
                     **({"message": f"rate limit exceeded for this API key; retry in {decision.retry_after_ms} ms",
                         "details": {"retryAfterMs": decision.retry_after_ms}} if telling.rate_headers
                        else {"message": "rate limit exceeded", "details": None}),
-                })  # fmt: skip
+                })
                 self._record(scope, 429, label, rid, started)
                 return
         if token is not None:  # an API request (admin calls get no faults)

@@ -78,10 +78,10 @@ def make_context(
     ctx = EmulatorContext(
         state=EmulatorState(state_path),
         limiter=RateLimiter(rate, burst, limiter=kind, org_rate=org_rate, org_burst=org_burst, telling=telling,
-                            clock=clock),  # fmt: skip
+                            clock=clock),
         faults=FaultInjector(
             FaultSettings(latency_ms, jitter_ms, error_rate, drop_rate, fault_seed,
-                          lose_after_apply_rate=lose_after_apply_rate), clock=clock  # fmt: skip
+                          lose_after_apply_rate=lose_after_apply_rate), clock=clock
         ),
         admin_token=admin_token or "wza_" + secrets.token_urlsafe(24),
         initial_seed=initial_seed,

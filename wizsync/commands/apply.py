@@ -59,11 +59,11 @@ def _max_failures(ctx: click.Context, param: click.Parameter, value: str | None)
 batches_option = click.option(
     "--batches", callback=_batches, metavar="SIZES",
     help="Batch sizes, counts or percentages of the run; the last repeats (default: rollout.batches), e.g. 1,10%,100%.",
-)  # fmt: skip
+)
 max_failures_option = click.option(
     "--max-failures", callback=_max_failures, metavar="N|P%",
     help="Halt after the batch in which failed chatbots exceed this (default: rollout.maxFailures).",
-)  # fmt: skip
+)
 
 
 def finish(outcome: Any, as_json: bool, verbose: bool) -> None:
@@ -74,7 +74,7 @@ def finish(outcome: Any, as_json: bool, verbose: bool) -> None:
             s = outcome.summary
             error = None if s.ok else {"code": s.status, "message": s.message or f"run {s.run_id} ended {s.status}"}
             emit(run_json(journal, outcome.journal_path, s.run_id, outcome.forbidden,
-                          {"cannot_restore": losses} if losses else None, error=error))  # fmt: skip
+                          {"cannot_restore": losses} if losses else None, error=error))
         else:
             print_run(journal, outcome.journal_path, outcome.summary.run_id, verbose=verbose, forbidden=outcome.forbidden)
     if outcome.summary.message:
@@ -154,7 +154,7 @@ def apply(
     with user_errors():
         session = open_session(manifest_path, environment, select=select, chatbots=chatbots,
                                concurrency=concurrency, journal=journal, shard=shard,
-                               transport=transport)  # fmt: skip
+                               transport=transport)
         rollout = session.manifest.rollout
         options = ApplyOptions(
             batches=batches or list(rollout.batches),
@@ -170,27 +170,27 @@ def apply(
         # Before any request: a protected environment without --yes needs a terminal.
         confirm = confirmer(environment, session.manifest.environments[environment].protected, yes)
         outcome = run(apply_run(session, options, confirm=confirm, reporter=reporter_for(quiet, verbose, no_color),
-                                repin=parse_repin(session.manifest, repin)))  # fmt: skip
+                                repin=parse_repin(session.manifest, repin)))
     finish(outcome, as_json, verbose)
 
 
 def _apply_plan_file(path: str, environment: str | None, select: tuple[str, ...], chatbots: tuple[str, ...],
                      plan_run: str | None, batches: list[int | str] | None, max_failures: int | str | None,
                      no_prune: bool, allow_deletes: bool, yes: bool, concurrency: int | None, transport: Transport,
-                     journal: str | None, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
+                     journal: str | None, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:
     """``apply FILE``: the plan decides the chatbots and the environment; selection options would contradict it."""
     if select or chatbots or plan_run or no_prune:
         raise click.UsageError("a plan file fixes its chatbots and operations: --select, --chatbot, --plan and "
-                               "--no-prune do not apply to it")  # fmt: skip
+                               "--no-prune do not apply to it")
     with user_errors():
         pf = load_plan_file(path)
         if environment is not None and environment != pf.environment:
             raise click.UsageError(f"the plan file plans '{pf.environment}', not '{environment}'")
         options = ApplyOptions(batches=batches or ["100%"], max_failures=0 if max_failures is None else max_failures,
-                               allow_deletes=allow_deletes, concurrency=concurrency or pf.data.get("options", {}).get("concurrency") or 16)  # fmt: skip
+                               allow_deletes=allow_deletes, concurrency=concurrency or pf.data.get("options", {}).get("concurrency") or 16)
         # The journal rule with the plan file standing in for the manifest: beside it unless told.
         journal_path = Path(journal) if journal else default_journal_path(pf.path)
         outcome = run(apply_plan_file(pf, options, journal_path, reporter=reporter_for(quiet, verbose, no_color),
                                       confirm_for=lambda env, protected: confirmer(env, protected, yes),
-                                      transport=transport))  # fmt: skip
+                                      transport=transport))
     finish(outcome, as_json, verbose)

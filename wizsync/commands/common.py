@@ -79,7 +79,7 @@ shard_option = click.option(
     "--shard", callback=_shard, metavar="I/N",
     help="Only shard I of N (1-based; auto/N: I is JOB_COMPLETION_INDEX + 1), split by tenant key before any "
     "request; journal default: journal-shard-I-of-N.db beside the default one. See docs/shards.md.",
-)  # fmt: skip
+)
 
 
 def transport_options(f: F) -> F:
@@ -88,7 +88,7 @@ def transport_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*args: Any, request_timeout: float | None, http_backend: str | None, **kwargs: Any) -> Any:
         transport = Transport(backend=http_backend or DEFAULT_HTTP_BACKEND,  # type: ignore[arg-type]
-                              request_timeout=request_timeout or DEFAULT_REQUEST_TIMEOUT)  # fmt: skip
+                              request_timeout=request_timeout or DEFAULT_REQUEST_TIMEOUT)
         return f(*args, transport=transport, **kwargs)
 
     wrapper = click.option(
@@ -144,7 +144,7 @@ def user_errors() -> Iterator[None]:
     except Forced as forced:  # a second signal: stopped at once, the run recorded `interrupted`
         if forced.run_id:
             click.echo(f"\n{forced}: run {forced.run_id} ended interrupted at once; an apply in flight may have "
-                       f"reached the server. Resume: wizsync resume {forced.run_id}", err=True)  # fmt: skip
+                       f"reached the server. Resume: wizsync resume {forced.run_id}", err=True)
         sys.exit(128 + forced.signum)
 
 

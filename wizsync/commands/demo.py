@@ -58,7 +58,7 @@ def _finish(ui: _StreamUI, result: DemoResult, as_json: bool) -> None:
                 "dir": str(result.paths.dir), "manifest": str(result.paths.manifest), "base_url": result.base_url,
                 "port": result.port, "plan_run": result.plan.run_id, "exported": result.exported,
                 "commands": [command for _, command in result.commands],
-            }}  # fmt: skip
+            }}
             document = run_json(journal, result.paths.journal, summary.run_id, result.apply.forbidden, extra)
     ui.line()
     ui.line("The emulator has stopped; its state (after the rollout) is kept. Re-run any step by hand:")
@@ -73,9 +73,9 @@ def _finish(ui: _StreamUI, result: DemoResult, as_json: bool) -> None:
 
 @click.command("demo")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), metavar="DIR",
-              help="Working directory to create (default: a fresh ./wizsync-demo, ./wizsync-demo-2, ...).")  # fmt: skip
+              help="Working directory to create (default: a fresh ./wizsync-demo, ./wizsync-demo-2, ...).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Emulator port (0: any free port); the manifest points at it.")  # fmt: skip
+              help="Emulator port (0: any free port); the manifest points at it.")
 @click.option("--json", "as_json", is_flag=True, help="The apply run's summary (JSON) on stdout; the steps on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-chatbot progress lines.")
 @click.option("--no-color", is_flag=True, help="No colours (also: the NO_COLOR environment variable).")

@@ -76,7 +76,7 @@ def export(
     with user_errors():
         session = open_session(manifest_path, environment, select=select, chatbots=chatbots,
                                concurrency=concurrency, check=False, sources=False, shard=shard,
-                               transport=transport)  # fmt: skip
+                               transport=transport)
         outcomes = run(_export(session, Path(out_dir)))
     failures = [o for o in outcomes if o.error is not None]  # type: ignore[attr-defined]
     exported: list[ExportedFile] = [o.value for o in outcomes if o.error is None]  # type: ignore[attr-defined]
@@ -89,7 +89,7 @@ def export(
                  "path": str(f.path), "changed": f.changed} for f in exported
             ],
             "errors": [{"name": o.item.name, **error_info(o.error)} for o in failures],  # type: ignore[attr-defined]
-        }  # fmt: skip
+        }
         emit(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     else:
         changed = sum(f.changed for f in exported)
@@ -98,6 +98,6 @@ def export(
             info = error_info(o.error)  # type: ignore[attr-defined]
             click.echo(f"error: {o.item.name}: {info['code']}: {info['message']}", err=True)  # type: ignore[attr-defined]
         click.echo(f"Exported {len(exported)} chatbot(s) of '{environment}' to {out_dir}: {files} file(s), "
-                   f"{changed} written, {files - changed} unchanged.")  # fmt: skip
+                   f"{changed} written, {files - changed} unchanged.")
     if failures:
         sys.exit(1)

@@ -89,7 +89,7 @@ def run_view(journal: Journal, path: Path, run: RunRecord) -> RunView:
         keys=tuple(sorted({f"{r.tenant}/{run.environment}" for r in records if r.tenant})),
         requests=sum(s["requests"] for s in stats.values()), throttled=sum(s["throttled"] for s in stats.values()),
         retries=sum(s["retries"] for s in stats.values()),
-    )  # fmt: skip
+    )
 
 
 def print_fleet(summary: FleetSummary) -> None:
@@ -102,7 +102,7 @@ def print_fleet(summary: FleetSummary) -> None:
     if summary.budget is not None:
         verdict = "EXCEEDED" if summary.budget_exceeded else "within"
         out(f"  failure budget: {summary.failed} failed, {summary.budget} allowed "
-            f"(maxFailures {summary.max_failures} of {summary.total} chatbots): {verdict}")  # fmt: skip
+            f"(maxFailures {summary.max_failures} of {summary.total} chatbots): {verdict}")
     elif summary.failed:
         out(f"  {summary.failed} failed")
     for problem in summary.problems:
@@ -151,7 +151,7 @@ def runs(journals: tuple[str, ...], manifest: str | None, limit: int, environmen
     fleet = fleet_summary(views) if len(paths) > 1 else None
     if as_json:
         doc: dict[str, Any] = {"journal": str(paths[0]), "runs": rows} if len(paths) == 1 else {
-            "journals": [str(p) for p in paths], "runs": rows, "fleet": fleet.as_json() if fleet else None}  # fmt: skip
+            "journals": [str(p) for p in paths], "runs": rows, "fleet": fleet.as_json() if fleet else None}
         doc["error"] = None
         emit(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return
@@ -165,7 +165,7 @@ def runs(journals: tuple[str, ...], manifest: str | None, limit: int, environmen
         shard = f" {row['shard'] or '-':<7}" if sharded else ""
         where = f"  ({Path(row['journal']).name})" if len(paths) > 1 else ""
         click.echo(f"{row['id']}  {row['command']:<8} {row['environment']:<12}{shard} {row['status']:<11} "
-                   f"{row['started_at']}  {counts}{parent}{where}")  # fmt: skip
+                   f"{row['started_at']}  {counts}{parent}{where}")
     if fleet is not None:
         click.echo("")
         print_fleet(fleet)
@@ -186,10 +186,10 @@ def _pick(opened: list[tuple[Path, Journal]], run_ids: tuple[str, ...]) -> list[
             else:
                 if Path(run_id).is_file():  # an unquoted glob the shell expanded: --journal took only the first
                     raise JournalError(f"{run_id!r} is a file, not a run id: quote the glob (--journal "
-                                       "'.wizsync/journal-shard-*.db') or repeat --journal for each journal")  # fmt: skip
+                                       "'.wizsync/journal-shard-*.db') or repeat --journal for each journal")
                 where = "this journal" if len(opened) == 1 else f"any of {len(opened)} journals"
                 raise JournalError(f"no run {run_id!r} in {where} ({', '.join(str(p) for p, _ in opened)}); "
-                                   "`wizsync runs` lists the run ids")  # fmt: skip
+                                   "`wizsync runs` lists the run ids")
         return picked
     for path, j in opened:
         newest = j.runs(1)
@@ -208,7 +208,7 @@ def _pick(opened: list[tuple[Path, Journal]], run_ids: tuple[str, ...]) -> list[
 @click.option("-v", "--verbose", is_flag=True, help="List every chatbot, not only those needing attention.")
 @click.option("--check", is_flag=True,
               help="Exit 1 unless every run completed, every shard ran once, no key is in two shards and the "
-                   "fleet's failures are within its budget.")  # fmt: skip
+                   "fleet's failures are within its budget.")
 def show(run_ids: tuple[str, ...], journals: tuple[str, ...], manifest: str | None, as_json: bool, events: bool, verbose: bool, check: bool) -> None:
     """Show a run: status, per-batch and per-chatbot states, errors, counts, durations.
 

@@ -99,7 +99,7 @@ def plan(
             transport=transport,
         )
         result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color),
-                              repin=parse_repin(session.manifest, repin)))  # fmt: skip
+                              repin=parse_repin(session.manifest, repin)))
     if out_file:
         if result.errors:
             click.echo(f"no plan file written: {len(result.errors)} chatbot(s) could not be planned", err=True)
@@ -114,13 +114,13 @@ def plan(
             keys=keys, estimate=result.estimate, forbidden=result.forbidden,
             error={"code": "chatbots_failed", "message": f"{len(result.errors)} chatbot(s) could not be planned"}
             if result.errors else None,
-        )  # fmt: skip
+        )
         if session.shard is not None:
             doc["shard"] = session.shard.as_json()
         emit(dumps(doc))
     elif output_format == "markdown":
         sys.stdout.write(render_markdown(reports, environment=environment, run_id=result.run_id, keys=keys,
-                                         estimate=result.estimate, forbidden=result.forbidden))  # fmt: skip
+                                         estimate=result.estimate, forbidden=result.forbidden))
     else:
         console = stdout_console(no_color)
         console.print(
@@ -134,7 +134,7 @@ def plan(
         if result.changed:
             sharded = f" --shard {session.shard}" if session.shard is not None else ""
             console.print(f"Apply exactly this plan: wizsync apply {manifest_path} --env {environment}{sharded} --plan {result.run_id}"
-                          f" --journal {session.journal_path}", markup=False, highlight=False)  # fmt: skip
+                          f" --journal {session.journal_path}", markup=False, highlight=False)
     if result.errors:
         sys.exit(1)
     if detailed_exitcode and result.changed:

@@ -72,7 +72,7 @@ def render(
         raise click.BadParameter(str(exc), param_hint="--select/--chatbot") from None
     try:
         session = open_session(manifest_path, environment, select=select, chatbots=chatbots, check=False,
-                               keys="fetches" if online else "none", transport=transport)  # fmt: skip
+                               keys="fetches" if online else "none", transport=transport)
         plan = session.plan
         live_sources = [t.name for t in plan.targets if t.source.kind != "file"]
         tenants = plan.listings_needed()

@@ -36,7 +36,7 @@ def _check_shard(journal_path: Path, run_id: str, shard: ShardSpec) -> None:
         raise JournalError(f"run {run_id} was not sharded; resume it without --shard")
     if (int(recorded["index"]), int(recorded["count"])) != (shard.index, shard.count):
         raise JournalError(f"run {run_id} is shard {recorded['index']}/{recorded['count']}, not {shard}; "
-                           "resume it from its own shard")  # fmt: skip
+                           "resume it from its own shard")
 
 
 @click.command("resume")
@@ -51,7 +51,7 @@ def _check_shard(journal_path: Path, run_id: str, shard: ShardSpec) -> None:
 @output_options
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, journal: str | None, manifest: str | None, shard: ShardSpec | None, force: bool, yes: bool,
-           transport: Transport, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:  # fmt: skip
+           transport: Transport, as_json: bool, no_color: bool, verbose: bool, quiet: bool) -> None:
     """Continue run RUN_ID with its recorded options.
 
     Chatbots already applied or unchanged are skipped; the rest are planned
@@ -75,5 +75,5 @@ def resume(ctx: click.Context, run_id: str, journal: str | None, manifest: str |
             confirm_for=lambda env, protected: confirmer(env, protected, yes),
             reporter=reporter_for(quiet, verbose, no_color), transport=transport,
             manifest=Path(manifest).resolve() if manifest else None,
-        ))  # fmt: skip
+        ))
     finish(outcome, as_json, verbose)

@@ -63,5 +63,5 @@ def rollback(
             confirm_for=lambda env, protected: confirmer(env, protected, yes),
             reporter=reporter_for(quiet, verbose, no_color), transport=transport,
             manifest=Path(manifest).resolve() if manifest else None, force=force,
-        ))  # fmt: skip
+        ))
     finish(outcome, as_json, verbose)

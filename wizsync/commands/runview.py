@@ -92,7 +92,7 @@ def item_reports(records: Iterable[ItemRecord]) -> list[ChatbotReport]:
         reports.append(ChatbotReport(
             name=r.name, tenant=r.tenant or "", chatbot_id=r.chatbot_id, summary=r.plan_summary,
             state=r.state, revision=r.revision_after, batch=r.batch, error=error,
-        ))  # fmt: skip
+        ))
     return reports
 
 
@@ -136,7 +136,7 @@ def run_document(journal: Journal, journal_path: Path, run_id: str, forbidden: I
     if extra:
         info.update(extra)
     doc = build_document(run.command, item_reports(records), run_id=run_id, environment=run.environment,
-                         status=info["status"], keys=keys, run=info, forbidden=forbidden, error=error)  # fmt: skip
+                         status=info["status"], keys=keys, run=info, forbidden=forbidden, error=error)
     # A 422 partial failure as the journal kept it: where the apply stopped and what the server
     # kept (the item's report has no ApplyResult to take them from, so they were lost).
     by_name = {r.name: r for r in records}
@@ -148,7 +148,7 @@ def run_document(journal: Journal, journal_path: Path, run_id: str, forbidden: I
         if r.error_section and entry.get("failed") is None:
             op = next((o.get("op") for o in r.plan_ops or [] if o.get("section") == r.error_section and o.get("key") == r.error_key), None)
             entry["failed"] = scrub({"op": op, "section": r.error_section, "key": r.error_key,
-                                     "code": r.error_code, "message": r.error_message or ""}, list(forbidden))  # fmt: skip
+                                     "code": r.error_code, "message": r.error_message or ""}, list(forbidden))
     return doc
 
 

@@ -37,7 +37,7 @@ def _error_object(error: ManifestError, count: int = 1) -> dict[str, object]:
 def _check_keys(manifest: Manifest, report: CheckReport, transport: Transport, journal: Path) -> KeyCheck:
     """List the chatbots of every tenant in every checked environment; bind names; prove the targets."""
     check = run(check_keys(manifest, report.environments, concurrency=manifest.rollout.concurrency or DEFAULT_CONCURRENCY,
-                           transport=transport, journal_path=journal))  # fmt: skip
+                           transport=transport, journal_path=journal))
     for error in check.errors:
         report.add(error)
     return check

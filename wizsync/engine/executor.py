@@ -241,10 +241,10 @@ class _ApiClient(httpx.AsyncClient):
     ) -> httpx.Request:
         if unused:  # data/files/cookies/extensions: not this SDK's requests
             return super().build_request(method, url, params=params, headers=headers, json=json, content=content,
-                                         timeout=timeout, **unused)  # fmt: skip
+                                         timeout=timeout, **unused)
         ext = self._timeout_ext if timeout is httpx.USE_CLIENT_DEFAULT else httpx.Timeout(timeout).as_dict()
         return httpx.Request(method, url, params=params, headers={**self._defaults, **(headers or {})}, json=json,
-                             content=content, extensions={"timeout": ext})  # fmt: skip
+                             content=content, extensions={"timeout": ext})
 
     async def send(self, request: httpx.Request, *, stream: bool = False, **unused: Any) -> httpx.Response:
         if self.is_closed:
@@ -425,7 +425,7 @@ class Executor:
         self._network = transport
         for label, spec in keys.items():
             limiter = KeyLimiter(rate_hint=spec.rate_hint, burst_hint=spec.burst_hint, clock=clock,
-                                 on_wait=self._wait_notice(label), probe=PROBE_IN_FLIGHT)  # fmt: skip
+                                 on_wait=self._wait_notice(label), probe=PROBE_IN_FLIGHT)
             key = _Key(label, limiter)
             key.http = _ApiClient(transport=_PacedTransport(self, key, transport), timeout=timeout)
             key.client = AsyncWizChatClient(spec.api_key, base_url=spec.base_url, http_client=key.http)
@@ -526,7 +526,7 @@ class Executor:
         def notice(kind: str, detail: dict[str, Any]) -> None:
             if kind == "wait_capped":
                 _LOG.warning("%s: the server asked to wait %s s (%s); waiting %s s at most",
-                             label, detail["asked"], detail["source"], detail["capped_to"])  # fmt: skip
+                             label, detail["asked"], detail["source"], detail["capped_to"])
             else:
                 _LOG.info("%s: waiting %.1f s (%s)", label, detail["seconds"], detail["reason"])
             self._emit(label, None, kind, detail)

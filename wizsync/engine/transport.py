@@ -75,7 +75,7 @@ class Transport:
             return self.request_timeout if value is None else min(value, self.request_timeout)
 
         return httpx.Timeout(connect=cap(timeout.connect), read=cap(timeout.read), write=cap(timeout.write),
-                             pool=cap(timeout.pool))  # fmt: skip
+                             pool=cap(timeout.pool))
 
 
 class ResponseTooLarge(WizChatApiError):
@@ -139,9 +139,9 @@ async def read_capped(response: httpx.Response, request: httpx.Request, limit: i
     if encoded:  # now decoded: the headers must not say otherwise
         headers: Any = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DROPPED]
         return httpx.Response(response.status_code, headers=headers, content=body, request=request,
-                              extensions=response.extensions)  # fmt: skip
+                              extensions=response.extensions)
     return httpx.Response(response.status_code, headers=response.headers, stream=httpx.ByteStream(body),
-                          request=request, extensions=response.extensions)  # fmt: skip
+                          request=request, extensions=response.extensions)
 
 
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

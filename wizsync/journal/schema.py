@@ -95,7 +95,7 @@ ITEM_COLUMNS = (
     "error_code", "error_message", "error_section", "error_key", "applied_ops",
     "revision_before", "revision_after", "planned_at", "applying_at", "finished_at",
     "duration_ms", "updated_at",
-)  # fmt: skip
+)
 
 _V1 = """
 CREATE TABLE runs (

@@ -518,7 +518,7 @@ class Journal:
                 run_id, "run.start", None,
                 {"command": command, "environment": environment, "pid": row["pid"], "host": row["host"],
                  "parent_run": parent_run},
-            )  # fmt: skip
+            )
         # --log-file stamps every line with the run id from this record on (wizsync.logfile).
         _LOG.info("run %s: %s '%s' started", run_id, command, environment, extra={"wizsync_run_id": run_id})
         return run_id
@@ -796,7 +796,7 @@ class Journal:
                 "WHERE run_id = :run_id AND name = :name",
                 {**row, "duration_ms": duration, "requests": requests, "throttled": throttled,
                  "retries": retries, "run_id": run_id, "name": name},
-            )  # fmt: skip
+            )
             event = {
                 k: v
                 for k, v in {
@@ -805,7 +805,7 @@ class Journal:
                     "requests": requests, "throttled": throttled, "retries": retries,
                 }.items()
                 if v
-            }  # fmt: skip
+            }
             self._insert_event(run_id, f"item.{state}", name, {**event, **data})
 
     def item(self, run_id: str, name: str) -> ItemRecord:
@@ -873,7 +873,7 @@ class Journal:
         row = {
             "run_id": run_id, "name": name, "tenant": tenant, "chatbot_id": chatbot_id,
             "document": to_json(document), "revision": revision, "taken_at": now_rfc3339(),
-        }  # fmt: skip
+        }
         self._checked(f"snapshot of {name!r}", row)
         with self.write():
             self._require_run(run_id)
@@ -917,14 +917,14 @@ class Journal:
             known = {r["chatbot_id"] for r in self._rows("SELECT chatbot_id FROM pins WHERE target = ?", [target])}
             self._conn.executemany("DELETE FROM pins WHERE target = ? AND chatbot_id = ?", [(target, i) for i in sorted(known - ids)])
             self._conn.executemany("UPDATE pins SET last_seen = ?, base_url = ? WHERE target = ? AND chatbot_id = ?",
-                                   [(now, base_url, target, i) for i in sorted(known & ids)])  # fmt: skip
+                                   [(now, base_url, target, i) for i in sorted(known & ids)])
             self._conn.executemany(
                 "INSERT INTO pins (target, chatbot_id, base_url, first_seen, first_run, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
                 [(target, i, base_url, now, run_id, now) for i in sorted(ids - known)],
             )
             kind = "target.repinned" if repinned else ("target.pinned" if not known else "target.seen")
             self._insert_event(run_id, kind, None, {"target": target, "chatbots": len(ids),
-                                                    "added": len(ids - known), "dropped": len(known - ids)})  # fmt: skip
+                                                    "added": len(ids - known), "dropped": len(known - ids)})
 
     def forget_pins(self, run_id: str, target: str) -> None:
         """``--repin`` of a target this run does not list: what the journal pinned for it is forgotten."""

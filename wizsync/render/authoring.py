@@ -220,7 +220,7 @@ def _plain(value: Any) -> Any:
 _TYPE_NAMES = {
     "string": "a string", "number": "a number", "integer": "an integer", "boolean": "true or false",
     "object": "a mapping", "array": "a list", "null": "null",
-}  # fmt: skip
+}
 
 
 def _type_of(value: Any) -> str:
@@ -250,7 +250,7 @@ def _describe(error: Any) -> list[Problem]:
                 continue
             if key == DELETE_KEY:
                 out.append(Problem(path + (key,), "'$delete' is only valid on an item of mcpServers, skills or domains",
-                                   "To remove a key of an object, set it to null"))  # fmt: skip
+                                   "To remove a key of an object, set it to null"))
                 continue
             what = "section" if path == ("spec",) else "key"
             close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)

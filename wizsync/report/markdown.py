@@ -43,7 +43,7 @@ def _tenant_table(reports: list[ChatbotReport]) -> list[str]:
     for tenant in sorted({r.tenant for r in reports}):
         t = compute_totals([r for r in reports if r.tenant == tenant])
         rows.append(f"| {html.escape(tenant)} | {t.chatbots} | {t.chatbots_with_changes} | {t.create} | {t.update} "
-                    f"| {t.delete} | {t.errors + t.failed} |")  # fmt: skip
+                    f"| {t.delete} | {t.errors + t.failed} |")
     return rows
 
 
@@ -84,7 +84,7 @@ def render_markdown(
         room, listed = limit // 2, 0
         for d in deletes:
             entry = f"- {_code(scrub(d.chatbot, fb))} ({html.escape(d.tenant)}): {d.section}" + (
-                f" {_code(scrub(d.key, fb))}" if d.key is not None else "")  # fmt: skip
+                f" {_code(scrub(d.key, fb))}" if d.key is not None else "")
             room -= len(entry) + 1
             if room < 0:
                 break
@@ -97,14 +97,14 @@ def render_markdown(
     if failed:
         head += [f"### Could not be planned ({len(failed)})", ""]
         head += [f"- {_code(scrub(r.name, fb))}: {_code(str(r.error.get('code', 'error')))} "
-                 f"{html.escape(safe_text(scrub(str(r.error.get('message', '')), fb)))}" for r in failed]  # fmt: skip
+                 f"{html.escape(safe_text(scrub(str(r.error.get('message', '')), fb)))}" for r in failed]
         head += [""]
     tail: list[str] = []
     if keys:
         tail += ["", "<details><summary>Requests per API key</summary>", ""]
         tail += [f"- {_code(label)}: {int(keys[label].get('requests', 0) or 0)} requests, "
                  f"{int(keys[label].get('throttled', 0) or 0)} throttled (429), {int(keys[label].get('retries', 0) or 0)} retries"
-                 for label in sorted(keys)]  # fmt: skip
+                 for label in sorted(keys)]
         tail += ["", "</details>"]
     if estimate is not None:
         tail += ["", f"_{estimate_line(estimate)}_"]

@@ -47,7 +47,7 @@ def next_steps(command: str, status: str, options: dict[str, Any], records: Iter
     instead: list[str] = []
     if options.get("plan_file"):
         return NextSteps(False, (f"this run applied the plan file {options['plan_file']}: apply it again to finish "
-                                 "(chatbots already applied plan as unchanged), or plan again if it drifted",))  # fmt: skip
+                                 "(chatbots already applied plan as unchanged), or plan again if it drifted",))
     plan_run = options.get("plan_run")
     if drifted and plan_run:
         instead.append(

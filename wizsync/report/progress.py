@@ -69,7 +69,7 @@ def key_states(stats: Mapping[str, Mapping[str, Any]]) -> dict[str, KeyState]:
             requests=int(st.get("requests") or 0), throttled=int(st.get("throttled") or 0),
             retries=int(st.get("retries") or 0), pace=st.get("rate"),
             waiting=waiting["reason"] if waiting else None, wait_seconds=float(waiting["seconds"]) if waiting else 0.0,
-        )  # fmt: skip
+        )
     return out
 
 
@@ -81,10 +81,10 @@ def event_line(label: str, context: str | None, kind: str, detail: Mapping[str, 
     if kind == "throttled":
         after = detail.get("retry_after")
         return (f"{who}: 429 on attempt {detail.get('attempt')}, waiting {detail.get('wait')}s"
-                f"{f' (Retry-After {after})' if after is not None else ''}")  # fmt: skip
+                f"{f' (Retry-After {after})' if after is not None else ''}")
     if kind == "wait_capped":
         return (f"{label}: the server asked to wait {detail.get('asked')}s ({detail.get('source')}); "
-                f"waiting {detail.get('capped_to')}s at most")  # fmt: skip
+                f"waiting {detail.get('capped_to')}s at most")
     if kind == "waiting":
         return f"{label}: waiting {detail.get('seconds')}s ({detail.get('reason')})"
     return None
@@ -151,7 +151,7 @@ class _Counts:
             left = (now - since) / done * (total - done)
             text += f" ({100 * done // total}%), ~{left:.0f}s left"
         busy = [f"{label} {st.text()}" for label, st in sorted(self.key_states.items())
-                if st.waiting not in (None, "rate") or st.throttled or st.retries][:5]  # fmt: skip
+                if st.waiting not in (None, "rate") or st.throttled or st.retries][:5]
         return text + ("; " + "; ".join(busy) if busy else "")
 
     def batch_tag(self) -> str:

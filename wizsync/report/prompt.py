@@ -35,7 +35,7 @@ def confirmation_preview(ops_by_chatbot: Mapping[str, Sequence[Mapping[str, Any]
     for section in sorted(sections):
         c = sections[section]
         lines.append(f"  {section:<{width}}  {len(chatbots[section])} chatbot(s): "
-                     + ", ".join(f"{c[k]} {k}" for k in _OPS if c[k]))  # fmt: skip
+                     + ", ".join(f"{c[k]} {k}" for k in _OPS if c[k]))
     if deletes:
         lines.append(f"Deletes ({len(deletes)}):")
         lines += [f"  - {d}" for d in deletes]
