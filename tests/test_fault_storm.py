@@ -42,10 +42,12 @@ def journal_counts(journal: Path) -> dict[str, int]:
     items = query(journal, "SELECT SUM(requests) AS r, SUM(retries) AS rt, SUM(throttled) AS th FROM items")[0]
     events: dict[str, int] = {e["kind"]: e["n"] for e in query(journal, "SELECT kind, COUNT(*) AS n FROM events GROUP BY kind")}
     failed = [json.loads(e["data"]) for e in query(journal, "SELECT data FROM events WHERE kind = 'request.failed'")]
+    # Requests no chatbot took (listings, the wrong-target proof) are 'requests.other' events.
+    other = [json.loads(e["data"]) for e in query(journal, "SELECT data FROM events WHERE kind = 'requests.other'")]
     return {
-        "requests": items["r"] or 0,
-        "retries": items["rt"] or 0,
-        "throttled": items["th"] or 0,
+        "requests": (items["r"] or 0) + sum(o["requests"] for o in other),
+        "retries": (items["rt"] or 0) + sum(o["retries"] for o in other),
+        "throttled": (items["th"] or 0) + sum(o["throttled"] for o in other),
         "retry_events": events.get("request.retry", 0),
         "throttled_events": events.get("request.throttled", 0),
         "failed_transient": sum(1 for f in failed if f.get("error_kind") == "transient"),

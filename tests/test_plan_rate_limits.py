@@ -125,6 +125,13 @@ def test_plan_300_chatbots_over_3_keys_at_10_rps_paces_each_key_on_its_own(
         per_tenant = dict(conn.execute(
             "SELECT tenant, SUM(requests) || '/' || SUM(throttled) FROM items WHERE run_id = ? GROUP BY tenant",
             (doc["run_id"],)).fetchall())
+        # Requests no chatbot took (each key's listing, the wrong-target proof) are journaled as
+        # 'requests.other' events, per key: the run's totals count them too.
+        for label, requests, throttled in conn.execute(
+            "SELECT json_extract(data, '$.key'), json_extract(data, '$.requests'), json_extract(data, '$.throttled') "
+            "FROM events WHERE run_id = ? AND kind = 'requests.other'", (doc["run_id"],)).fetchall():
+            done, limited = (int(n) for n in per_tenant.get(label.split("/", 1)[0], "0/0").split("/"))
+            per_tenant[label.split("/", 1)[0]] = f"{done + requests}/{limited + throttled}"
         throttled_events = conn.execute(
             "SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = 'request.throttled'", (doc["run_id"],)
         ).fetchone()[0]
