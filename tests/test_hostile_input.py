@@ -129,24 +129,24 @@ def source_case(root: Path, source: str, extra: str = "") -> Path:
     work = root / "repo"
     (work / "configs").mkdir(parents=True, exist_ok=True)
     (work / "configs" / "ok.yaml").write_text("spec: {core: {temperature: 0.4}}\n")
-    (root / "shared").mkdir(exist_ok=True)
-    (root / "shared" / "shadow").write_text(SHADOW)
-    (root / "shared" / "bot.yaml").write_text("spec: {core: {temperature: 0.5}}\n")
+    (root / "outside").mkdir(exist_ok=True)
+    (root / "outside" / "shadow").write_text(SHADOW)
+    (root / "outside" / "bot.yaml").write_text("spec: {core: {temperature: 0.5}}\n")
     (work / "wizsync.yaml").write_text(SOURCE_MANIFEST.format(source=source, extra=extra))
     return work
 
 
 @pytest.mark.parametrize(
     "source, through",
-    [("../shared/shadow", ""), ("ABSOLUTE", ""), ("configs/link", " through a symlink"), ("configs/../../shared/bot.yaml", "")],
+    [("../outside/shadow", ""), ("ABSOLUTE", ""), ("configs/link", " through a symlink"), ("configs/../../outside/bot.yaml", "")],
 )
 def test_a_file_source_outside_the_manifest_folder_is_refused_unread(
     source: str, through: str, tmp_path: Path, secret_scan: Any
 ) -> None:
     secret_scan.register("the shadow file's hash", "SHADOWHASHSHADOWHASH")
-    source = str(tmp_path / "shared" / "shadow") if source == "ABSOLUTE" else source
+    source = str(tmp_path / "outside" / "shadow") if source == "ABSOLUTE" else source
     work = source_case(tmp_path, source)
-    (work / "configs" / "link").symlink_to(tmp_path / "shared" / "shadow")
+    (work / "configs" / "link").symlink_to(tmp_path / "outside" / "shadow")
     for command in (["validate", "wizsync.yaml"], ["render", "wizsync.yaml", "--env", "staging"]):
         proc = secret_scan.run(command, cwd=work, env={"K": "wpk_test_" + "k" * 24})
         assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -155,7 +155,7 @@ def test_a_file_source_outside_the_manifest_folder_is_refused_unread(
 
 
 def test_file_roots_allow_a_folder_and_symlinks_inside_the_tree_are_fine(tmp_path: Path, secret_scan: Any) -> None:
-    work = source_case(tmp_path, "../shared/bot.yaml", extra="fileRoots: [../shared]\n")
+    work = source_case(tmp_path, "../outside/bot.yaml", extra="fileRoots: [../outside]\n")
     proc = secret_scan.run(["render", "wizsync.yaml", "--env", "staging"], cwd=work)
     assert proc.returncode == 0, proc.stderr
     assert "temperature: 0.5" in proc.stdout
