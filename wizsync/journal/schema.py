@@ -80,12 +80,14 @@ from __future__ import annotations
 import sqlite3
 
 from .errors import JournalError
+from .states import ItemState, RunStatus
 
 RUN_COMMANDS = ("plan", "apply", "rollback")
-RUN_STATUSES = ("running", "completed", "halted", "failed", "interrupted")
-ITEM_STATES = ("pending", "planned", "applying", "applied", "unchanged", "failed", "drifted", "skipped")
+# The stored strings; the meaning of each lives in states.py.
+RUN_STATUSES = tuple(s.value for s in RunStatus)
+ITEM_STATES = tuple(s.value for s in ItemState)
 # Resume skips these; a second apply of them in the same run is refused.
-DONE_STATES = ("applied", "unchanged")
+DONE_STATES = tuple(s.value for s in ItemState if s.is_done)
 
 RUN_JSON = ("options", "counts")
 ITEM_JSON = ("plan_summary", "plan_ops", "applied_ops")

@@ -49,7 +49,6 @@ from .errors import (
 from .guard import SecretGuard
 from .ids import new_run_id, now_rfc3339, parse_rfc3339
 from .schema import (
-    DONE_STATES,
     ITEM_COLUMNS,
     ITEM_JSON,
     ITEM_STATES,
@@ -60,6 +59,7 @@ from .schema import (
     migrate,
     schema_version,
 )
+from .states import ItemState, RunStatus, item_may_move
 
 DEFAULT_DIRNAME = ".wizsync"
 DEFAULT_FILENAME = "journal.db"
@@ -69,7 +69,7 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 # small enough that a reader never waits long and a crash loses little.
 PLAN_CHUNK = 500
 
-FINAL_STATES = ("applied", "unchanged", "failed", "drifted", "skipped")
+FINAL_STATES = tuple(s.value for s in ItemState if s.is_outcome)
 _SETTABLE_ITEM_FIELDS = frozenset(ITEM_COLUMNS) - {"run_id", "name", "updated_at"}
 
 
@@ -103,7 +103,7 @@ class RunRecord:
     manifest_path: str | None
     manifest_hash: str | None
     options: dict[str, Any]
-    status: str
+    status: RunStatus
     started_at: str
     finished_at: str | None
     pid: int | None
@@ -125,7 +125,7 @@ class ItemRecord:
     chatbot_id: str | None = None
     batch: int | None = None
     position: int | None = None
-    state: str = "pending"
+    state: ItemState = ItemState.PENDING
     plan_summary: dict[str, int] | None = None
     plan_ops: Any = None
     doc_hash: str | None = None
@@ -523,10 +523,10 @@ class Journal:
         _LOG.info("run %s: %s '%s' started", run_id, command, environment, extra={"wizsync_run_id": run_id})
         return run_id
 
-    def set_run_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
+    def set_run_status(self, run_id: str, status: RunStatus | str, *, error: str | None = None) -> None:
         """Change a run's status (e.g. ``interrupted`` on Ctrl-C); records a ``run.status`` event."""
-        self._check_status(status)
-        finished = None if status == "running" else now_rfc3339()
+        status = self._check_status(status)
+        finished = None if status is RunStatus.RUNNING else now_rfc3339()
         with self.write():
             self._require_run(run_id)
             self._checked("run", {"error": error})
@@ -560,7 +560,7 @@ class Journal:
         """
         full = isinstance(exc, JournalFullError)
         failed = not full and isinstance(exc, user_errors)
-        status, error = ("failed", str(exc)) if failed else ("interrupted", None)
+        status, error = (RunStatus.FAILED, str(exc)) if failed else (RunStatus.INTERRUPTED, None)
         try:
             self.finish_run(run_id, status, error=error)
         except JournalError:
@@ -581,11 +581,11 @@ class Journal:
         return exc
 
     def finish_run(
-        self, run_id: str, status: str, counts: Mapping[str, Any] | None = None, *, error: str | None = None
+        self, run_id: str, status: RunStatus | str, counts: Mapping[str, Any] | None = None, *, error: str | None = None
     ) -> None:
         """End a run: status, finished_at, counts (default: items per state) and a ``run.finish`` event."""
-        self._check_status(status)
-        if status == "running":
+        status = self._check_status(status)
+        if not status.is_final:
             raise ValueError("finish_run needs a final status (completed|halted|failed|interrupted)")
         with self.write():
             self._require_run(run_id)
@@ -697,7 +697,9 @@ class Journal:
         row = self._item_row(run_id, {"name": name, **fields}, {})
         sets = {k: v for k, v in row.items() if k not in ("run_id", "name")}
         with self.write():
-            self._require_item(run_id, name)
+            current = self._require_item(run_id, name)
+            if "state" in fields:
+                self._check_move(run_id, name, current["state"], self._check_state(fields["state"]))
             self.db.execute(
                 "UPDATE items SET " + ", ".join(f"{k} = :{k}" for k in sets) + " WHERE run_id = :run_id AND name = :name",
                 row,
@@ -725,7 +727,7 @@ class Journal:
         self._checked(f"chatbot {name!r}", {"doc_hash": doc_hash})
         with self.write(durable=True):
             current = self._require_item(run_id, name)
-            if current["state"] in DONE_STATES:
+            if not item_may_move(ItemState(current["state"]), ItemState.APPLYING):
                 raise JournalError(
                     f"chatbot {name!r} is already {current['state']} in run {run_id}; refusing to apply it again"
                 )
@@ -746,7 +748,7 @@ class Journal:
         self,
         run_id: str,
         name: str,
-        state: str,
+        state: ItemState | str,
         *,
         applied_ops: Any = None,
         revision_after: int | None = None,
@@ -765,8 +767,9 @@ class Journal:
         totals (one call per attempt). ``duration_ms`` is measured from
         ``applying_at`` when the item was ``applying``. Logs ``item.<state>``.
         """
-        if state not in FINAL_STATES:
-            raise ValueError(f"record_result state must be one of {FINAL_STATES}, not {state!r}")
+        state = self._check_state(state)
+        if not state.is_outcome:
+            raise ValueError(f"record_result state must be one of {FINAL_STATES}, not {state.value!r}")
         now = now_rfc3339()
         row = {
             "state": state,
@@ -782,6 +785,7 @@ class Journal:
         self._checked(f"chatbot {name!r}", row)
         with self.write():
             current = self._require_item(run_id, name)
+            self._check_move(run_id, name, current["state"], state)
             duration = (
                 _ms_between(current["applying_at"], now)
                 if current["state"] == "applying" and current["applying_at"]
@@ -957,14 +961,22 @@ class Journal:
         return rows[0]
 
     @staticmethod
-    def _check_status(status: str) -> None:
+    def _check_status(status: RunStatus | str) -> RunStatus:
         if status not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {RUN_STATUSES}, not {status!r}")
+        return RunStatus(status)
 
     @staticmethod
-    def _check_state(state: str) -> None:
+    def _check_state(state: ItemState | str) -> ItemState:
         if state not in ITEM_STATES:
             raise ValueError(f"item state must be one of {ITEM_STATES}, not {state!r}")
+        return ItemState(state)
+
+    @staticmethod
+    def _check_move(run_id: str, name: str, current: str, to: ItemState) -> None:
+        """Refuse a state change that ``states.ITEM_MOVES`` does not allow (a bug in the caller)."""
+        if not item_may_move(ItemState(current), to):
+            raise JournalError(f"chatbot {name!r} is {current} in run {run_id}; it may not become {to.value}")
 
     def _item_row(self, run_id: str, row: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
         if "name" not in row or not isinstance(row["name"], str):
@@ -996,6 +1008,7 @@ class Journal:
         values = {k: row[k] for k in RunRecord.__dataclass_fields__}
         for column in RUN_JSON:
             values[column] = _from_json(values[column]) or {}
+        values["status"] = RunStatus(values["status"])
         return RunRecord(**values)
 
     @staticmethod
@@ -1003,6 +1016,7 @@ class Journal:
         values = {k: row[k] for k in ItemRecord.__dataclass_fields__}
         for column in ITEM_JSON:
             values[column] = _from_json(values[column])
+        values["state"] = ItemState(values["state"])
         return ItemRecord(**values)
 
     @staticmethod
