@@ -74,42 +74,53 @@ def _expand_string(text: str, scopes: Sequence[tuple[str, Mapping[str, Any]]], o
         return text
     parts: list[str | SecretRef] = []
     pos = 0
-    whole: Any = _NOTHING
     for match in _TOKEN.finditer(text):
         parts.append(text[pos : match.start()])
         pos = match.end()
-        token = match.group(0)
-        if token == "$${":
-            parts.append("${")
-            continue
-        if match.group(1) is None:
-            raise origin.error(path, "unclosed '${' in a template", "Close it with '}' or write '$${' for a literal '${'")
-        ref = match.group(1).strip()
-        secret = _SECRET.match(ref)
-        if secret:
-            full = origin.prefix + path
-            parts.append(SecretRef(secret.group(1), origin.file, origin.line_of(full), format_key_path(full) or None))
-            continue
-        if ref.startswith("secret:"):
-            raise origin.error(path, f"bad secret reference '${{{ref}}}'", "Write ${secret:NAME} with NAME an environment variable name")
-        if not _VAR.match(ref):
-            raise origin.error(path, f"bad template reference '${{{ref}}}'", "Write ${name} (letters, digits, '_', '.', '-') or '$${' for a literal '${'")
-        value = _lookup(ref, scopes, origin, path)
-        if match.start() == 0 and match.end() == len(text):
-            whole = value
-        parts.append(_as_text(value))
+        value = _token_value(match, scopes, origin, path)
+        if isinstance(value, SecretRef):
+            parts.append(value)
+        elif match.span() == (0, len(text)) and not isinstance(value, str):
+            return value  # exactly "${name}": keep the variable's type
+        else:
+            parts.append(_as_text(value))
     parts.append(text[pos:])
-    if whole is not _NOTHING and not isinstance(whole, str):
-        return whole  # exactly "${name}": keep the variable's type
-    if any(isinstance(p, SecretRef) for p in parts):
-        merged: list[str | SecretRef] = []
-        for part in parts:
-            if isinstance(part, str) and merged and isinstance(merged[-1], str):
-                merged[-1] += part
-            elif part != "":
-                merged.append(part)
-        return SecretText(tuple(merged))
-    return "".join(p for p in parts if isinstance(p, str))
+    return _joined(parts)
+
+
+def _token_value(match: re.Match[str], scopes: Sequence[tuple[str, Mapping[str, Any]]], origin: Origin, path: tuple[Any, ...]) -> Any:
+    """What one token stands for: a literal ``${`` for ``$${``, else the reference's value."""
+    if match.group(0) == "$${":
+        return "${"
+    if match.group(1) is None:
+        raise origin.error(path, "unclosed '${' in a template", "Close it with '}' or write '$${' for a literal '${'")
+    return _reference_value(match.group(1).strip(), scopes, origin, path)
+
+
+def _reference_value(ref: str, scopes: Sequence[tuple[str, Mapping[str, Any]]], origin: Origin, path: tuple[Any, ...]) -> Any:
+    """``secret:NAME`` becomes a ``SecretRef``; a variable name is looked up; anything else is an error."""
+    secret = _SECRET.match(ref)
+    if secret:
+        full = origin.prefix + path
+        return SecretRef(secret.group(1), origin.file, origin.line_of(full), format_key_path(full) or None)
+    if ref.startswith("secret:"):
+        raise origin.error(path, f"bad secret reference '${{{ref}}}'", "Write ${secret:NAME} with NAME an environment variable name")
+    if not _VAR.match(ref):
+        raise origin.error(path, f"bad template reference '${{{ref}}}'", "Write ${name} (letters, digits, '_', '.', '-') or '$${' for a literal '${'")
+    return _lookup(ref, scopes, origin, path)
+
+
+def _joined(parts: list[str | SecretRef]) -> str | SecretText:
+    """Plain text when no secret is referenced; else a ``SecretText`` of text runs and references."""
+    if not any(isinstance(p, SecretRef) for p in parts):
+        return "".join(p for p in parts if isinstance(p, str))
+    merged: list[str | SecretRef] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        elif part != "":
+            merged.append(part)
+    return SecretText(tuple(merged))
 
 
 def _lookup(name: str, scopes: Sequence[tuple[str, Mapping[str, Any]]], origin: Origin, path: tuple[Any, ...]) -> Any:
@@ -132,5 +143,3 @@ def _as_text(value: Any) -> str:
         return "true" if value else "false"
     return str(value)
 
-
-_NOTHING = object()
