@@ -240,46 +240,76 @@ def _type_of(value: Any) -> str:
 
 
 def _describe(error: Any) -> list[Problem]:
+    """One jsonschema error as the problems a user can act on (one per unknown or missing key)."""
     path = tuple(error.absolute_path)
-    kind, schema, value = error.validator, error.schema, error.instance
-    if kind == "additionalProperties" and isinstance(value, Mapping):
-        allowed = sorted(schema.get("properties", {}))
-        out = []
-        for key in value:
-            if key in allowed:
-                continue
-            if key == DELETE_KEY:
-                out.append(Problem(path + (key,), "'$delete' is only valid on an item of mcpServers, skills or domains",
-                                   "To remove a key of an object, set it to null"))
-                continue
-            what = "section" if path == ("spec",) else "key"
-            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-            entry = ".".join(_keys_only(path + (key,)))
-            hint = f"Did you mean '{close[0]}'?" if close else f"Known keys here: {', '.join(allowed)}."
-            hint += f" If '{key}' is a field newer than this wizsync, list it in allowUnknown: [{entry}] (see {ALLOW_DOCS})"
-            out.append(Problem(path + (key,), f"unknown {what} '{key}'", hint))
-        return out
-    if kind == "required" and isinstance(value, Mapping):
-        return [
-            Problem(path + (k,), f"missing required key '{k}'", f"Add {k}: ... (see {DOCS})")
-            for k in error.validator_value
-            if k not in value
-        ]
-    if kind == "type":
-        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        names = [_TYPE_NAMES.get(t, t) for t in expected if t != "null"]
-        wanted = " or ".join(dict.fromkeys(names)) + (" (or null to remove it)" if "null" in expected else "")
-        return [Problem(path, f"must be {wanted}, not {_type_of(value)}", about_value=True)]
-    if kind in ("enum", "const"):
-        options = error.validator_value if kind == "enum" else [error.validator_value]
-        return [Problem(path, "must be " + (" or ".join(repr(o) for o in options)), about_value=True)]
-    if kind in ("minimum", "maximum"):
-        low, high = schema.get("minimum"), schema.get("maximum")
-        if low is not None and high is not None:
-            return [Problem(path, f"must be between {low:g} and {high:g}", about_value=True)]
-        bound = f"at least {low:g}" if low is not None else f"at most {high:g}"
-        return [Problem(path, f"must be {bound}", about_value=True)]
-    if kind == "minLength":
-        return [Problem(path, "must not be empty", about_value=True)]
-    return [Problem(path, f"is not valid here ({kind})", f"See {DOCS}", about_value=True)]
+    describer = _DESCRIBERS.get(error.validator)
+    described = describer(error, path) if describer else None
+    if described is None:
+        return [Problem(path, f"is not valid here ({error.validator})", f"See {DOCS}", about_value=True)]
+    return described
 
+
+def _unknown_keys(error: Any, path: tuple[Any, ...]) -> list[Problem] | None:
+    if not isinstance(error.instance, Mapping):
+        return None
+    allowed = sorted(error.schema.get("properties", {}))
+    return [_unknown_key(path, key, allowed) for key in error.instance if key not in allowed]
+
+
+def _unknown_key(path: tuple[Any, ...], key: Any, allowed: list[str]) -> Problem:
+    if key == DELETE_KEY:
+        return Problem(path + (key,), "'$delete' is only valid on an item of mcpServers, skills or domains",
+                       "To remove a key of an object, set it to null")
+    what = "section" if path == ("spec",) else "key"
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    entry = ".".join(_keys_only(path + (key,)))
+    hint = f"Did you mean '{close[0]}'?" if close else f"Known keys here: {', '.join(allowed)}."
+    hint += f" If '{key}' is a field newer than this wizsync, list it in allowUnknown: [{entry}] (see {ALLOW_DOCS})"
+    return Problem(path + (key,), f"unknown {what} '{key}'", hint)
+
+
+def _missing_keys(error: Any, path: tuple[Any, ...]) -> list[Problem] | None:
+    if not isinstance(error.instance, Mapping):
+        return None
+    return [
+        Problem(path + (k,), f"missing required key '{k}'", f"Add {k}: ... (see {DOCS})")
+        for k in error.validator_value
+        if k not in error.instance
+    ]
+
+
+def _wrong_type(error: Any, path: tuple[Any, ...]) -> list[Problem]:
+    expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    names = [_TYPE_NAMES.get(t, t) for t in expected if t != "null"]
+    wanted = " or ".join(dict.fromkeys(names)) + (" (or null to remove it)" if "null" in expected else "")
+    return [Problem(path, f"must be {wanted}, not {_type_of(error.instance)}", about_value=True)]
+
+
+def _not_one_of(error: Any, path: tuple[Any, ...]) -> list[Problem]:
+    options = error.validator_value if error.validator == "enum" else [error.validator_value]
+    return [Problem(path, "must be " + (" or ".join(repr(o) for o in options)), about_value=True)]
+
+
+def _out_of_range(error: Any, path: tuple[Any, ...]) -> list[Problem]:
+    low, high = error.schema.get("minimum"), error.schema.get("maximum")
+    if low is not None and high is not None:
+        return [Problem(path, f"must be between {low:g} and {high:g}", about_value=True)]
+    bound = f"at least {low:g}" if low is not None else f"at most {high:g}"
+    return [Problem(path, f"must be {bound}", about_value=True)]
+
+
+def _empty(error: Any, path: tuple[Any, ...]) -> list[Problem]:
+    return [Problem(path, "must not be empty", about_value=True)]
+
+
+# One describer per JSON Schema keyword the contract uses; None falls back to the generic message.
+_DESCRIBERS: dict[str, Callable[[Any, tuple[Any, ...]], list[Problem] | None]] = {
+    "additionalProperties": _unknown_keys,
+    "required": _missing_keys,
+    "type": _wrong_type,
+    "enum": _not_one_of,
+    "const": _not_one_of,
+    "minimum": _out_of_range,
+    "maximum": _out_of_range,
+    "minLength": _empty,
+}
