@@ -118,37 +118,47 @@ class TargetPlan:
                 chatbot_id = find_chatbot_id(manifest, listing, target.chatbot_name, target.tenant, env, target.entry_path)
                 result.append(replace(target, chatbot_id=chatbot_id))
                 continue
-            found = sorted(
-                (c for c in listing if fnmatchcase(c.name, target.discover.match)), key=lambda c: (c.name, c.id)
-            )
+            found = _discover_matches(target.discover, listing)
             if not found:
                 unmatched.append(_no_match(manifest, target, env, listing))
                 continue
-            names = [c.name for c in found]
-            for chatbot in found:
-                if (target.tenant, chatbot.name) in explicit or chatbot.id in claimed_ids:
-                    continue  # an explicit entry (or an earlier discover entry) owns it
-                if names.count(chatbot.name) > 1:
-                    raise manifest.error(
-                        target.entry_path + ("discover",),
-                        f"tenant '{target.tenant}' has {names.count(chatbot.name)} chatbots named '{chatbot.name}' "
-                        f"in '{env}' ({', '.join(c.id for c in found if c.name == chatbot.name)})",
-                        "Add an explicit chatbots entry with ids for each, or rename them",
-                    )
-                claimed_ids.add(chatbot.id)
-                bound = replace(
-                    target,
-                    name=address(target.tenant, chatbot.name),
-                    chatbot_id=chatbot.id,
-                    chatbot_name=chatbot.name,
-                    description=target.description or chatbot.description,
-                    discovered=True,
-                    discover=None,
-                )
-                if self.selection.matches(name=chatbot.name, tenant=bound.tenant, wave=bound.wave, labels=bound.labels):
-                    result.append(bound)
+            result.extend(self._discovered(target, found, explicit, claimed_ids))
         raise_all(unmatched)
         return result
+
+    def _discovered(
+        self, target: Target, found: list[PublicChatbot], explicit: set[tuple[str, str]], claimed_ids: set[str]
+    ) -> list[Target]:
+        """The selected targets one ``discover`` entry adds; claims their ids in ``claimed_ids``."""
+        names = [c.name for c in found]
+        added: list[Target] = []
+        for chatbot in found:
+            if (target.tenant, chatbot.name) in explicit or chatbot.id in claimed_ids:
+                continue  # an explicit entry (or an earlier discover entry) owns it
+            if names.count(chatbot.name) > 1:
+                raise self._ambiguous(target, chatbot.name, found)
+            claimed_ids.add(chatbot.id)
+            bound = replace(
+                target,
+                name=address(target.tenant, chatbot.name),
+                chatbot_id=chatbot.id,
+                chatbot_name=chatbot.name,
+                description=target.description or chatbot.description,
+                discovered=True,
+                discover=None,
+            )
+            if self.selection.matches(name=chatbot.name, tenant=bound.tenant, wave=bound.wave, labels=bound.labels):
+                added.append(bound)
+        return added
+
+    def _ambiguous(self, target: Target, name: str, found: list[PublicChatbot]) -> ManifestError:
+        same = [c.id for c in found if c.name == name]
+        return self.manifest.error(
+            target.entry_path + ("discover",),
+            f"tenant '{target.tenant}' has {len(same)} chatbots named '{name}' "
+            f"in '{self.environment}' ({', '.join(same)})",
+            "Add an explicit chatbots entry with ids for each, or rename them",
+        )
 
     def _listing(self, listings: Mapping[str, Sequence[PublicChatbot]], target: Target) -> Sequence[PublicChatbot]:
         if target.tenant not in listings:
@@ -157,6 +167,11 @@ class TargetPlan:
                 hint="Pass listings for every tenant in TargetPlan.listings_needed()",
             )
         return listings[target.tenant]
+
+
+def _discover_matches(discover: Discover, listing: Sequence[PublicChatbot]) -> list[PublicChatbot]:
+    """The listed chatbots a ``discover`` glob matches, by name then id (a stable order)."""
+    return sorted((c for c in listing if fnmatchcase(c.name, discover.match)), key=lambda c: (c.name, c.id))
 
 
 def _no_match(manifest: Manifest, target: Target, env: str, listing: Sequence[PublicChatbot]) -> ManifestError:
