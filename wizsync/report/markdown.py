@@ -68,6 +68,21 @@ def render_markdown(
     """The plan as GitHub-flavoured markdown, at most ``limit`` characters."""
     fb = forbidden_list(forbidden)
     items = sorted(reports, key=lambda r: (r.tenant, r.name, r.chatbot_id or ""))
+    head = _headline(items, environment, run_id) + _tenant_table(items) + [""]
+    head += _deletes_section(items, fb, limit) + _failures_section(items, fb)
+    tail = _closing(keys, estimate)
+    out = "\n".join(head)
+    budget = limit - len("\n".join(tail)) - _RESERVE
+    if len(out) > budget:  # even the deletes do not fit: cut the list itself
+        out = out[: max(0, budget)].rsplit("\n", 1)[0]
+        return scrub(out + "\n\n> **Truncated**: this plan is too large for one comment; the full plan is in "
+                     f"the plan's text output or {_code('wizsync plan ... --json')}.\n", fb)  # type: ignore[no-any-return]
+    out += _changed_section(items, fb, budget - len(out), limit)
+    out += "\n".join(tail) + "\n"
+    return scrub(out, fb)  # type: ignore[no-any-return]
+
+
+def _headline(items: list[ChatbotReport], environment: str, run_id: str | None) -> list[str]:
     totals = compute_totals(items)
     head = [f"## wizsync plan: {_code(environment)}", ""]
     line = f"{totals.chatbots} chatbots, **{totals.chatbots_with_changes} with changes**: {summary_phrase(totals.as_dict())}"
@@ -76,29 +91,41 @@ def render_markdown(
     head += [line + ".", ""]
     if run_id:
         head += [f"Run {_code(run_id)}: apply exactly this plan with {_code(f'wizsync apply ... --plan {run_id}')}.", ""]
-    head += _tenant_table(items) + [""]
+    return head
+
+
+def _deletes_section(items: list[ChatbotReport], fb: list[str], limit: int) -> list[str]:
+    """Every delete, unless they alone would fill half the comment: then as many as fit, and how many more."""
     deletes = list_deletes(items)
-    if deletes:
-        head += [f"### :warning: Deletes ({len(deletes)})", "", "Applying this plan removes:", ""]
-        # Every delete, unless they alone would fill half the comment: then as many as fit, and how many more.
-        room, listed = limit // 2, 0
-        for d in deletes:
-            entry = f"- {_code(scrub(d.chatbot, fb))} ({html.escape(d.tenant)}): {d.section}" + (
-                f" {_code(scrub(d.key, fb))}" if d.key is not None else "")
-            room -= len(entry) + 1
-            if room < 0:
-                break
-            head.append(entry)
-            listed += 1
-        if listed < len(deletes):
-            head.append(f"- **and {len(deletes) - listed} more deletes** (all of them: the plan's text output)")
-        head += [""]
+    if not deletes:
+        return []
+    lines = [f"### :warning: Deletes ({len(deletes)})", "", "Applying this plan removes:", ""]
+    room, listed = limit // 2, 0
+    for d in deletes:
+        entry = f"- {_code(scrub(d.chatbot, fb))} ({html.escape(d.tenant)}): {d.section}" + (
+            f" {_code(scrub(d.key, fb))}" if d.key is not None else "")
+        room -= len(entry) + 1
+        if room < 0:
+            break
+        lines.append(entry)
+        listed += 1
+    if listed < len(deletes):
+        lines.append(f"- **and {len(deletes) - listed} more deletes** (all of them: the plan's text output)")
+    return lines + [""]
+
+
+def _failures_section(items: list[ChatbotReport], fb: list[str]) -> list[str]:
     failed = [r for r in items if r.error]
-    if failed:
-        head += [f"### Could not be planned ({len(failed)})", ""]
-        head += [f"- {_code(scrub(r.name, fb))}: {_code(str(r.error.get('code', 'error')))} "
-                 f"{html.escape(safe_text(scrub(str(r.error.get('message', '')), fb)))}" for r in failed]
-        head += [""]
+    if not failed:
+        return []
+    lines = [f"### Could not be planned ({len(failed)})", ""]
+    lines += [f"- {_code(scrub(r.name, fb))}: {_code(str(r.error.get('code', 'error')))} "
+              f"{html.escape(safe_text(scrub(str(r.error.get('message', '')), fb)))}" for r in failed]
+    return lines + [""]
+
+
+def _closing(keys: Mapping[str, Mapping[str, Any]] | None, estimate: Estimate | None) -> list[str]:
+    """Requests per API key and the time estimate: always shown, so their room is reserved first."""
     tail: list[str] = []
     if keys:
         tail += ["", "<details><summary>Requests per API key</summary>", ""]
@@ -108,25 +135,24 @@ def render_markdown(
         tail += ["", "</details>"]
     if estimate is not None:
         tail += ["", f"_{estimate_line(estimate)}_"]
-    out = "\n".join(head)
-    budget = limit - len("\n".join(tail)) - _RESERVE
-    if len(out) > budget:  # even the deletes do not fit: cut the list itself
-        out = out[: max(0, budget)].rsplit("\n", 1)[0]
-        return scrub(out + "\n\n> **Truncated**: this plan is too large for one comment; the full plan is in "
-                     f"the plan's text output or {_code('wizsync plan ... --json')}.\n", fb)  # type: ignore[no-any-return]
+    return tail
+
+
+def _changed_section(items: list[ChatbotReport], fb: list[str], room: int, limit: int) -> str:
+    """Each changed chatbot's diff while it fits in ``room`` characters; a note counts the rest."""
     changed = [r for r in items if r.has_changes and not r.error]
-    if changed:
-        out += f"\n### Changed chatbots ({len(changed)})\n"
-        shown = 0
-        for r in changed:
-            block = "\n" + _chatbot_block(r, fb) + "\n"
-            if len(out) + len(block) > budget:
-                break
-            out += block
-            shown += 1
-        if shown < len(changed):
-            where = "the plan's text output (the job log) or " + _code("wizsync plan ... --json")
-            out += (f"\n> **Truncated**: {len(changed) - shown} more changed chatbot(s) not shown, to stay under "
-                    f"GitHub's {limit:,}-character limit; the counts above include them. Full plan: {where}.\n")
-    out += "\n".join(tail) + "\n"
-    return scrub(out, fb)  # type: ignore[no-any-return]
+    if not changed:
+        return ""
+    out = f"\n### Changed chatbots ({len(changed)})\n"
+    shown = 0
+    for r in changed:
+        block = "\n" + _chatbot_block(r, fb) + "\n"
+        if len(out) + len(block) > room:
+            break
+        out += block
+        shown += 1
+    if shown < len(changed):
+        where = "the plan's text output (the job log) or " + _code("wizsync plan ... --json")
+        out += (f"\n> **Truncated**: {len(changed) - shown} more changed chatbot(s) not shown, to stay under "
+                f"GitHub's {limit:,}-character limit; the counts above include them. Full plan: {where}.\n")
+    return out
