@@ -76,6 +76,27 @@ def validate(
       wizsync validate wizsync.yaml --env production
       wizsync validate wizsync.yaml --check-keys --json
     """
+    manifest = _load(manifest_path, envs, as_json)
+    report = check_manifest(manifest, envs or None)
+    labels = [f"{t}/{env}" for env in report.environments for t, spec in manifest.tenants.items() if env in spec.keys]
+    if report.ok:  # the keys' own problems first; then whether two targets share one
+        for error in duplicate_key_errors(manifest, labels):
+            report.add(error)
+    keys = None
+    if check_keys and report.ok:
+        keys = _check_keys(manifest, report, transport, Path(journal) if journal else default_journal_path(manifest_path))
+    if as_json:
+        emit(json.dumps(_result_json(manifest_path, manifest, report, keys), indent=2))
+    if report.ok:
+        click.echo("ok: " + _summary(manifest_path, manifest, report, keys), err=as_json)
+        for label, line in sorted((keys.proved if keys else {}).items()):
+            click.echo(f"  {label}: {line}", err=as_json)
+        return
+    raise click_error(ManifestErrors(report.errors))
+
+
+def _load(manifest_path: str, envs: tuple[str, ...], as_json: bool) -> Manifest:
+    """The manifest, its named environments checked to exist; a load error also as the ``--json`` document."""
     try:
         manifest = load_manifest(manifest_path)
         for env in envs:
@@ -86,47 +107,33 @@ def validate(
             emit(json.dumps({"valid": False, "errors": _errors_json(exc), "error": _error_object(errors[0], len(errors))},
                             indent=2))
         raise click_error(exc) from None
+    return manifest
 
-    report = check_manifest(manifest, envs or None)
-    labels = [f"{t}/{env}" for env in report.environments for t, spec in manifest.tenants.items() if env in spec.keys]
-    if report.ok:  # the keys' own problems first; then whether two targets share one
-        for error in duplicate_key_errors(manifest, labels):
-            report.add(error)
-    keys = None
-    if check_keys and report.ok:
-        keys = _check_keys(manifest, report, transport, Path(journal) if journal else default_journal_path(manifest_path))
-    calls = keys.calls if keys else 0
 
+def _summary(manifest_path: str, manifest: Manifest, report: CheckReport, keys: KeyCheck | None) -> str:
+    """The one-line ``ok:`` summary; ``keys`` when ``--check-keys`` ran."""
     entries = len(manifest.chatbots)
     discover = sum(1 for e in manifest.chatbots if e.discover is not None)
-    summary = (
+    return (
         f"{manifest_path}: {len(report.environments)} environment(s), {len(manifest.tenants)} tenant(s), "
         f"{entries} chatbot entr{'y' if entries == 1 else 'ies'} ({discover} discover), "
         f"{report.documents} document(s) rendered, {len(report.secrets)} secret(s) referenced"
-        + (f", {calls} key(s) checked online" if check_keys and report.ok else "")
+        + (f", {keys.calls} key(s) checked online" if keys is not None else "")
     )
-    if as_json:
-        emit(
-            json.dumps(
-                {
-                    "valid": report.ok,
-                    "manifest": manifest_path,
-                    "environments": report.environments,
-                    "tenants": list(manifest.tenants),
-                    "chatbotEntries": entries,
-                    "documentsRendered": report.documents,
-                    "secrets": report.secrets,
-                    "keysChecked": calls,
-                    "targets": keys.proved if keys else {},
-                    "errors": [_error_json(e) for e in report.errors],
-                    "error": _error_object(report.errors[0], len(report.errors)) if report.errors else None,
-                },
-                indent=2,
-            )
-        )
-    if report.ok:
-        click.echo("ok: " + summary, err=as_json)
-        for label, line in sorted((keys.proved if keys else {}).items()):
-            click.echo(f"  {label}: {line}", err=as_json)
-        return
-    raise click_error(ManifestErrors(report.errors))
+
+
+def _result_json(manifest_path: str, manifest: Manifest, report: CheckReport, keys: KeyCheck | None) -> dict[str, object]:
+    """The ``validate --json`` document (docs/json.md)."""
+    return {
+        "valid": report.ok,
+        "manifest": manifest_path,
+        "environments": report.environments,
+        "tenants": list(manifest.tenants),
+        "chatbotEntries": len(manifest.chatbots),
+        "documentsRendered": report.documents,
+        "secrets": report.secrets,
+        "keysChecked": keys.calls if keys else 0,
+        "targets": keys.proved if keys else {},
+        "errors": [_error_json(e) for e in report.errors],
+        "error": _error_object(report.errors[0], len(report.errors)) if report.errors else None,
+    }
