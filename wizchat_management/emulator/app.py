@@ -92,55 +92,65 @@ class Gateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ctx = self.ctx
         started = time.perf_counter()
         rid = f"req_{self._prefix}{next(self._ids):08x}"
-        path: str = scope["path"]
-        token = None if path.startswith("/_emulator") else _bearer(scope)
-        key = ctx.state.key_for(token) if token else None
-        label = key.label if key else None
+        token = None if scope["path"].startswith("/_emulator") else _bearer(scope)
+        key = self.ctx.state.key_for(token) if token else None
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode())]
-        status_box = [0]
+        # Each stage either answers (its status; 0 when the connection is dropped) or lets the request on.
+        status = await self._rate_limit(send, key, extra) if key is not None else None
+        if status is None and token is not None:  # an API request (admin calls get no faults)
+            status = await self._fault(send, extra)
+        if status is None:
+            status = await self._forward(scope, receive, send, key, token is not None, extra)
+        self._record(scope, status, key.label if key else None, rid, started)
 
-        if key is not None:
-            forced_ms = ctx.faults.forced_429(key.label)
-            limiter = ctx.limiter
-            decision = (limiter.peek(key.label, key.org_id) if forced_ms is not None
-                        else limiter.acquire(key.label, key.org_id))
-            if forced_ms is not None:
-                decision.allowed, decision.retry_after_ms = False, forced_ms
-            telling = limiter.telling
-            if telling.rate_headers:
-                extra.extend(_rate_headers(decision))
-            if not decision.allowed:
-                await self._raw(send, 429, extra + _retry_after(decision, telling.retry_after), {
-                    "code": "rate_limited",
-                    **({"message": f"rate limit exceeded for this API key; retry in {decision.retry_after_ms} ms",
-                        "details": {"retryAfterMs": decision.retry_after_ms}} if telling.rate_headers
-                       else {"message": "rate limit exceeded", "details": None}),
-                })
-                self._record(scope, 429, label, rid, started)
-                return
-        if token is not None:  # an API request (admin calls get no faults)
-            fault = ctx.faults.decide()
-            if fault.delay_s:
-                await asyncio.sleep(fault.delay_s)
-            if fault.action == "drop":
-                if drop_connection(send):
-                    self._record(scope, 0, label, rid, started)
-                    return
-                raise ConnectionAbortedError("emulator fault: dropped connection")
-            if fault.action in ("500", "503"):
-                code = "internal_error" if fault.action == "500" else "unavailable"
-                await self._raw(send, int(fault.action), extra, {
-                    "code": code, "message": "emulator fault: injected transient server error", "details": None,
-                })
-                self._record(scope, int(fault.action), label, rid, started)
-                return
+    async def _rate_limit(self, send: Any, key: ApiKey, extra: list[tuple[bytes, bytes]]) -> int | None:
+        """A 429 when the key's limit (or a forced-429 fault) says no, before any routing; adds the rate headers."""
+        forced_ms = self.ctx.faults.forced_429(key.label)
+        limiter = self.ctx.limiter
+        decision = (limiter.peek(key.label, key.org_id) if forced_ms is not None
+                    else limiter.acquire(key.label, key.org_id))
+        if forced_ms is not None:
+            decision.allowed, decision.retry_after_ms = False, forced_ms
+        telling = limiter.telling
+        if telling.rate_headers:
+            extra.extend(_rate_headers(decision))
+        if decision.allowed:
+            return None
+        await self._raw(send, 429, extra + _retry_after(decision, telling.retry_after), {
+            "code": "rate_limited",
+            **({"message": f"rate limit exceeded for this API key; retry in {decision.retry_after_ms} ms",
+                "details": {"retryAfterMs": decision.retry_after_ms}} if telling.rate_headers
+               else {"message": "rate limit exceeded", "details": None}),
+        })
+        return 429
 
+    async def _fault(self, send: Any, extra: list[tuple[bytes, bytes]]) -> int | None:
+        """An injected delay, dropped connection or transient 5xx, as the fault injector decides."""
+        fault = self.ctx.faults.decide()
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        if fault.action == "drop":
+            if drop_connection(send):
+                return 0
+            raise ConnectionAbortedError("emulator fault: dropped connection")
+        if fault.action in ("500", "503"):
+            code = "internal_error" if fault.action == "500" else "unavailable"
+            await self._raw(send, int(fault.action), extra, {
+                "code": code, "message": "emulator fault: injected transient server error", "details": None,
+            })
+            return int(fault.action)
+        return None
+
+    async def _forward(
+        self, scope: dict[str, Any], receive: Any, send: Any, key: ApiKey | None, api: bool, extra: list[tuple[bytes, bytes]]
+    ) -> int:
+        """The routed answer with ``extra`` headers added; its status (0 when the answer is lost)."""
         scope.setdefault("state", {})["key"] = key
         # --lose-after-apply-rate: the write happens, the answer never leaves.
-        lose = token is not None and _is_write(scope) and ctx.faults.lose_after_apply()
+        lose = api and _is_write(scope) and self.ctx.faults.lose_after_apply()
+        status_box = [0]
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -153,9 +163,8 @@ class Gateway:
         if lose:
             if not drop_connection(send):
                 raise ConnectionAbortedError("emulator fault: answer lost after the apply")
-            self._record(scope, 0, label, rid, started)
-            return
-        self._record(scope, status_box[0], label, rid, started)
+            return 0
+        return status_box[0]
 
     @staticmethod
     async def _raw(send: Any, status: int, headers: list[tuple[bytes, bytes]], error: dict[str, Any]) -> None:
