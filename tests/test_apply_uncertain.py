@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 
-from wizsync.apply import ApplyOptions, BatchRunner, RunItem
+from wizsync.apply.batches import ApplyOptions, BatchRunner, RunItem
 from wizsync.engine import Executor, KeySpec
 from wizsync.journal import Journal
-from wizsync.recorder import Recorder
-from wizsync.rollback import SnapshotDocument
+from wizsync.journal.recorder import Recorder
+from wizsync.rollback.restore import SnapshotDocument
 
 DOC = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"core": {"name": "bot", "temperature": 0.3}}}
 OP = {"op": "update", "section": "core", "key": None, "changes": [{"path": "temperature", "before": 0.9, "after": 0.3}]}

@@ -7,11 +7,11 @@ from typing import Any
 
 from docs_fleet import cli_env, write_manifest
 from wizchat_management.emulator import EmulatorServer
-from wizsync.apply import ApplyOptions
+from wizsync.apply.batches import ApplyOptions
 from wizsync.engine import run
 from wizsync.report.prompt import confirmation_preview
-from wizsync.runs import RefusedError, apply_run
-from wizsync.session import open_session
+from wizsync.run.flows import RefusedError, apply_run
+from wizsync.fleet.session import open_session
 
 
 def test_preview_counts_sections_and_names_every_delete() -> None:

@@ -19,7 +19,7 @@ from wizsync.cli import cli
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 COMMANDS = cli.list_commands(click.Context(cli))
-PAGES = ["manifest.md", "cli.md", "journal.md", "json.md", "plan-files.md", "rate-limits.md", "safety.md", "ci.md", "shards.md"]
+PAGES = ["manifest.md", "cli.md", "journal.md", "json.md", "plan-files.md", "rate-limits.md", "safety.md", "ci.md", "shards.md", "architecture.md"]
 
 
 def test_index_links_every_page_and_every_relative_link_resolves() -> None:

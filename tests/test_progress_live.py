@@ -17,9 +17,9 @@ from rich.console import Console
 from docs_fleet import cli_env, wizsync, write_manifest
 from wizchat_management.emulator import EmulatorServer
 from wizsync.engine import run
-from wizsync.plan import run_plan
+from wizsync.run.plan_run import run_plan
 from wizsync.report.progress import RichReporter, event_line, key_states
-from wizsync.session import open_session
+from wizsync.fleet.session import open_session
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

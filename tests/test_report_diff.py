@@ -242,7 +242,7 @@ def test_a_rendered_manifest_document_masks_its_secret_in_the_diff(tmp_path):
     # and the resolved value (what the request carries) is forbidden everywhere.
     from wizsync.manifest import load_manifest, resolve_targets
     from wizsync.render import render_target
-    from wizsync.report.values import forbidden_values
+    from wizsync.render.secrets import forbidden_values
 
     (tmp_path / "bot.yaml").write_text(
         "apiVersion: wizchat.com/v1\nkind: ChatbotConfig\nspec:\n"

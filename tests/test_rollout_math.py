@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from wizsync.rollout import (
+from wizsync.apply.schedule import (
     batch_sizes,
     budget_exceeded,
     cut_batches,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from wizsync.fleetview import RunView, fleet_summary
+from wizsync.report.fleetview import RunView, fleet_summary
 from wizsync.journal import RunRecord
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from wizsync.manifest import load_manifest, resolve_targets
-from wizsync.shards import (
+from wizsync.fleet.shards import (
     Shard,
     ShardSpec,
     assign,

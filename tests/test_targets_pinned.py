@@ -10,7 +10,7 @@ from pathlib import Path
 
 from apply_fleet import Cli, ids_of, query, write_manifest
 
-from wizsync.pinning import decide
+from wizsync.fleet.pinning import decide
 
 APPLY = ("apply", "wizsync.yaml", "--env", "production", "--yes", "--allow-deletes")
 PLAN = ("plan", "wizsync.yaml", "--env", "production")

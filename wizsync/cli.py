@@ -15,7 +15,7 @@ import sys
 import click
 
 from . import __version__
-from .logfile import LoggedGroup, start_logging
+from .commands.logfile import LoggedGroup, start_logging
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "WIZSYNC"}
 

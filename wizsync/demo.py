@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .apply import ApplyOptions
+from .apply.batches import ApplyOptions
 from .engine import run
 from .export import export_fleet
-from .fleet import FleetItem, bind_targets, load_fleet
-from .plan import PlanRun, has_changes, run_plan
-from .runs import RunOutcome, apply_run
-from .session import open_session
+from .fleet.load import FleetItem, bind_targets, load_fleet
+from .fleet.session import open_session
+from .plan.dryrun import has_changes
+from .run.plan_run import PlanRun, run_plan
+from .run.flows import RunOutcome, apply_run
 
 __all__ = [
     "CANARY",
@@ -328,6 +329,7 @@ async def _render(paths: DemoPaths) -> list[FleetItem]:
 
 def _pipeline(paths: DemoPaths, ui: DemoUI, quiet: bool) -> tuple[int, PlanRun, RunOutcome]:
     from .report.diff import render_diffs
+    from .report.model import plan_report
     from .report.summary import compute_totals, render_summary
 
     p = display_paths(paths, Path.cwd())
@@ -352,7 +354,7 @@ def _pipeline(paths: DemoPaths, ui: DemoUI, quiet: bool) -> tuple[int, PlanRun, 
     if plan.errors:
         first = plan.errors[0]
         raise DemoError(f"the plan failed for {len(plan.errors)} chatbot(s), e.g. {first.item.name}: {first.error}")
-    reports = [o.report() for o in plan.outcomes]
+    reports = [plan_report(o) for o in plan.outcomes]
     ui.line(f"The canary's diff ({CANARY_ADDRESS}); `wizsync plan` prints one per changed chatbot:")
     ui.rich(render_diffs([r for r in reports if r.name == CANARY_ADDRESS], plan.forbidden))
     by_tenant: dict[str, list[int]] = {}

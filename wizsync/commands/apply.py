@@ -8,17 +8,17 @@ from typing import Any
 
 import click
 
-from wizsync.apply import ApplyOptions
+from wizsync.apply.batches import ApplyOptions
 from wizsync.engine import Transport, run
 from wizsync.journal import Journal, RunLockedError
 from wizsync.report.errordoc import emit
-from wizsync.rollout import parse_batches, parse_max_failures
+from wizsync.apply.schedule import parse_batches, parse_max_failures
 from wizsync.journal import default_journal_path
-from wizsync.pinning import parse_repin
-from wizsync.planfile import is_plan_file, load_plan_file
-from wizsync.runs import apply_plan_file, apply_run
-from wizsync.session import open_session
-from wizsync.shards import ShardSpec
+from wizsync.fleet.pinning import parse_repin
+from wizsync.plan.planfile import is_plan_file, load_plan_file
+from wizsync.run.flows import apply_plan_file, apply_run
+from wizsync.fleet.session import open_session
+from wizsync.fleet.shards import ShardSpec
 
 from .common import (
     repin_option,

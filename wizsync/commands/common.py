@@ -17,12 +17,12 @@ import click
 
 from wizsync.engine import DEFAULT_HTTP_BACKEND, DEFAULT_REQUEST_TIMEOUT, HTTP_BACKENDS, MAX_RESPONSE_BYTES, Transport
 from wizsync.journal import JournalError
-from wizsync.logfile import LoggingReporter
+from wizsync.commands.logfile import LoggingReporter
 from wizsync.manifest import ManifestError, ManifestErrors
 from wizsync.report.progress import Reporter, make_reporter
 from wizsync.report.terminal import color_enabled, make_console
-from wizsync.signals import Forced, RunStopped
-from wizsync.shards import ShardSpec, parse_shard
+from wizsync.run.signals import Forced, RunStopped
+from wizsync.fleet.shards import ShardSpec, parse_shard
 
 __all__ = [
     "manifest_argument",
@@ -184,7 +184,7 @@ def error_code_of(exc: BaseException) -> str:
         return "usage_error" if exc.key in _OPTION_KEYS else "manifest_error"
     if isinstance(exc, RunLockedError):
         return "locked"
-    if type(exc).__name__ == "RefusedError":  # wizsync.runs.RefusedError, not imported for one name
+    if type(exc).__name__ == "RefusedError":  # wizsync.run.flows.RefusedError, not imported for one name
         return "refused"
     if isinstance(exc, JournalError):
         return "journal_error"

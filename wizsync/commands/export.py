@@ -11,11 +11,11 @@ import click
 from wizsync.engine import Transport, run
 from wizsync.report.errordoc import emit
 from wizsync.export import ExportedFile, export_fleet
-from wizsync.fleet import bind_targets
-from wizsync.plan import error_info
-from wizsync.session import Session, open_session
+from wizsync.fleet.load import bind_targets
+from wizsync.plan.dryrun import error_info
+from wizsync.fleet.session import Session, open_session
 
-from wizsync.shards import ShardSpec
+from wizsync.fleet.shards import ShardSpec
 
 from .common import (
     concurrency_option,

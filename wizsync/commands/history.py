@@ -2,7 +2,7 @@
 
 Both read several journals at once (``--journal`` repeated, or a quoted glob)
 and merge them into one view: the runs of every journal, and a fleet-wide
-summary of the shards of a ``--shard`` rollout (``wizsync.fleetview``).
+summary of the shards of a ``--shard`` rollout (``wizsync.report.fleetview``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from wizsync.fleetview import FleetSummary, RunView, fleet_summary
+from wizsync.report.fleetview import FleetSummary, RunView, fleet_summary
 from wizsync.journal import Journal, JournalError, RunRecord, UnknownRunError
 from wizsync.report.errordoc import emit
 

@@ -8,15 +8,16 @@ import click
 
 from wizsync import __version__
 from wizsync.engine import Transport, run
-from wizsync.plan import run_plan
-from wizsync.planfile import plan_file_data, write_plan_file
+from wizsync.run.plan_run import run_plan
+from wizsync.plan.planfile import plan_file_data, write_plan_file
 from wizsync.report.errordoc import emit
+from wizsync.report.model import plan_report
 from wizsync.report.jsonout import dumps, plan_document
 from wizsync.report.markdown import render_markdown
 from wizsync.report.summary import render_report
-from wizsync.pinning import parse_repin
-from wizsync.session import open_session
-from wizsync.shards import ShardSpec, shard_line
+from wizsync.fleet.pinning import parse_repin
+from wizsync.fleet.session import open_session
+from wizsync.fleet.shards import ShardSpec, shard_line
 
 from .common import (
     repin_option,
@@ -106,7 +107,7 @@ def plan(
         else:
             write_plan_file(out_file, plan_file_data(session, result, no_prune=no_prune, version=__version__))
             click.echo(f"Plan file {out_file}: apply exactly this plan anywhere with `wizsync apply {out_file}`", err=True)
-    reports = [o.report() for o in result.outcomes]
+    reports = [plan_report(o) for o in result.outcomes]
     keys = {label: s for label, s in result.stats.items()}
     if as_json:
         doc = plan_document(

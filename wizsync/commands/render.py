@@ -9,10 +9,10 @@ import click
 import yaml
 
 from wizsync.engine import Transport, run
-from wizsync.fleet import load_fleet
+from wizsync.fleet.load import load_fleet
 from wizsync.manifest import ManifestError, parse_selection
 from wizsync.render import RenderedDocument
-from wizsync.session import Session, open_session
+from wizsync.fleet.session import Session, open_session
 from wizsync.report.errordoc import emit
 
 from .common import click_error, transport_options

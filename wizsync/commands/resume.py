@@ -9,8 +9,8 @@ import click
 
 from wizsync.engine import Transport, run
 from wizsync.journal import Journal, JournalError
-from wizsync.runs import resume_run
-from wizsync.shards import ShardSpec, shard_journal_name
+from wizsync.run.flows import resume_run
+from wizsync.fleet.shards import ShardSpec, shard_journal_name
 
 from .apply import finish
 from .common import output_options, reporter_for, shard_option, transport_options, user_errors

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from wizsync.engine import Transport, run
-from wizsync.runs import rollback_run
+from wizsync.run.flows import rollback_run
 
 from .apply import batches_option, finish, max_failures_option
 from .common import output_options, reporter_for, transport_options, user_errors

@@ -14,12 +14,12 @@ from typing import Any
 import click
 
 from wizsync.journal import ItemRecord, Journal, RunRecord, lock_holder
-from wizsync.journal_location import JournalLocation, locate_journal
+from wizsync.journal.location import JournalLocation, locate_journal
 from wizsync.report import ChatbotReport
 from wizsync.report.jsonout import build_document, dumps
 from wizsync.report.next_steps import next_steps
 from wizsync.report.values import scrub
-from wizsync.shards import Shard, shard_line
+from wizsync.fleet.shards import Shard, shard_line
 
 __all__ = ["item_reports", "effective_status", "print_run", "run_json", "run_document", "key_stats", "confirmer",
            "journal_path_option", "manifest_path_option", "journal_location", "open_journal_at", "existing_journal"]
@@ -39,7 +39,7 @@ def manifest_path_option(help: str) -> Any:
 
 
 def journal_location(journal: str | None, manifest: str | None, *, param: str = "journal") -> JournalLocation:
-    """The one journal rule (``wizsync.journal_location``) for this command's options."""
+    """The one journal rule (``wizsync.journal.location``) for this command's options."""
     ctx = click.get_current_context()
     from_env = ctx.get_parameter_source(param) == click.core.ParameterSource.ENVIRONMENT
     return locate_journal(journal, from_env=from_env, manifest=manifest)

@@ -10,8 +10,8 @@ import click
 from wizsync.manifest import ManifestError, ManifestErrors, Manifest, load_manifest, resolve_targets
 from wizsync.engine import DEFAULT_CONCURRENCY, Transport, run
 from wizsync.journal import default_journal_path
-from wizsync.keycheck import KeyCheck, check_keys
-from wizsync.pinning import duplicate_key_errors
+from wizsync.fleet.keycheck import KeyCheck, check_keys
+from wizsync.fleet.pinning import duplicate_key_errors
 from wizsync.report.errordoc import emit
 from wizsync.render import CheckReport, check_manifest
 

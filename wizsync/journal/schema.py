@@ -179,7 +179,7 @@ CREATE TABLE snapshots (
 );
 """
 
-# Version 2: what each target's key saw, trust on first use (wizsync.pinning).
+# Version 2: what each target's key saw, trust on first use (wizsync.fleet.pinning).
 _V2 = """
 CREATE TABLE pins (
     target      TEXT NOT NULL,

@@ -519,7 +519,7 @@ class Journal:
                 {"command": command, "environment": environment, "pid": row["pid"], "host": row["host"],
                  "parent_run": parent_run},
             )
-        # --log-file stamps every line with the run id from this record on (wizsync.logfile).
+        # --log-file stamps every line with the run id from this record on (wizsync.commands.logfile).
         _LOG.info("run %s: %s '%s' started", run_id, command, environment, extra={"wizsync_run_id": run_id})
         return run_id
 

@@ -31,7 +31,7 @@ from .model import DEFAULT_WAVE, ChatbotEntry, Discover, DocumentPatch, Manifest
 from .selectors import Selection, parse_selection
 
 if TYPE_CHECKING:
-    from wizsync.shards import Shard
+    from wizsync.fleet.shards import Shard
 
 __all__ = ["Target", "TargetPlan", "address", "resolve_targets", "find_chatbot_id"]
 
@@ -83,7 +83,7 @@ class TargetPlan:
     environment: str
     selection: Selection
     targets: tuple[Target, ...]
-    # Set when ``--shard`` restricted the targets to one shard's keys (wizsync.shards).
+    # Set when ``--shard`` restricted the targets to one shard's keys (wizsync.fleet.shards).
     shard: Shard | None = None
 
     def listings_needed(self) -> list[str]:

@@ -9,12 +9,13 @@ secret, never a value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from wizsync.manifest.errors import ManifestError
 
-__all__ = ["SecretRef", "SecretText", "mask"]
+__all__ = ["SecretRef", "SecretText", "forbidden_values", "mask"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,15 @@ class SecretText:
 
 def mask(name: str) -> str:
     return f"<secret:{name}>"
+
+
+def forbidden_values(
+    secret_names: Iterable[str], environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()
+) -> set[str]:
+    """The values no output may hold: the resolved secrets a run uses, plus ``extra`` (API keys).
+
+    E.g. ``forbidden_values(rendered.secret_names, os.environ, [api_key])``.
+    """
+    environ = os.environ if environ is None else environ
+    found = {environ[n] for n in secret_names if environ.get(n)}
+    return found | {e for e in extra if e}

@@ -1,6 +1,6 @@
 """How wizsync shows plans and results to people and machines.
 
-Pure formatting: nothing here touches the network or the journal.
+Pure formatting: nothing here touches the network or the journal; callers read and pass the data.
 
 - :mod:`.model`    — :class:`ChatbotReport`, the one input record every renderer takes.
 - :mod:`.values`   — value display: elision, control-character escaping, secret masking.
@@ -9,6 +9,10 @@ Pure formatting: nothing here touches the network or the journal.
 - :mod:`.summary`  — totals, deletes, per-key request counts, the apply-time estimate.
 - :mod:`.jsonout`  — the stable ``--json`` document (schema in its docstring).
 - :mod:`.progress` — live progress (rich on a TTY, one line per event otherwise).
+- :mod:`.fleetview` — the runs of several journals (shards) as one fleet, for ``runs``/``show``.
+
+The last room before the commands: it may import every library package but
+``run`` and ``commands``; nothing upstream imports it at run time.
 """
 
 from .model import ChatbotReport

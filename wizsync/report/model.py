@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from wizchat_management.models import ApplyResult, FailedOperation, Plan
+
+if TYPE_CHECKING:
+    from ..plan.dryrun import PlanOutcome
 
 SUMMARY_KEYS = ("create", "update", "delete", "noop")
 
@@ -74,3 +77,19 @@ class ChatbotReport:
     def has_changes(self) -> bool:
         c = self.counts
         return bool(c) and (c["create"] + c["update"] + c["delete"]) > 0  # type: ignore[index]
+
+
+def plan_report(outcome: PlanOutcome, **kwargs: Any) -> ChatbotReport:
+    """The report record of one chatbot's plan (its masked desired document when it was loaded)."""
+    from ..fleet.load import FleetItem
+
+    item = outcome.item
+    return ChatbotReport(
+        name=item.name,
+        tenant=item.target.tenant,
+        chatbot_id=item.target.chatbot_id,
+        result=outcome.result,
+        error=outcome.error,
+        desired=item.rendered.masked if isinstance(item, FleetItem) else None,
+        **kwargs,
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -40,18 +39,6 @@ def safe_text(s: str) -> str:
 def forbidden_list(forbidden: Iterable[str] | None) -> list[str]:
     """Non-empty forbidden values, longest first (so a longer secret wins)."""
     return sorted({f for f in (forbidden or ()) if f}, key=lambda f: (-len(f), f))
-
-
-def forbidden_values(
-    secret_names: Iterable[str], environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()
-) -> set[str]:
-    """The values no output may hold: the resolved secrets a run uses, plus ``extra`` (API keys).
-
-    E.g. ``forbidden_values(rendered.secret_names, os.environ, [api_key])``.
-    """
-    environ = os.environ if environ is None else environ
-    found = {environ[n] for n in secret_names if environ.get(n)}
-    return found | {e for e in extra if e}
 
 
 def scrub(value: Any, forbidden: Sequence[str]) -> Any:

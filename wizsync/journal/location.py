@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .journal import default_journal_path
+from . import default_journal_path
 
 __all__ = ["DEFAULT_MANIFEST", "JournalLocation", "locate_journal"]
 

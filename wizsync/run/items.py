@@ -2,7 +2,7 @@
 
 Each source turns its input into ``RunItem`` values (a chatbot, its key, the
 document it should become) in rollout order; the run lifecycle
-(``wizsync.lifecycle``) and the batch runner take it from there.
+(``wizsync.run.lifecycle``) and the batch runner take it from there.
 
 - ``from_fleet``: the manifest's selected chatbots, bound and rendered
   (``fleet.load_fleet``), in ``rollout.waves`` order;
@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .apply import UNFINISHED_STATES, RunItem
-from .engine import Executor
-from .fleet import FleetFailure, FleetItem, load
-from .journal import ItemRecord, Journal
-from .rollback import Loss, rollback_items
-from .rollout import wave_order
+from ..apply.batches import UNFINISHED_STATES, RunItem
+from ..apply.schedule import wave_order
+from ..engine import Executor
+from ..fleet.load import FleetFailure, FleetItem, load
+from ..journal import ItemRecord, Journal
+from ..rollback.restore import Loss, rollback_items
 
 __all__ = ["Entry", "FleetItems", "Resumption", "from_fleet", "from_snapshots", "from_journal", "item_rows", "batches_of"]
 

@@ -1,6 +1,6 @@
 """``--shard I/N``: split one environment's fleet over N processes by target key (pure).
 
-A key (``tenant/environment``, :func:`wizsync.fleet.key_label`) is never split, so
+A key (``tenant/environment``, :func:`wizsync.fleet.load.key_label`) is never split, so
 per-key rate limits hold with shards running side by side. The split is decided
 from the manifest and the selection alone, before any request: a discover
 entry's size is not known before listing, so it weighs its ``shardWeight``
@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .fleet import key_label
-from .manifest import TargetPlan
+from ..manifest import TargetPlan
+from .load import key_label
 
 __all__ = ["INDEX_VARIABLE", "MAX_SHARDS", "ShardSpec", "Shard", "parse_shard", "partition", "key_weights", "assign", "restrict", "shard_journal_name", "shard_line", "overlapping"]
 

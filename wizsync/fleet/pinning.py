@@ -29,10 +29,10 @@ from typing import Any
 
 from wizchat_management import PublicChatbot
 
-from .engine import Executor
-from .fleet import key_label, list_tenants
-from .journal import Journal
-from .manifest import Manifest, ManifestError, read_api_key
+from ..engine import Executor
+from ..journal import Journal
+from ..manifest import Manifest, ManifestError, read_api_key
+from .load import key_label, list_tenants
 
 __all__ = ["PinCheck", "check_targets", "decide", "duplicate_key_errors", "parse_repin", "target_pins_error"]
 

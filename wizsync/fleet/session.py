@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .engine import DEFAULT_CONCURRENCY, Executor, KeySpec, Transport
-from .fleet import FleetItem, fetch_pairs, key_pairs, key_specs, no_match_error, precheck
-from .journal import Journal, LockTarget, default_journal_path
-from .manifest import Manifest, TargetPlan, load_manifest, parse_selection, raise_all, resolve_targets
-from .recorder import Recorder
-from .report.values import forbidden_values
+from ..engine import DEFAULT_CONCURRENCY, Executor, KeySpec, Transport
+from ..journal import Journal, LockTarget, default_journal_path
+from ..journal.recorder import Recorder
+from ..manifest import Manifest, TargetPlan, load_manifest, parse_selection, raise_all, resolve_targets
+from ..render.secrets import forbidden_values
+from .load import FleetItem, fetch_pairs, key_pairs, key_specs, no_match_error, precheck
 from .shards import Shard, ShardSpec, assign, restrict, shard_journal_name
 
 __all__ = ["Session", "manifest_hash", "open_session", "make_executor"]
@@ -58,7 +58,7 @@ class Session:
 
     async def prove_targets(self, ex: Executor, journal: Journal, run_id: str, *, repin: frozenset[str] = frozenset(),
                             command: str = "plan/apply") -> Any:
-        """Before any dry-run or apply: every key of the session points where the manifest says (``wizsync.pinning``)."""
+        """Before any dry-run or apply: every key of the session points where the manifest says (``wizsync.fleet.pinning``)."""
         from .pinning import check_targets
 
         return await check_targets(ex, self.manifest, sorted(self.keys), journal, run_id, repin=repin, command=command)
@@ -100,7 +100,7 @@ def open_session(
     involved; ``sources`` also reads the keys of source environments.
     ``keys`` says which keys to read instead: ``"fetches"`` only those
     rendering's fetches need (``render --online``), ``"none"`` none at all.
-    ``shard`` keeps one shard's keys (``wizsync.shards``): a ``ShardSpec`` is
+    ``shard`` keeps one shard's keys (``wizsync.fleet.shards``): a ``ShardSpec`` is
     assigned its keys from the selection; a recorded ``Shard`` (resume,
     rollback) keeps exactly the keys it was given, whatever the manifest says now.
     Only the shard's keys are read, and its journal defaults to

@@ -1,7 +1,7 @@
 """The life of one run, whatever the command: lock, journal row, recorder, signals, how it ends.
 
 ``plan``, ``apply``, ``resume`` and ``rollback`` differ in where their items
-come from (``wizsync.items``: the fleet, the journal, snapshots) and in
+come from (``wizsync.run.items``: the fleet, the journal, snapshots) and in
 what they do with them; how a run starts, holds its lock, counts requests and
 ends is written once, here:
 
@@ -26,16 +26,16 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .engine import Executor, Stopped
-from .journal import Journal, JournalError, LockTarget, RunLock
-from .manifest import ManifestError
-from .recorder import Recorder
+from ..engine import Executor, Stopped
+from ..journal import Journal, JournalError, LockTarget, RunLock
+from ..journal.recorder import Recorder
+from ..manifest import ManifestError
+from ..report.feed import feed_key_states
+from ..report.progress import key_states
 from .signals import RunStopped, StopSignals, signal_name
-from .report.feed import feed_key_states
-from .report.progress import key_states
 
 if TYPE_CHECKING:
-    from .report.progress import Reporter
+    from ..report.progress import Reporter
 
 __all__ = ["USER_ERRORS", "Lifecycle", "prepared", "run_lifecycle"]
 
@@ -160,7 +160,7 @@ def run_lifecycle(
     with prepared(journal):
         lock = acquire()
     life = Lifecycle(journal, run_id, user_errors, reporter, lock=lock)
-    # Graceful from the start: a signal is remembered; each phase ends at the next check (see wizsync.signals).
+    # Graceful from the start: a signal is remembered; each phase ends at the next check (see wizsync.run.signals).
     life.signals.install(life._stopping)
     try:
         with life._stack:

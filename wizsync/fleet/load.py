@@ -24,12 +24,12 @@ from typing import Any, TypeVar
 
 from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatApiError, WizChatError
 
-from .engine import Executor, KeySpec
-from .engine.errors import error_info, key_refused
-from .manifest import Manifest, ManifestError, Target, TargetPlan, raise_all, read_api_key
-from .render import RenderedDocument, check_manifest, live_config_needed, render_target
-from .render.promotion import promotion_gaps
-from .render.sources import LiveConfigRef
+from ..engine import Executor, KeySpec
+from ..engine.errors import error_info, key_refused
+from ..manifest import Manifest, ManifestError, Target, TargetPlan, raise_all, read_api_key
+from ..render import RenderedDocument, check_manifest, live_config_needed, render_target
+from ..render.promotion import promotion_gaps
+from ..render.sources import LiveConfigRef
 
 T = TypeVar("T")
 

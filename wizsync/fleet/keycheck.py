@@ -3,7 +3,7 @@
 Read-only: one ``list_chatbots`` per (tenant, environment) with a key entry,
 through the engine (its pacing and retry policy, as every other command),
 then each environment's chatbot names bound against those listings, and the
-targets proved as a run would prove them (``wizsync.pinning``: no two keys of
+targets proved as a run would prove them (``wizsync.fleet.pinning``: no two keys of
 one organization, what the journal pinned, the manifest's ``expect``), without
 pinning anything. Every problem is collected, none stops the others.
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from wizchat_management import PublicChatbot
 
-from .engine import KeySpec, Transport
-from .fleet import key_label, key_specs, list_tenants
-from .journal import Journal
-from .manifest import Manifest, ManifestError, resolve_targets
+from ..engine import KeySpec, Transport
+from ..journal import Journal
+from ..manifest import Manifest, ManifestError, resolve_targets
+from .load import key_label, key_specs, list_tenants
 from .pinning import decide, expectations, target_pins_error
 from .session import make_executor
 

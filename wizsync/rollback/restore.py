@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .apply import RunItem, is_secret_change
-from .journal import ItemRecord, Journal, JournalError
-from .render import document_hash
+from ..apply.batches import RunItem, is_secret_change
+from ..journal import ItemRecord, Journal, JournalError
+from ..render import document_hash
 
 __all__ = ["SnapshotDocument", "Loss", "ChangedSince", "CHANGED_STATES", "changed_since", "rollback_items"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .journal import RunRecord
-from .rollout import failure_budget
-from .shards import Shard, overlapping
+from ..apply.schedule import failure_budget
+from ..fleet.shards import Shard, overlapping
+from ..journal import RunRecord
 
 __all__ = ["RunView", "FleetSummary", "fleet_summary"]
 

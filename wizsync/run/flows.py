@@ -1,7 +1,7 @@
 """apply, resume and rollback: their items, their refusals, then the batches.
 
 The run's lifecycle (lock, journal row, recorder, signals, how it ends) is
-``wizsync.lifecycle``; where the items come from is ``wizsync.items``; the
+``wizsync.run.lifecycle``; where the items come from is ``wizsync.run.items``; the
 per-chatbot work is ``apply.BatchRunner``. What is left here is what the
 three commands decide differently: what to plan, what to refuse, what to ask.
 """
@@ -14,23 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .apply import UNFINISHED_STATES, ApplyOptions, Approved, BatchRunner, RunItem, RunSummary, approved_from
-from .engine import Executor, Transport
-from .fleet import FleetItem, list_tenants
+from ..apply.batches import UNFINISHED_STATES, ApplyOptions, Approved, BatchRunner, RunItem, RunSummary, approved_from
+from ..apply.schedule import cut_batches
+from ..engine import Executor, Transport
+from ..fleet.load import FleetItem, list_tenants
+from ..fleet.session import Session, manifest_hash, open_session
+from ..fleet.shards import Shard
+from ..journal import Journal, JournalError, LockTarget, RunLock, RunRecord, new_run_id
+from ..manifest import ManifestError
+from ..plan.dryrun import deletes_of, ops_of, plan_fleet, summary_of
+from ..report.prompt import confirmation_preview
+from ..rollback.restore import ChangedSince, Loss, changed_since
 from .items import Entry, Resumption, batches_of, from_fleet, from_journal, from_snapshots, item_rows
-from .journal import Journal, JournalError, LockTarget, RunLock, RunRecord, new_run_id
 from .lifecycle import USER_ERRORS, Lifecycle, prepared, run_lifecycle
-from .manifest import ManifestError
 from .signals import RunStopped, signal_name
-from .plan import deletes_of, ops_of, plan_fleet, summary_of
-from .rollback import ChangedSince, Loss, changed_since
-from .report.prompt import confirmation_preview
-from .rollout import cut_batches
-from .session import Session, manifest_hash, open_session
-from .shards import Shard
 
 if TYPE_CHECKING:
-    from .report.progress import Reporter
+    from ..report.progress import Reporter
 
 __all__ = ["RunOutcome", "apply_run", "resume_run", "rollback_run", "RefusedError", "USER_ERRORS"]
 
@@ -463,8 +463,8 @@ async def apply_plan_file(
     """
     import os
 
-    from .report.values import forbidden_values
-    from .session import make_executor
+    from ..fleet.session import make_executor
+    from ..render.secrets import forbidden_values
 
     pf = plan_file
     keys = pf.key_specs()

@@ -151,7 +151,7 @@ class LoggingReporter:
     def request_event(self, label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> None:
         # Waits (and capped waits) are logged by the engine itself (logger wizsync.engine).
         if kind in ("retry", "throttled"):
-            from .report.progress import event_line
+            from ..report.progress import event_line
 
             LOGGER.info("%s", event_line(label, context, kind, detail))
         self.inner.request_event(label, context, kind, detail)

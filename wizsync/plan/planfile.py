@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine import KeySpec
-from .manifest import ManifestError
-from .render.hashing import document_hash
-from .render.secrets import SecretRef, SecretText
+from ..engine import KeySpec
+from ..manifest import ManifestError
+from ..render.hashing import document_hash
+from ..render.secrets import SecretRef, SecretText
 
 __all__ = ["FORMAT", "PlanFile", "PlanFileDocument", "is_plan_file", "load_plan_file", "plan_file_document", "write_plan_file"]
 
@@ -180,8 +180,8 @@ def write_plan_file(path: str | os.PathLike[str], data: Mapping[str, Any]) -> No
 
 def plan_file_data(session: Any, plan_run: Any, *, no_prune: bool, version: str) -> dict[str, Any]:
     """The plan file of a completed plan run (``plan --out``): nothing in it is a key or a secret value."""
-    from .journal import now_rfc3339
-    from .plan import effective_prune, ops_of
+    from ..journal import now_rfc3339
+    from .dryrun import effective_prune, ops_of
 
     keys: dict[str, dict[str, Any]] = {}
     chatbots = []

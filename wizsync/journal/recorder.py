@@ -15,8 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import OnEvent
-from .journal import Journal
+from ..engine import OnEvent
+from . import Journal
 
 __all__ = ["ItemCounters", "Recorder"]
 

@@ -33,15 +33,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from wizchat_management import ApplyResult, ChatbotConfigDocument
 
-from .engine import Executor, ResponseTooLarge, Stopped, classify
-from .fleet import FleetFailure, FleetItem, key_label
-from .journal import Journal, now_rfc3339
-from .plan import deletes_of, error_info, has_changes, ops_of, summary_of
-from .recorder import Recorder
-from .rollout import budget_exceeded, failure_budget
+from ..engine import Executor, ResponseTooLarge, Stopped, classify
+from ..fleet.load import FleetFailure, FleetItem, key_label
+from ..journal import Journal, now_rfc3339
+from ..journal.recorder import Recorder
+from ..plan.dryrun import deletes_of, error_info, has_changes, ops_of, summary_of
+from .schedule import budget_exceeded, failure_budget
 
 if TYPE_CHECKING:
-    from .report.progress import Reporter
+    from ..report.progress import Reporter
 
 __all__ = [
     "Desired",
@@ -108,7 +108,7 @@ class ApplyOptions:
     concurrency: int = 16
     select: list[str] = field(default_factory=list)
     chatbots: list[str] = field(default_factory=list)
-    # ``wizsync.shards.Shard.as_json()`` of a ``--shard`` run: resume and rollback keep exactly these keys.
+    # ``wizsync.fleet.shards.Shard.as_json()`` of a ``--shard`` run: resume and rollback keep exactly these keys.
     shard: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -400,7 +400,7 @@ def approved_from(
     journal: Journal, plan_run: str, environment: str, shard: Mapping[str, Any] | None = None
 ) -> dict[str, Approved]:
     """The approved plan of ``plan_run`` (must be a plan run of the same environment, and the same shard)."""
-    from .journal import JournalError
+    from ..journal import JournalError
 
     run = journal.get_run(plan_run)
     planned, applying = _shard_of((run.options or {}).get("shard")), _shard_of(shard)

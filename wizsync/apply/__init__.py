@@ -1,0 +1,6 @@
+"""Apply: ordered batches with a fresh dry-run per chatbot and write-ahead journaling.
+
+``schedule`` is the pure arithmetic (order, batches, failure budget);
+``batches`` carries one run's items through them. May import plan, fleet,
+journal and engine; never rollback, run or commands.
+"""
