@@ -391,23 +391,6 @@ def test_unknown_label_is_a_clear_error() -> None:
     run(main())
 
 
-def test_a_signal_stops_gracefully_once() -> None:
-    import os
-    import signal
-
-    async def main() -> bool:
-        async with executor(FakeApi({KEY_A: None})) as ex:
-            # SIGUSR1 stands in for Ctrl-C, which pytest itself listens to.
-            ex.stop_on_signals([signal.SIGUSR1])
-            os.kill(os.getpid(), signal.SIGUSR1)
-            await asyncio.sleep(0.05)
-            with pytest.raises(Stopped):
-                await ex.call("acme/staging", get("cb_1"))
-            return ex.stopping
-
-    assert run(main()) is True
-
-
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="concurrency"):
         Executor({}, concurrency=0)

@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -471,26 +470,6 @@ class Executor:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
-
-    def stop_on_signals(self, signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
-        """First Ctrl-C (or SIGTERM) stops gracefully; a second one interrupts as usual.
-
-        Call from inside the running loop (e.g. at the top of the command's coroutine).
-        """
-        loop = asyncio.get_running_loop()
-
-        def handler(signum: int) -> None:
-            self.stop()
-            try:
-                loop.remove_signal_handler(signum)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - platform
-                pass
-
-        for signum in signals:
-            try:
-                loop.add_signal_handler(signum, handler, signum)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-                signal.signal(signum, lambda s, _f: loop.call_soon_threadsafe(self.stop))
 
     async def _unless_stopped(self, acquire: Callable[[], Awaitable[Any]], undo: Callable[[Any], None]) -> Any:
         """``await acquire()`` unless a stop comes first: then raise Stopped (and undo a late win)."""
