@@ -27,7 +27,7 @@ abandoned — a read ends ``Stopped``, a write ends with a timeout (it may
 have been applied: the caller records it as uncertain). So a stop never
 waits on a stuck request.
 
-Above that, ``Executor.call`` retries: transient errors with
+Above that, ``Executor.call`` retries (with tenacity, once a first attempt failed): transient errors with
 exponential backoff and jitter (bounded attempts), 429s through the
 limiter (their own bound), permanent errors never (``retry.classify``).
 
@@ -48,6 +48,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from wizchat_management import AsyncWizChatClient, WizChatApiError, WizChatConnectionError
 from wizchat_management._base_client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
@@ -561,18 +562,43 @@ class Executor:
                 self._emit(label, context, "retry",
                            {"attempt": state.attempts, "error": _describe(exc), "wait": round(delay, 3)})
 
+        def should_retry(exc: BaseException) -> bool:
+            return is_retryable(exc) and not self._stop.is_set() and not self._stop_retrying(state, exc)
+
         async def attempts() -> T:
-            # A plain loop, not tenacity's: the same decisions (retry.classify, _stop_retrying,
-            # _retry_wait), without its per-call set-up (~8 % of the client CPU per request).
-            while True:
-                try:
-                    return await attempt()
-                except Exception as exc:
-                    if not is_retryable(exc) or self._stop.is_set() or self._stop_retrying(state, exc):
-                        raise
-                    delay = self._retry_wait(state, exc)
-                    before_sleep(exc, delay)
-                    await self._nap(delay)
+            # Most calls succeed at once and pay for no retry machinery (building
+            # tenacity's AsyncRetrying per call cost ~8 % of the client CPU per
+            # request, docs/benchmarks.md). Only a failed first attempt enters
+            # tenacity, with the same decisions: retry.classify, _stop_retrying, _retry_wait.
+            try:
+                return await attempt()
+            except Exception as exc:
+                if not should_retry(exc):
+                    raise
+                first_delay = self._retry_wait(state, exc)
+                before_sleep(exc, first_delay)
+                await self._nap(first_delay)
+
+            def outcome_of(rs: RetryCallState) -> BaseException:
+                exc = rs.outcome.exception() if rs.outcome is not None else None
+                assert exc is not None  # tenacity asks only after a failed attempt
+                return exc
+
+            def wait(rs: RetryCallState) -> float:
+                return self._retry_wait(state, outcome_of(rs))
+
+            def sleep_note(rs: RetryCallState) -> None:
+                before_sleep(outcome_of(rs), rs.next_action.sleep if rs.next_action is not None else 0.0)
+
+            retrying = AsyncRetrying(
+                retry=retry_if_exception(is_retryable),
+                stop=lambda rs: not should_retry(outcome_of(rs)),
+                wait=wait,
+                before_sleep=sleep_note,
+                sleep=self._nap,
+                reraise=True,
+            )
+            return await retrying(attempt)
 
         token = _CURRENT_CALL.set(state)
         try:
