@@ -16,16 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-REDACTED = "<redacted>"
+from ..vocabulary import APPLY_ORDER, ITEM_KEYS, OBJECT_SECTIONS, REDACTED, SECTIONS
+
 API_VERSION = "wizchat.com/v1"
 KIND = "ChatbotConfig"
 
-# Execution order (also the order of operations in a plan).
-SECTION_ORDER: tuple[str, ...] = ("core", "security", "telemetry", "domains", "mcpServers", "skills")
-# Order of the sections in an exported document.
-EXPORT_ORDER: tuple[str, ...] = ("core", "security", "telemetry", "mcpServers", "skills", "domains")
-OBJECT_SECTIONS = frozenset({"core", "security", "telemetry"})
-ARRAY_KEYS: dict[str, str] = {"mcpServers": "name", "skills": "name", "domains": "hostname"}
 # Item defaults filled in before comparing (openapi.json `default`s).
 ITEM_DEFAULTS: dict[str, dict[str, Any]] = {
     "mcpServers": {"enabled": True},
@@ -240,7 +235,7 @@ def _validate_array(v: _Validator, spec: dict[str, Any], section: str) -> None:
     items = _section(v, spec, section, "array")
     if items is None:
         return
-    key_field = ARRAY_KEYS[section]
+    key_field = ITEM_KEYS[section]
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         p = f"spec.{section}[{i}]"
@@ -320,7 +315,7 @@ def present_sections(doc: dict[str, Any]) -> list[str]:
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         return []
-    return [s for s in SECTION_ORDER if spec.get(s) is not None]
+    return [s for s in APPLY_ORDER if spec.get(s) is not None]
 
 
 def _is_secret(section: str, path: str) -> bool:
@@ -378,10 +373,10 @@ def plan_apply(live: dict[str, Any], doc: dict[str, Any], *, prune: bool = True)
     spec: dict[str, Any] = doc["spec"]
     result = PlanResult(
         doc_extra={k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata", "spec")},
-        spec_extra={k: v for k, v in spec.items() if k not in SECTION_ORDER},
+        spec_extra={k: v for k, v in spec.items() if k not in APPLY_ORDER},
     )
     secret_errors: list[dict[str, str]] = []
-    for section in SECTION_ORDER:
+    for section in APPLY_ORDER:
         desired = spec.get(section)
         if desired is None:
             continue  # unmanaged
@@ -424,7 +419,7 @@ def fill_defaults(section: str, item: dict[str, Any]) -> dict[str, Any]:
 def _plan_array(
     section: str, current: list[dict[str, Any]], desired: list[dict[str, Any]], prune: bool, errors: list[dict[str, str]]
 ) -> list[PlannedOp]:
-    key_field = ARRAY_KEYS[section]
+    key_field = ITEM_KEYS[section]
     live = {item[key_field]: item for item in current}
     ops: list[PlannedOp] = []
     wanted: set[str] = set()
@@ -494,7 +489,7 @@ def execute(live: dict[str, Any], plan: PlanResult) -> ExecutionResult:
         if op.section in OBJECT_SECTIONS:
             config[op.section] = op.new_value
         else:
-            key_field = ARRAY_KEYS[op.section]
+            key_field = ITEM_KEYS[op.section]
             items = list(config.get(op.section) or [])
             idx = next((i for i, it in enumerate(items) if it[key_field] == op.key), None)
             if op.op == "delete":
@@ -515,7 +510,7 @@ def execute(live: dict[str, Any], plan: PlanResult) -> ExecutionResult:
 def redact_config(config: dict[str, Any]) -> dict[str, Any]:
     """The spec as get_config shows it: every section present, secrets as ``"<redacted>"``."""
     spec: dict[str, Any] = {}
-    for section in EXPORT_ORDER:
+    for section in SECTIONS:
         value = copy.deepcopy(config.get(section))
         if section in OBJECT_SECTIONS:
             value = value or {}
@@ -534,7 +529,7 @@ def redact_config(config: dict[str, Any]) -> dict[str, Any]:
 def normalize_config(config: dict[str, Any]) -> dict[str, Any]:
     """A seeded config as stored: array items with their defaults filled in, null keys dropped."""
     out: dict[str, Any] = {}
-    for section in SECTION_ORDER:
+    for section in APPLY_ORDER:
         value = config.get(section)
         if value is None:
             continue

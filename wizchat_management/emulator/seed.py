@@ -48,12 +48,12 @@ from typing import Any
 
 import yaml
 
+from ..vocabulary import APPLY_ORDER, REDACTED, is_api_key
 from . import engine
 from .ratelimit import LIMITER_KINDS, RETRY_AFTER_FORMS
 from .state import ALL_SCOPES, ApiKey, Chatbot, EmulatorState, Organization
 
 DEFAULT_KEY_SEED = "wizchat-emulator"
-_KEY_RE = re.compile(r"^wpk_(live|test)_[A-Za-z0-9_-]{24,}$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -169,7 +169,7 @@ def _build_key(
         errors.append(f"{kp}.label: duplicate key label {label!r}")
     labels.add(label)
     key = k.get("key") or derive_key(key_seed, label, live)
-    if not isinstance(key, str) or not _KEY_RE.match(key):
+    if not isinstance(key, str) or not is_api_key(key):
         errors.append(f"{kp}.key: must look like wpk_live_/wpk_test_ + 24 or more url-safe characters")
     scopes = k.get("scopes", list(ALL_SCOPES))
     if not isinstance(scopes, list) or any(s not in ALL_SCOPES for s in scopes):
@@ -217,7 +217,7 @@ def _build_chatbot(
         description=c.get("description", core.get("description")),
         status=str(status),
         config=engine.normalize_config(config) if not problems else {},
-        spec_extra={k: v for k, v in config.items() if k not in engine.SECTION_ORDER},
+        spec_extra={k: v for k, v in config.items() if k not in APPLY_ORDER},
     )
     _stamp_times(bot, c, created_at)
     return bot
@@ -227,8 +227,8 @@ def _config_problems(config: dict[str, Any], cp: str, errors: list[str]) -> bool
     """Check a seeded config by the apply engine's rules; True when it has contract problems."""
     problems = engine.validate_document({"apiVersion": engine.API_VERSION, "kind": engine.KIND, "spec": config})
     errors.extend(f"{cp}.config.{e['path'][len('spec.'):]}: {e['message']}" for e in problems)
-    if engine.REDACTED in repr(config):
-        errors.append(f"{cp}.config: a seed holds real values, not {engine.REDACTED!r}")
+    if REDACTED in repr(config):
+        errors.append(f"{cp}.config: a seed holds real values, not {REDACTED!r}")
     return bool(problems)
 
 

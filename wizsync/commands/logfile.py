@@ -24,20 +24,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import click
 
+from wizchat_management import API_KEY_RE
+
 __all__ = ["LOGGER", "open_log_file", "close_log_file", "start_logging", "LoggingReporter", "LoggedGroup"]
 
 LOGGER = logging.getLogger("wizsync")
 LOGGER.addHandler(logging.NullHandler())
 
-# What a WizChat API key looks like (openapi.json, `bearerAuth`).
-_KEY_SHAPE = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]+")
 _FORMAT = "%(asctime)s %(levelname)-7s run=%(run_id)s %(message)s"
 # Lines held until the run id is known; beyond this many they are written with ``run=-``.
 _HOLD = 1000
@@ -46,7 +45,7 @@ _HOLD = 1000
 class _MaskKeys(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        masked = _KEY_SHAPE.sub("wpk_***", text)
+        masked = API_KEY_RE.sub("wpk_***", text)
         if masked != text:
             record.msg, record.args = masked, None
         return True

@@ -50,8 +50,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from wizchat_management import AsyncWizChatClient, WizChatApiError, WizChatConnectionError
-from wizchat_management._base_client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
+from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatClient, WizChatApiError, WizChatConnectionError
 
 from .limiter import KeyLimiter, Ticket
 from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, throttle_delay
@@ -219,7 +218,7 @@ class _ApiClient(httpx.AsyncClient):
         self._defaults = dict(self.headers.items())
         self._timeout_ext = timeout.as_dict()
 
-    @property  # type: ignore[override]
+    @property
     def cookies(self) -> Any:
         return _NO_COOKIES
 

@@ -12,13 +12,12 @@ A hit raises :class:`SecretInJournalError` naming where, never what.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
+
+from wizchat_management import API_KEY_RE
 
 from .errors import SecretInJournalError
 
-# Real keys are wpk_live_ + 24+ url-safe chars (openapi.json); 16 catches truncated ones too.
-API_KEY_RE = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]{16,}")
 
 # Shorter registered values are ignored: a 1-3 character "secret" would match
 # ordinary text (revision numbers, booleans) and refuse every write.

@@ -17,9 +17,7 @@ from .errors import ManifestError, ManifestErrors, format_key_path, raise_all
 from .keys import read_api_key
 from .loader import load_manifest
 from .model import (
-    ARRAY_SECTION_KEYS,
     DEFAULT_WAVE,
-    SECTIONS,
     ChatbotEntry,
     Defaults,
     DocumentPatch,
@@ -36,9 +34,7 @@ from .selectors import Selection, parse_selection
 from .targets import Target, TargetPlan, find_chatbot_id, resolve_targets
 
 __all__ = [
-    "ARRAY_SECTION_KEYS",
     "DEFAULT_WAVE",
-    "SECTIONS",
     "ChatbotEntry",
     "Defaults",
     "DocumentPatch",

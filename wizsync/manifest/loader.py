@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import ManifestError, ManifestErrors
-from .model import API_KEY_PATTERN, Manifest
+from wizchat_management import API_KEY_PREFIX, API_KEY_RE
+
+from .model import Manifest
 from .references import check_references
 from .validation_errors import manifest_errors_from_validation
 from .yaml_marks import LocatedYaml, load_located_yaml
@@ -85,7 +87,7 @@ def _reject_inline_keys(doc: LocatedYaml, node: Any, path: tuple[Any, ...]) -> N
     elif isinstance(node, list):
         for index, value in enumerate(node):
             _reject_inline_keys(doc, value, path + (index,))
-    elif isinstance(node, str) and API_KEY_PATTERN.search(node):
+    elif isinstance(node, str) and (API_KEY_RE.search(node) or node.startswith(API_KEY_PREFIX)):
         raise doc.error(
             path,
             "this value looks like a WizChat API key; a key must never be written in the manifest",

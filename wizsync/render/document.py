@@ -23,7 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from wizsync.manifest import SECTIONS, ManifestError, Manifest, Target, raise_all
+from wizchat_management import SECTIONS
+
+from wizsync.manifest import ManifestError, Manifest, Target, raise_all
 from wizsync.manifest.errors import format_key_path
 from wizsync.manifest.model import DocumentPatch, check_allow_unknown
 

@@ -18,7 +18,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from wizsync.manifest.model import ARRAY_SECTION_KEYS
+from wizchat_management import ITEM_KEYS, OBJECT_SECTIONS
 
 from .secrets import SecretText
 from .templates import Origin
@@ -26,7 +26,6 @@ from .templates import Origin
 __all__ = ["merge_spec", "reject_delete_markers", "DELETE_KEY"]
 
 DELETE_KEY = "$delete"
-OBJECT_SECTIONS = ("core", "security", "telemetry")
 
 
 def merge_spec(base: Mapping[str, Any], patch: Mapping[str, Any], origin: Origin) -> dict[str, Any]:
@@ -36,8 +35,8 @@ def merge_spec(base: Mapping[str, Any], patch: Mapping[str, Any], origin: Origin
         path = ("spec", section)
         if value is None:
             out[section] = None
-        elif section in ARRAY_SECTION_KEYS:
-            out[section] = _merge_items(out.get(section), value, ARRAY_SECTION_KEYS[section], origin, path)
+        elif section in ITEM_KEYS:
+            out[section] = _merge_items(out.get(section), value, ITEM_KEYS[section], origin, path)
         elif isinstance(value, Mapping) and (out.get(section) is None or isinstance(out[section], Mapping)):
             keep_null = section in OBJECT_SECTIONS
             out[section] = _merge_object(out.get(section) or {}, value, origin, path, keep_null=keep_null)

@@ -24,13 +24,13 @@ from typing import Any, Iterable, Sequence
 from rich.console import Console
 from rich.text import Text
 
+from wizchat_management import ITEM_KEYS
 from wizchat_management.models import Operation
 
 from .model import ChatbotReport
 from .values import (
     DEFAULT_LIMIT,
     MASK,
-    ITEM_KEYS,
     desired_item,
     flatten,
     forbidden_list,
