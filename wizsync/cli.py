@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 
+from typing import TYPE_CHECKING
+
 import click
 
 from . import __version__
@@ -50,12 +52,16 @@ def _json_requested(args: list[str], environ: os._Environ[str] | dict[str, str])
     return command, value in ("1", "true", "yes", "on", "t", "y")
 
 
-def _error_info(exc: BaseException) -> "ErrorInfo":  # noqa: F821 - lazy import below
+if TYPE_CHECKING:
+    from .report.errordoc import ErrorInfo
+
+
+def _error_info(exc: BaseException) -> ErrorInfo:
     from .report.errordoc import ErrorInfo
 
     tagged = getattr(exc, "wizsync_error", None)
-    if tagged is not None:
-        return tagged  # type: ignore[no-any-return]
+    if isinstance(tagged, ErrorInfo):  # set by commands.common (a click error with a file/line/key)
+        return tagged
     if isinstance(exc, click.UsageError):
         return ErrorInfo("usage_error", exc.format_message())
     if isinstance(exc, click.ClickException):

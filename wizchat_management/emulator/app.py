@@ -19,6 +19,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +71,7 @@ class EmulatorContext:
 # -- gateway ----------------------------------------------------------------
 
 
-def _bearer(scope: dict[str, Any]) -> str | None:
+def _bearer(scope: Mapping[str, Any]) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
             raw = value.decode("latin-1")

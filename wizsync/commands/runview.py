@@ -7,9 +7,9 @@ what was recorded, whether the run just ended or ended last week.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -24,6 +24,8 @@ from wizsync.fleet.shards import Shard, shard_line
 __all__ = ["item_reports", "effective_status", "print_run", "run_json", "run_document", "key_stats", "confirmer",
            "journal_path_option", "manifest_path_option", "journal_location", "open_journal_at", "existing_journal"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 journal_path_option = click.option(
     "--journal",
     "journal",
@@ -34,7 +36,7 @@ journal_path_option = click.option(
 )
 
 
-def manifest_path_option(help: str) -> Any:
+def manifest_path_option(help: str) -> Callable[[_F], _F]:
     return click.option("--manifest", "manifest", metavar="PATH", type=click.Path(dir_okay=False), help=help)
 
 

@@ -104,9 +104,9 @@ class GrantedRate:
 
     def pace(self, now: float | None = None) -> float:
         if self._ceiling is None:
-            return SLOW_START_RATE * 2.0 ** min(self._n / SLOW_START_DOUBLING, _MAX_EXPONENT)
+            return SLOW_START_RATE * math.pow(2.0, min(self._n / SLOW_START_DOUBLING, _MAX_EXPONENT))
         factor = 1.0 if self._climbing else HOLD
-        return max(self._min_rate, self._ceiling * factor * 2.0 ** self._over(now))
+        return max(self._min_rate, self._ceiling * factor * math.pow(2.0, self._over(now)))
 
     def phase(self) -> Phase:
         if self._ceiling is None:

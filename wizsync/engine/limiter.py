@@ -422,6 +422,7 @@ class KeyLimiter:
             waiting, wait = self._block_reason or "retry-after", blocked
         elif self._paced and rate is not None and self._tokens < 1.0 - _EPSILON:
             waiting, wait = "rate", (1.0 - self._tokens) / rate
+        mode: str
         if self._blind is not None:
             mode = self._blind.phase()
         elif self._headers_seen:

@@ -230,7 +230,7 @@ class RunLock:
                 None,
             ) from exc
         unique = sorted(set(targets))
-        holder = {
+        holder: dict[str, Any] = {
             "run_id": run_id,
             "command": command,
             "environment": environment,

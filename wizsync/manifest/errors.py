@@ -71,7 +71,7 @@ class ManifestErrors(ManifestError):
             flat.extend(error.errors if isinstance(error, ManifestErrors) else [error])
         if not flat:
             raise ValueError("ManifestErrors needs at least one error")
-        self.errors = flat
+        self.errors: list[ManifestError] = flat
         first = flat[0]
         super().__init__(first.message, file=first.file, line=first.line, key=first.key, hint=first.hint)
 

@@ -15,12 +15,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from wizchat_management import DEFAULT_BASE_URL, SECTIONS, SectionName
+
 from .errors import ManifestError
 
 __all__ = [
-    "SECTIONS",
-    "ARRAY_SECTION_KEYS",
-    "DEFAULT_BASE_URL",
     "DEFAULT_WAVE",
     "Manifest",
     "Environment",
@@ -38,13 +37,8 @@ __all__ = [
     "Vars",
 ]
 
-SECTIONS = ("core", "security", "telemetry", "mcpServers", "skills", "domains")
-# Array sections merge item by item on this key (openapi.json, `Spec`).
-ARRAY_SECTION_KEYS = {"mcpServers": "name", "skills": "name", "domains": "hostname"}
-DEFAULT_BASE_URL = "https://www.wizchat.com"
 DEFAULT_WAVE = "default"
 
-SectionName = Literal["core", "security", "telemetry", "mcpServers", "skills", "domains"]
 Scalar = Union[str, int, float, bool, None]
 Vars = dict[str, Scalar]
 
@@ -53,8 +47,6 @@ _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")
 _ALLOW_ENTRY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*(\.[A-Za-z_$][A-Za-z0-9_$-]*)*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-# What a WizChat API key looks like (openapi.json, `bearerAuth`).
-API_KEY_PATTERN = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]{8,}|^wpk_")
 
 
 class _Model(BaseModel):
@@ -301,7 +293,7 @@ class Rollout(_Model):
     """Order and pacing of an apply."""
 
     waves: list[str] = Field(default_factory=lambda: [DEFAULT_WAVE])
-    batches: list[Union[int, str]] = Field(default_factory=lambda: ["100%"])
+    batches: list[Union[int, str]] = Field(default_factory=lambda: list[Union[int, str]](["100%"]))
     maxFailures: Union[int, str] = 0
     concurrency: int = Field(default=16, ge=1, le=1024)
 

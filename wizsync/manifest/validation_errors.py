@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import difflib
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .errors import ManifestError
 from .yaml_marks import LocatedYaml
@@ -27,7 +28,7 @@ def manifest_error_from_validation(exc: ValidationError, doc: LocatedYaml, root:
 
 def manifest_errors_from_validation(exc: ValidationError, doc: LocatedYaml, root: type[BaseModel]) -> list[ManifestError]:
     """Every problem of ``exc``, one ``ManifestError`` per key path, in file order."""
-    mapped = []
+    mapped: list[tuple[int, bool, int, tuple[Any, ...], list[str], ErrorDetails]] = []
     for error in exc.errors(include_input=False, include_url=False):
         path, tags = _data_path(doc.data, error["loc"])
         # On one line, an unknown key explains more than the missing key it is probably a typo of.
@@ -73,7 +74,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[s
 
 
 def _describe(
-    error: Mapping[str, Any], path: tuple[Any, ...], tags: list[str], same_path: list[Mapping[str, Any]], root: type[BaseModel]
+    error: Mapping[str, Any], path: tuple[Any, ...], tags: list[str], same_path: Sequence[Mapping[str, Any]], root: type[BaseModel]
 ) -> tuple[str, str | None]:
     kind = error["type"]
     msg = str(error["msg"])

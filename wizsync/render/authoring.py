@@ -30,10 +30,10 @@ from typing import Any, Literal
 
 import jsonschema_rs
 
+from wizchat_management import ITEM_KEYS
 from wizchat_management.contract import component_schema
 
 from wizsync.manifest.errors import ManifestError, format_key_path
-from wizsync.manifest.model import ARRAY_SECTION_KEYS
 
 from .secrets import SecretText
 
@@ -120,7 +120,7 @@ def _document_schema(mode: Mode) -> dict[str, Any]:
     spec["properties"]["core"] = _nullable(_strict(component_schema("PublicCore"), patch=patch))
     spec["additionalProperties"] = False
     if patch:
-        for section, key in ARRAY_SECTION_KEYS.items():
+        for section, key in ITEM_KEYS.items():
             items = spec["properties"][section]["else"]["items"]
             items["properties"][DELETE_KEY] = {"type": "boolean"}
             items["properties"][key] = _strict(component_schema(_ITEM_SCHEMAS[section])["properties"][key], patch=False)
@@ -280,7 +280,7 @@ def _missing_keys(error: Any, path: tuple[Any, ...]) -> list[Problem] | None:
 
 def _wrong_type(error: Any, path: tuple[Any, ...]) -> list[Problem]:
     expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-    names = [_TYPE_NAMES.get(t, t) for t in expected if t != "null"]
+    names = [str(_TYPE_NAMES.get(t, t)) for t in expected if t != "null"]
     wanted = " or ".join(dict.fromkeys(names)) + (" (or null to remove it)" if "null" in expected else "")
     return [Problem(path, f"must be {wanted}, not {_type_of(error.instance)}", about_value=True)]
 

@@ -58,7 +58,7 @@ def live_config_needed(manifest: Manifest, target: Target) -> LiveConfigRef | No
     if env == target.environment:
         chatbot_id = target.chatbot_id
     else:
-        entry = manifest.chatbots[int(target.entry_path[1])]  # type: ignore[call-overload]
+        entry = manifest.chatbots[int(target.entry_path[1])]
         chatbot_id = entry.ids.get(env)
     return LiveConfigRef(env, target.tenant, chatbot_id, name, target.name, target.entry_path)
 

@@ -76,10 +76,10 @@ def render_markdown(
     if len(out) > budget:  # even the deletes do not fit: cut the list itself
         out = out[: max(0, budget)].rsplit("\n", 1)[0]
         return scrub(out + "\n\n> **Truncated**: this plan is too large for one comment; the full plan is in "
-                     f"the plan's text output or {_code('wizsync plan ... --json')}.\n", fb)  # type: ignore[no-any-return]
+                     f"the plan's text output or {_code('wizsync plan ... --json')}.\n", fb)
     out += _changed_section(items, fb, budget - len(out), limit)
     out += "\n".join(tail) + "\n"
-    return scrub(out, fb)  # type: ignore[no-any-return]
+    return scrub(out, fb)
 
 
 def _headline(items: list[ChatbotReport], environment: str, run_id: str | None) -> list[str]:
@@ -119,8 +119,8 @@ def _failures_section(items: list[ChatbotReport], fb: list[str]) -> list[str]:
     if not failed:
         return []
     lines = [f"### Could not be planned ({len(failed)})", ""]
-    lines += [f"- {_code(scrub(r.name, fb))}: {_code(str(r.error.get('code', 'error')))} "
-              f"{html.escape(safe_text(scrub(str(r.error.get('message', '')), fb)))}" for r in failed]
+    lines += [f"- {_code(scrub(r.name, fb))}: {_code(str((r.error or {}).get('code', 'error')))} "
+              f"{html.escape(safe_text(scrub(str((r.error or {}).get('message', '')), fb)))}" for r in failed]
     return lines + [""]
 
 

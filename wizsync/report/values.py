@@ -9,9 +9,10 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, overload
 
-REDACTED = "<redacted>"
+from wizchat_management import ITEM_KEYS, REDACTED
+
 MASK = "***"
 SECRET_REF_RE = re.compile(r"<secret:[A-Za-z_][A-Za-z0-9_]*>")
 
@@ -19,8 +20,6 @@ SECRET_REF_RE = re.compile(r"<secret:[A-Za-z_][A-Za-z0-9_]*>")
 # any of them can move the cursor, recolour or visually reorder a terminal line.
 _UNSAFE_RE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
-# Array sections and the field that keys their items (openapi.json).
-ITEM_KEYS = {"mcpServers": "name", "skills": "name", "domains": "hostname"}
 DEFAULT_LIMIT = 60
 
 
@@ -41,6 +40,10 @@ def forbidden_list(forbidden: Iterable[str] | None) -> list[str]:
     return sorted({f for f in (forbidden or ()) if f}, key=lambda f: (-len(f), f))
 
 
+@overload
+def scrub(value: str, forbidden: Sequence[str]) -> str: ...
+@overload
+def scrub(value: Any, forbidden: Sequence[str]) -> Any: ...
 def scrub(value: Any, forbidden: Sequence[str]) -> Any:
     """``value`` with every occurrence of a forbidden string replaced by ``***``.
 
