@@ -121,10 +121,10 @@ def decide(
                         f"(a staging key in a production variable, or one tenant's key in another's)")
                 check.problem(a, text)
                 check.problem(b, text.replace(f"as {b}", f"as {a}"))
-        for other, pinned in sorted(known.items()):
+        for other, pins in sorted(known.items()):
             if other in seen:
                 continue
-            common = seen[a] & set(pinned)
+            common = seen[a] & set(pins)
             if common:
                 check.problem(a, f"sees chatbot(s) the journal pinned to {other} ({_ids(common)}): this key is "
                                  f"{other}'s organization's")

@@ -13,17 +13,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from ..engine import OnEvent
 from . import Journal
 
-__all__ = ["ItemCounters", "Recorder"]
+__all__ = ["AttemptCounts", "ItemCounters", "Recorder"]
 
 _LOGGED = {"retry": "request.retry", "throttled": "request.throttled", "failed": "request.failed"}
 # Journal.event's own parameters: an event detail of that name (the engine's "kind"
 # of a failure) would collide with them, so it is stored under "error_<name>".
 _RESERVED = {"run_id", "kind", "item", "key"}
+
+
+class AttemptCounts(TypedDict):
+    """What ``Journal.record_result`` adds to an item's totals (its keyword arguments of these names)."""
+
+    requests: int
+    throttled: int
+    retries: int
 
 
 @dataclass
@@ -32,7 +40,7 @@ class ItemCounters:
     throttled: int = 0
     retries: int = 0
 
-    def as_fields(self) -> dict[str, int]:
+    def as_fields(self) -> AttemptCounts:
         return {"requests": self.requests, "throttled": self.throttled, "retries": self.retries}
 
 
@@ -63,7 +71,7 @@ class Recorder:
             data = {(f"error_{k}" if k in _RESERVED else k): v for k, v in detail.items()}
             self.journal.event(self.run_id, event, item=context, key=label, **data)
 
-    def take(self, name: str) -> dict[str, int]:
+    def take(self, name: str) -> AttemptCounts:
         """The counters of ``name`` since the last take (record_result adds them up)."""
         counters = self.items.pop(name, None) or ItemCounters()
         return counters.as_fields()

@@ -127,7 +127,7 @@ class TargetPlan:
         return result
 
     def _discovered(
-        self, target: Target, found: list[PublicChatbot], explicit: set[tuple[str, str]], claimed_ids: set[str]
+        self, target: Target, found: list[PublicChatbot], explicit: set[tuple[str | None, str | None]], claimed_ids: set[str]
     ) -> list[Target]:
         """The selected targets one ``discover`` entry adds; claims their ids in ``claimed_ids``."""
         names = [c.name for c in found]

@@ -8,7 +8,7 @@ three commands decide differently: what to plan, what to refuse, what to ask.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,9 +67,12 @@ async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem
     """
     journal, run_id = life.journal, life.run_id
     _phase(life, "planning every chatbot", len(fleet))
-    advance = (lambda _o: life.reporter.advance()) if life.reporter is not None else None
+    reporter = life.reporter
+    advance = (lambda _o: reporter.advance()) if reporter is not None else None
     outcomes = await plan_fleet(ex, fleet, no_prune=options.no_prune, on_outcome=advance)
-    rows, deletes, changed = [], [], 0
+    rows: list[dict[str, Any]] = []
+    deletes: list[str] = []
+    changed = 0
     for o in outcomes:
         if o.result is None:
             # Left pending: the item's batch plans it again and records the outcome there
@@ -171,8 +174,9 @@ async def apply_run(
             _phase(life, "loading the fleet")
             fleet = await from_fleet(session, ex, no_prune=options.no_prune)
             life.check()
-            for notice in fleet.notices if reporter is not None else ():
-                reporter.message(notice)
+            if reporter is not None:
+                for notice in fleet.notices:
+                    reporter.message(notice)
             outcome.forbidden = fleet.forbidden
             journal.forbid(fleet.forbidden)
             entries = fleet.run_entries
@@ -469,12 +473,13 @@ async def apply_plan_file(
     pf = plan_file
     keys = pf.key_specs()
     entries = pf.chatbots()
+    documents = [pf.document(e) for e in entries]
     items = [RunItem(name=e["name"], tenant=e["tenant"], environment=e["environment"], chatbot_id=e["chatbot_id"],
-                     desired=pf.document(e), prune=bool(e["prune"])) for e in entries]
-    missing = [err for item in items for err in _missing_secrets(item)]
+                     desired=doc, prune=bool(e["prune"])) for e, doc in zip(entries, documents)]
+    missing = [err for item, doc in zip(items, documents) for err in _missing_secrets(item.name, doc.secret_names)]
     if missing:
         raise missing[0]
-    forbidden = forbidden_values({n for i in items for n in i.desired.secret_names}, os.environ,
+    forbidden = forbidden_values({n for doc in documents for n in doc.secret_names}, os.environ,
                                  [k.api_key for k in keys.values()])
     approved = {e["name"]: Approved(e["doc_hash"], list(e["ops"]), revision=e.get("revision")) for e in entries}
     options.plan_run = str(pf.data.get("plan_run") or pf.path.name)
@@ -504,9 +509,9 @@ async def apply_plan_file(
     return outcome
 
 
-def _missing_secrets(item: RunItem) -> list[ManifestError]:
+def _missing_secrets(chatbot: str, secret_names: Iterable[str]) -> list[ManifestError]:
     import os
 
-    return [ManifestError(f"secret {name} is not set in the environment (needed by chatbot '{item.name}' of the plan file)",
+    return [ManifestError(f"secret {name} is not set in the environment (needed by chatbot '{chatbot}' of the plan file)",
                           hint=f"Export {name} before applying the plan")
-            for name in item.desired.secret_names if not os.environ.get(name)]
+            for name in secret_names if not os.environ.get(name)]
