@@ -109,6 +109,7 @@ error names the path and which part of the rule chose it.
 | `NO_COLOR` | no colours (same as `--no-color`) |
 | `WIZSYNC_DEBUG` | show the traceback of an internal error |
 | `WIZSYNC_LOCK_DIR` | the per-user folder of the run locks (default: the user state folder, e.g. `~/.local/state/wizsync/locks`; see docs/journal.md "Locks") |
+| `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` | the HTTP(S) proxy every request goes through, read as curl reads them (lower-case names too; `NO_PROXY` takes host names, `.domain` suffixes, `host:port` and `*`). Loopback (`127.0.0.1`, `localhost`, `::1`) is always reached directly, so the emulator and `wizsync demo` work behind a proxy. A `socks5://` or other non-HTTP proxy is refused with a clear error before any request |
 
 `<NAME>` is click's parameter name, which is not always the option's
 spelling: `--env` is `ENVIRONMENT` (`WIZSYNC_PLAN_ENVIRONMENT=production`),

@@ -32,6 +32,9 @@ def wizsync_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     # WIZSYNC_LOCK_DIR stays: it is the test's own lock folder (conftest.py), never the developer's.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WIZCHAT_", "WIZSYNC_")) or k == "WIZSYNC_LOCK_DIR"}
     env.pop("NO_COLOR", None)
+    # Tests talk to 127.0.0.1 only: a proxy of the machine running them never applies.
+    for name in [k for k in env if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")]:
+        del env[name]
     env.update(extra or {})
     return env
 

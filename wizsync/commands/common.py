@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from wizsync.engine import DEFAULT_HTTP_BACKEND, DEFAULT_REQUEST_TIMEOUT, HTTP_BACKENDS, MAX_RESPONSE_BYTES, Transport
+from wizsync.engine import DEFAULT_HTTP_BACKEND, DEFAULT_REQUEST_TIMEOUT, HTTP_BACKENDS, MAX_RESPONSE_BYTES, Transport, UnsupportedProxy
 from wizsync.journal import JournalError
 from wizsync.commands.logfile import LoggingReporter
 from wizsync.manifest import ManifestError, ManifestErrors
@@ -139,6 +139,8 @@ def user_errors() -> Iterator[None]:
         yield
     except (ManifestError, JournalError) as exc:
         raise click_error(exc) from None
+    except UnsupportedProxy as exc:
+        raise click.ClickException(str(exc)) from None
     except RunStopped as stop:  # a plan stopped by a signal (apply/resume/rollback return an outcome instead)
         raise click.ClickException(f"run {stop.run_id} {stop}: it ended interrupted; what finished is journalled") from None
     except Forced as forced:  # a second signal: stopped at once, the run recorded `interrupted`

@@ -28,6 +28,7 @@ from .transport import (
     HttpBackend,
     ResponseTooLarge,
     Transport,
+    UnsupportedProxy,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "HttpBackend",
     "ResponseTooLarge",
     "Transport",
+    "UnsupportedProxy",
     "Executor",
     "KeySpec",
     "KeyLimiter",

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -54,7 +55,7 @@ from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatCl
 
 from .limiter import KeyLimiter, Ticket
 from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, throttle_delay
-from .transport import Transport, is_read_only, make_network_transport, read_capped
+from .transport import Transport, is_read_only, make_network_transport, proxy_for, read_capped
 
 if sys.version_info >= (3, 11):
     from asyncio import Timeout as _Timeout
@@ -416,22 +417,30 @@ class Executor:
         # One pool for every key, as large as the cap: in-flight <= cap <= pool,
         # so a request never waits for a connection, whatever the mix of keys;
         # and a wide fleet opens connections for the cap, not for each key.
-        self._owns_network = transport is None
-        if transport is None:
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-            # Building a TLS context loads the CA bundle (~20 ms of CPU): one for the run.
-            transport = make_network_transport(self.http.backend, limits, httpx.create_ssl_context())
-        self._network = transport
+        # A transport given by the caller is used as is (and closed by the caller); the
+        # run's own are one per proxy route, nearly always a single one.
+        self._networks: dict[str | None, httpx.AsyncBaseTransport] = {}
         for label, spec in keys.items():
             limiter = KeyLimiter(rate_hint=spec.rate_hint, burst_hint=spec.burst_hint, clock=clock,
                                  on_wait=self._wait_notice(label), probe=PROBE_IN_FLIGHT)
             key = _Key(label, limiter)
-            key.http = _ApiClient(transport=_PacedTransport(self, key, transport), timeout=timeout)
+            network = transport if transport is not None else self._network_for(spec.base_url, concurrency)
+            key.http = _ApiClient(transport=_PacedTransport(self, key, network), timeout=timeout)
             key.client = AsyncWizChatClient(spec.api_key, base_url=spec.base_url, http_client=key.http)
             self._keys[label] = key
 
     def __repr__(self) -> str:
         return f"Executor(keys={sorted(self._keys)!r}, concurrency={self.concurrency})"
+
+    def _network_for(self, base_url: str, concurrency: int) -> httpx.AsyncBaseTransport:
+        proxy = proxy_for(base_url or DEFAULT_BASE_URL, os.environ)
+        if proxy not in self._networks:
+            if not self._networks:
+                # Building a TLS context loads the CA bundle (~20 ms of CPU): one for the run.
+                self._tls = httpx.create_ssl_context()
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            self._networks[proxy] = make_network_transport(self.http.backend, limits, self._tls, proxy)
+        return self._networks[proxy]
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -446,8 +455,8 @@ class Executor:
     async def aclose(self) -> None:
         for key in self._keys.values():
             await key.http.aclose()
-        if self._owns_network:
-            await self._network.aclose()
+        for network in self._networks.values():
+            await network.aclose()
 
     def stop(self) -> None:
         """Start no new call and retry none; requests in flight get ``stop_grace`` seconds to answer."""

@@ -14,11 +14,19 @@ byte of the body (httpx's timeouts are per read, so a server that trickles
 one byte every 20 s never trips them), and a cap on the answer's size,
 checked against ``Content-Length`` before the body and while it is read, so
 an oversize answer is never read whole.
+
+Proxies come from the environment, as curl, httpx and the SDK's own default
+client read them (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``):
+an explicit transport would otherwise ignore them, and a run behind a
+corporate proxy would fail to connect (``proxy_for``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -35,6 +43,8 @@ __all__ = [
     "Transport",
     "ResponseTooLarge",
     "make_network_transport",
+    "proxy_for",
+    "UnsupportedProxy",
     "read_capped",
     "is_read_only",
 ]
@@ -82,13 +92,60 @@ class ResponseTooLarge(WizChatApiError):
     """The answer was larger than ``Transport.max_response_bytes``; the rest was not read."""
 
 
-def make_network_transport(backend: HttpBackend, limits: httpx.Limits, tls: ssl.SSLContext) -> httpx.AsyncBaseTransport:
-    """One pool for every key of a run: connections carry no key (it travels per request)."""
+class UnsupportedProxy(ValueError):
+    """The environment names a proxy wizsync cannot go through (only http:// and https:// proxies)."""
+
+
+def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
+    """The proxy that requests to ``url`` go through, from ``environ``; None: connect directly.
+
+    ``<scheme>_PROXY`` then ``ALL_PROXY``, the lower-case name first (curl's
+    rule); ``NO_PROXY`` (host names, domain suffixes, ``host:port``, ``*``) is
+    matched by the standard library's ``proxy_bypass_environment``. Loopback
+    is never proxied (Go's net/http rule): a corporate proxy cannot reach the
+    emulator on 127.0.0.1, and ``wizsync demo`` must work behind one.
+    """
+    proxies: dict[str, str] = {}
+    for name in sorted(environ, key=lambda n: n.islower()):  # lower-case names win, as in urllib
+        if name.lower().endswith("_proxy") and environ[name]:
+            proxies[name.lower()[: -len("_proxy")]] = environ[name]
+    parsed = httpx.URL(url)
+    if not parsed.host or _is_loopback(parsed.host) or urllib.request.proxy_bypass_environment(
+        f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host, proxies
+    ):
+        return None
+    proxy = proxies.get(parsed.scheme) or proxies.get("all")
+    if proxy is None:
+        return None
+    scheme = httpx.URL(proxy).scheme if "://" in proxy else ""
+    if scheme not in ("http", "https"):
+        # Only the scheme is named: a proxy URL may carry a password.
+        raise UnsupportedProxy(
+            f"the environment's proxy for {parsed.scheme}://{parsed.host} is a {scheme or 'scheme-less'} proxy; "
+            f"wizsync goes through http:// and https:// proxies only (NO_PROXY={parsed.host} connects directly)"
+        )
+    return proxy
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def make_network_transport(
+    backend: HttpBackend, limits: httpx.Limits, tls: ssl.SSLContext, proxy: str | None = None
+) -> httpx.AsyncBaseTransport:
+    """One pool for every key of a run that shares a route: connections carry no key (it travels per request)."""
+    route = httpx.Proxy(proxy) if proxy else None
     if backend == "httpx":
-        return httpx.AsyncHTTPTransport(limits=limits, verify=tls)
+        return httpx.AsyncHTTPTransport(limits=limits, verify=tls, proxy=route)
     from ._aiohttp import AiohttpBackend  # aiohttp is imported only when it is used
 
-    return AiohttpBackend(limits=limits, verify=tls)
+    return AiohttpBackend(limits=limits, verify=tls, proxy=route)
 
 
 def _size(limit: int) -> str:
