@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from wizchat_management import ChatbotConfigDocument
+from wizchat_management import ITEM_KEYS, ChatbotConfigDocument
 
 from .engine import Executor
 from .manifest import ManifestError, Target
@@ -41,7 +41,8 @@ from .render.authoring import unknown_paths
 
 __all__ = ["ExportedFile", "export_document", "export_paths", "file_stem", "id_suffix", "write_atomic", "export_fleet"]
 
-_ITEM_KEYS = ("name", "hostname")
+# An array item's identifying field is written first.
+_ITEM_KEYS = frozenset(ITEM_KEYS.values())
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Sequence
 from rich.console import Console
 from rich.text import Text
 
-from wizchat_management import ITEM_KEYS
+from wizchat_management import APPLY_ORDER, ITEM_KEYS
 from wizchat_management.models import Operation
 
 from .model import ChatbotReport
@@ -41,7 +41,6 @@ from .values import (
     secret_display,
 )
 
-SECTION_ORDER = ("core", "security", "telemetry", "domains", "mcpServers", "skills")
 SYMBOL = {"create": "+", "update": "~", "delete": "-"}
 STYLE = {"create": "green", "update": "yellow", "delete": "red", "failed": "bold red", "error": "bold red"}
 
@@ -128,7 +127,7 @@ def diff_segments(report: ChatbotReport, forbidden: Iterable[str] = (), limit: i
         for op in plan.operations:
             if _val(op.op) != "noop":
                 by_section.setdefault(_val(op.section), []).append(op)
-        order = [s for s in SECTION_ORDER if s in by_section] + sorted(set(by_section) - set(SECTION_ORDER))
+        order = [s for s in APPLY_ORDER if s in by_section] + sorted(set(by_section) - set(APPLY_ORDER))
         for section in order:
             sec = safe_text(scrub(section, fb))
             keyed = section in ITEM_KEYS or any(op.key is not None for op in by_section[section])

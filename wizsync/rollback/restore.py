@@ -20,15 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wizchat_management import APPLY_ORDER, ITEM_KEYS, REDACTED
+
 from ..apply.batches import RunItem, is_secret_change
 from ..journal import ItemRecord, Journal, JournalError
 from ..render import document_hash
 
 __all__ = ["SnapshotDocument", "Loss", "ChangedSince", "CHANGED_STATES", "changed_since", "rollback_items"]
 
-SECTIONS = ("core", "security", "telemetry", "domains", "mcpServers", "skills")
-ITEM_KEY = {"mcpServers": "name", "skills": "name", "domains": "hostname"}
-REDACTED = "<redacted>"
 # States of a parent item that may have changed the chatbot.
 CHANGED_STATES = ("applied", "failed", "applying")
 
@@ -74,17 +73,17 @@ def _has_secret(item: Mapping[str, Any]) -> bool:
 
 def restore_document(record: ItemRecord, snapshot: Mapping[str, Any], parent_run: str) -> tuple[dict[str, Any], list[Loss]]:
     ops = _ops(record)
-    touched = [s for s in SECTIONS if any(o.get("section") == s for o in ops)]
+    touched: list[str] = [s for s in APPLY_ORDER if any(o.get("section") == s for o in ops)]
     spec = snapshot.get("spec") or {}
     losses: list[Loss] = []
-    out_spec: dict[str, Any] = {s: None for s in SECTIONS}
+    out_spec: dict[str, Any] = {s: None for s in APPLY_ORDER}
     for section in touched:
         value = spec.get(section)
-        if section in ITEM_KEY and isinstance(value, list):
+        if section in ITEM_KEYS and isinstance(value, list):
             deleted = {o.get("key") for o in ops if o.get("section") == section and o.get("op") == "delete"}
             kept = []
             for item in value:
-                key = item.get(ITEM_KEY[section])
+                key = item.get(ITEM_KEYS[section])
                 if key in deleted and _has_secret(item):
                     losses.append(Loss(record.name, f"{section}[{key}]", f"deleted by run {parent_run}; it carried write-only secrets, so it cannot be re-created: re-add it with its secrets"))
                     continue
