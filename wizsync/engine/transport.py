@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -100,8 +99,8 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
     """The proxy that requests to ``url`` go through, from ``environ``; None: connect directly.
 
     ``<scheme>_PROXY`` then ``ALL_PROXY``, the lower-case name first (curl's
-    rule); ``NO_PROXY`` (host names, domain suffixes, ``host:port``, ``*``) is
-    matched by the standard library's ``proxy_bypass_environment``. Loopback
+    rule); ``NO_PROXY`` takes host names (their sub-domains too), ``.domain``
+    suffixes, ``host:port`` and ``*``, as curl reads it. Loopback
     is never proxied (Go's net/http rule): a corporate proxy cannot reach the
     emulator on 127.0.0.1, and ``wizsync demo`` must work behind one.
     """
@@ -110,9 +109,7 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
         if name.lower().endswith("_proxy") and environ[name]:
             proxies[name.lower()[: -len("_proxy")]] = environ[name]
     parsed = httpx.URL(url)
-    if not parsed.host or _is_loopback(parsed.host) or urllib.request.proxy_bypass_environment(
-        f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host, proxies
-    ):
+    if not parsed.host or _is_loopback(parsed.host) or _bypassed(parsed.host, parsed.port, proxies.get("no", "")):
         return None
     proxy = proxies.get(parsed.scheme) or proxies.get("all")
     if proxy is None:
@@ -125,6 +122,19 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
             f"wizsync goes through http:// and https:// proxies only (NO_PROXY={parsed.host} connects directly)"
         )
     return proxy
+
+
+def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != str(port):
+            continue
+        name = name.lstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
 
 
 def _is_loopback(host: str) -> bool:
