@@ -4,16 +4,20 @@ restored, arrays in their original order."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 
 from apply_fleet import Cli, clients, live, write_manifest
+from wizsync.run.flows import RefusedError, rollback_run
 
 LATER = ("globex", "faq-bot")  # changed by a later run
 BY_HAND = ("initech", "hr-helpdesk")  # changed by hand, through the API
 
 
-def test_rollback_skips_and_names_what_changed_since_and_force_restores_it(emulator, secret_scan, tmp_path: Path) -> None:
+def test_rollback_skips_and_names_what_changed_since_and_force_restores_it(emulator, secret_scan, tmp_path: Path,
+                                                                           monkeypatch) -> None:
     write_manifest(tmp_path, emulator, protected=False)
     cli = Cli(secret_scan, tmp_path, emulator)
     before = live(emulator, "production")
@@ -29,6 +33,16 @@ def test_rollback_skips_and_names_what_changed_since_and_force_restores_it(emula
                                       "spec": {"core": {"welcomeMessage": "edited by hand"}}})
     kept = live(emulator, "production")
     applies = emulator.stats()["total"]["applies"]
+
+    # The question an operator answers counts what will be restored, and says what is spared.
+    asked: list[str] = []
+    for name, value in emulator.key_env.items():
+        monkeypatch.setenv(name, value)
+    with contextlib.suppress(RefusedError):
+        asyncio.run(rollback_run(cli.journal, run_id, confirm_for=lambda env, protected: lambda q: asked.append(q) or False))
+    assert len(asked) == 1 and asked[0].startswith(f"Roll back 58 chatbot(s) of 'production' changed by run {run_id}"), asked
+    assert "2 more changed since and are left alone; --force restores them" in asked[0], asked
+    assert emulator.stats()["total"]["applies"] == applies  # declined: nothing sent
 
     back = cli.run("rollback", run_id, "--yes", "--json")
     assert back.returncode == 0, back.stderr

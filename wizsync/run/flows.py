@@ -400,12 +400,18 @@ async def rollback_run(
             journal.event(run_id, "rollback.cannot_restore", item=loss.chatbot, field=loss.field, reason=loss.reason)
         run_batches = cut_batches(items, options.batches)
         journal.add_items(run_id, item_rows(run_batches))
-        _confirm_or_refuse(life, confirm, f"Roll back {len(items)} chatbot(s) of '{parent.environment}' changed by run {parent_id}?")
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
             life.graceful(ex)
             await session.prove_targets(ex, journal, run_id, command="apply")
-            left_alone = await _left_alone(ex, session, journal, run_id, parent_id, items, force=force)
+            changed = await _changed_since_run(ex, session, journal, run_id, parent_id, items)
+            left_alone = [] if force else changed
+            # The question counts what will be restored, not what the run once changed.
+            spared = (f" ({len(left_alone)} more changed since and are left alone; --force restores them)"
+                      if left_alone else "")
+            _confirm_or_refuse(life, confirm, f"Roll back {len(items) - len(left_alone)} chatbot(s) of "
+                                              f"'{parent.environment}' changed by run {parent_id}{spared}?")
+            _record_left_alone(journal, run_id, parent_id, changed, force=force)
             outcome.summary = await _roll_out(life, ex, options, run_batches, len(items), title=f"rollback {parent_id}")
         if left_alone:
             note = (f"left alone, changed since run {parent_id} left them: {', '.join(map(str, left_alone[:20]))}"
@@ -415,13 +421,12 @@ async def rollback_run(
     return outcome
 
 
-async def _left_alone(
-    ex: Executor, session: Session, journal: Journal, run_id: str, parent_id: str, items: Sequence[RunItem], *, force: bool
+async def _changed_since_run(
+    ex: Executor, session: Session, journal: Journal, run_id: str, parent_id: str, items: Sequence[RunItem]
 ) -> list[ChangedSince]:
-    """Compare each chatbot's live revision with the one the parent run left; skip (journal) the changed ones.
+    """The chatbots whose live revision is no longer the one the parent run (or a rollback of it) left.
 
-    One listing per tenant (it carries every chatbot's revision). With ``force`` they are restored anyway
-    (an event says so).
+    One listing per tenant (it carries every chatbot's revision).
     """
     pairs = sorted({(i.tenant, i.environment) for i in items})
     listed = await list_tenants(ex, session.manifest, pairs)
@@ -436,7 +441,12 @@ async def _left_alone(
             for r in journal.items(earlier.id):
                 if r.revision_after is not None:
                     restored.setdefault(r.name, set()).add(r.revision_after)
-    changed = changed_since(journal.items(parent_id), items, current, restored)
+    return changed_since(journal.items(parent_id), items, current, restored)
+
+
+def _record_left_alone(journal: Journal, run_id: str, parent_id: str, changed: Sequence[ChangedSince], *,
+                       force: bool) -> None:
+    """Journal each changed chatbot as skipped, or with ``force`` an event that it is restored anyway."""
     for c in changed:
         if force:
             journal.event(run_id, "rollback.forced", item=c.chatbot, left=c.left, now=c.now)
@@ -444,7 +454,6 @@ async def _left_alone(
         journal.record_result(run_id, c.chatbot, "skipped", error_code="changed_since",
                               error_message=f"changed since run {parent_id} left it (revision {c.left}, now "
                                             f"{'gone' if c.now is None else c.now}): left alone; --force restores it")
-    return [] if force else changed
 
 
 # -- a plan file -------------------------------------------------------------------
