@@ -63,17 +63,42 @@ def _remapped(exc: BaseException, request: httpx.Request) -> BaseException:
     return httpx_error(cause, request) or exc
 
 
+_AIOHTTP_DEFAULT_LIMIT = 100
+
+
+class _Unretried(Exception):
+    """Carries a dropped-connection error past aiohttp's own resend (it resends only its own types)."""
+
+    def __init__(self, error: aiohttp.ClientError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _no_silent_resend(request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+    # aiohttp sends an idempotent request again when a kept-alive connection turns
+    # out closed (RFC 9112 §9.3.1.1). The engine retries itself and journals every
+    # attempt, so an attempt it cannot see must not happen. aiohttp has no public
+    # switch for it; a client middleware (public since aiohttp 3.12) sees the error
+    # first, and one that is not ClientOSError/ServerDisconnectedError is not resent.
+    try:
+        return await handler(request)
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise _Unretried(exc) from exc
+
+
 class AiohttpBackend(AiohttpTransport):
     """``AiohttpTransport`` whose failures are the httpx errors the SDK turns into "no answer"."""
 
     def get_client(self) -> aiohttp.ClientSession:
-        session = super().get_client()
-        # aiohttp silently sends a GET again when a kept-alive connection turns out
-        # closed; the engine retries itself and journals every attempt, so an
-        # attempt it cannot see must not happen (no public switch: the attribute).
-        if hasattr(session, "_retry_connection"):
-            session._retry_connection = False
-        return session
+        # The base class's connector (pool size, keep-alive, TLS), plus the middleware above.
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+            local_addr=(self.local_address, 0) if self.local_address else None,
+            # No cap given: aiohttp's own default, as the base class leaves it.
+            limit=_AIOHTTP_DEFAULT_LIMIT if self.limits.max_connections is None else self.limits.max_connections,
+        )
+        return aiohttp.ClientSession(connector=connector, middlewares=(_no_silent_resend,))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout")
@@ -84,6 +109,8 @@ class AiohttpBackend(AiohttpTransport):
             request.extensions = {**request.extensions, "timeout": {**timeout, "pool": timeout["pool"] + timeout["connect"]}}
         try:
             response = await super().handle_async_request(request)
+        except _Unretried as exc:
+            raise _remapped(exc.error, request) from exc.error
         except (httpx.TransportError, aiohttp.ClientError) as exc:
             raise _remapped(exc, request) from exc
         assert isinstance(response.stream, httpx.AsyncByteStream)
