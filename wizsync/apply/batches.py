@@ -16,6 +16,9 @@ Per chatbot, in its batch (the batch's chatbots run concurrently):
 6. ``applied``, or ``failed`` with the server's ``ApplyResult.failed`` (a 422
    keeps what ran before it) or the error.
 
+Every choice between those steps is a pure function of ``decide``; this
+module makes the calls, writes the journal and reports.
+
 After each batch the run halts if failures exceed the budget. A stop
 (Ctrl-C) lets requests in flight finish and record, then ends the run
 ``interrupted``. Resuming re-plans every unfinished item: an ``applying``
@@ -27,21 +30,36 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from wizchat_management import ApplyResult, ChatbotConfigDocument
 
-from ..engine import Executor, ResponseTooLarge, Stopped, classify
+from ..engine import Executor, Stopped
 from ..fleet.load import FleetFailure, FleetItem, key_label
 from ..journal import Journal, now_rfc3339
 from ..journal.recorder import Recorder
-from ..plan.dryrun import deletes_of, error_info, has_changes, ops_of, summary_of
+from ..plan.dryrun import ops_of, summary_of
+from .decide import (
+    Approval,
+    Approved,
+    CallFailure,
+    Finish,
+    Prior,
+    after_apply,
+    after_apply_failure,
+    after_plan,
+    after_snapshot_failure,
+    carried_forward,
+    failed_with,
+)
 from .schedule import budget_exceeded, failure_budget
 
 if TYPE_CHECKING:
     from ..report.progress import Reporter
+
+T = TypeVar("T")
 
 __all__ = [
     "Desired",
@@ -136,40 +154,6 @@ class RunSummary:
         return self.status == "completed"
 
 
-@dataclass(frozen=True)
-class Approved:
-    """What a plan run showed for one chatbot: ``--plan RUN_ID`` applies exactly this."""
-
-    doc_hash: str | None
-    ops: list[dict[str, Any]]
-    revision: int | None = None  # a plan file's: the chatbot must still be at the revision it planned against
-
-
-def _normal_ops(ops: Sequence[Mapping[str, Any]] | None) -> list[Any]:
-    """Operations in a comparable form (order-insensitive, noops left out)."""
-    out = [
-        (o.get("op"), o.get("section"), o.get("key"), sorted(((c.get("path"), repr(c.get("before")), repr(c.get("after"))) for c in (o.get("changes") or [])), key=repr))
-        for o in ops or []
-        if o.get("op") != "noop"
-    ]
-    return sorted(out, key=repr)
-
-
-def may_have_applied(record: Any) -> list[dict[str, Any]]:
-    """The operations earlier attempts of this run applied, or may have (an ``applying`` item's plan).
-
-    Kept in ``applied_ops`` across attempts: rollback restores every section the
-    run touched, and a later attempt's result (or an all-noop re-plan) must not
-    hide what an earlier one did (a 422 that kept some sections, then a resume).
-    """
-    ops = list(record.applied_ops or []) + (list(record.plan_ops or []) if record.state == "applying" else [])
-    out: list[dict[str, Any]] = []
-    for op in ops:
-        if op.get("op") != "noop" and op not in out:
-            out.append(op)
-    return out
-
-
 def snapshot_document(doc: ChatbotConfigDocument) -> dict[str, Any]:
     return doc.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
@@ -200,120 +184,74 @@ class BatchRunner:
 
     # -- one chatbot --------------------------------------------------------
 
-    def _finish(self, item: RunItem | FleetFailure, state: str, detail: str = "", **fields: Any) -> None:
-        self.journal.record_result(self.run_id, item.name, state, **fields, **self.recorder.take(item.name))
+    def _finish(self, item: RunItem | FleetFailure, outcome: Finish) -> None:
+        fields: dict[str, Any] = {**outcome.fields(), **self.recorder.take(item.name)}
+        self.journal.record_result(self.run_id, item.name, outcome.state, **fields)
         if self.reporter is not None:
-            self.reporter.item_done(item.name, item.tenant, state, detail)
+            self.reporter.item_done(item.name, item.tenant, outcome.state, outcome.detail)
 
-    async def _apply_call(self, item: RunItem, *, dry_run: bool) -> ApplyResult:
+    async def _call(self, item: RunItem, request: Callable[[Any], Awaitable[T]]) -> T | CallFailure | None:
+        """One request for ``item``: its answer, how it failed, or None when stopped before sending."""
+        try:
+            return await self.ex.call(item.label, request, context=item.name)
+        except Stopped:
+            return None
+        except Exception as exc:
+            return CallFailure.of(exc)
+
+    def _apply_request(self, item: RunItem, *, dry_run: bool) -> Callable[[Any], Awaitable[ApplyResult]]:
         # Secrets resolved here, into the request body only.
-        return await self.ex.call(
-            item.label,
-            lambda c: c.apply_config(item.chatbot_id, item.desired.resolve(self.environ), dry_run=dry_run, prune=item.prune),
-            context=item.name,
-        )
+        return lambda c: c.apply_config(item.chatbot_id, item.desired.resolve(self.environ), dry_run=dry_run, prune=item.prune)
 
-    def _check_approved(self, item: RunItem, result: ApplyResult) -> str | None:
-        """Why this item may not be applied under ``--plan``, or None."""
+    def _approval(self, item: RunItem) -> Approval | None:
         if self.approved is None:
             return None
-        approved = self.approved.get(item.name)
-        if approved is None:
-            return f"not in plan run {self.options.plan_run}"
-        if approved.doc_hash is not None and approved.doc_hash != item.desired.hash:
-            return f"its rendered document changed since plan run {self.options.plan_run}"
-        if approved.revision is not None and result.revision != approved.revision:
-            return f"it changed on the server since plan run {self.options.plan_run} (revision {approved.revision} → {result.revision})"
-        if _normal_ops(ops_of(result)) != _normal_ops(approved.ops):
-            return f"its fresh plan differs from what plan run {self.options.plan_run} showed"
-        return None
+        return Approval(self.options.plan_run, self.approved.get(item.name))
 
     async def process(self, item: RunItem) -> None:
-        """Plan, snapshot, mark, apply, record one chatbot. Never raises for an API error."""
+        """Plan, snapshot, mark, apply, record one chatbot (decided in ``decide``). Never raises for an API error."""
         journal, run_id = self.journal, self.run_id
-        before = journal.item(run_id, item.name)
-        earlier = may_have_applied(before)
-        if before.state == "applying" and earlier:
-            # Whatever this attempt ends in (even a failed dry-run), rollback must still see
-            # what the uncertain one may have applied: into applied_ops before plan_ops change.
-            journal.update_item(run_id, item.name, applied_ops=earlier)
-        try:
-            plan = await self._apply_call(item, dry_run=True)
-        except Stopped:
+        prior = Prior.of(journal.item(run_id, item.name))
+        carried = carried_forward(prior)
+        if carried is not None:
+            journal.update_item(run_id, item.name, applied_ops=carried)
+        plan = await self._call(item, self._apply_request(item, dry_run=True))
+        if plan is None:
             return
-        except Exception as exc:
-            info = error_info(exc)
-            self._finish(item, "failed", info["message"], error_code=info["code"], error_message=info["message"])
+        if isinstance(plan, CallFailure):
+            self._finish(item, failed_with(plan))
             return
         journal.update_item(
             run_id, item.name, state="planned", plan_summary=summary_of(plan), plan_ops=ops_of(plan),
             doc_hash=item.desired.hash, planned_at=now_rfc3339(),
         )
-        if not has_changes(plan):
-            # An item this run already sent an apply for, now all noop, was applied
-            # (before a crash or a lost answer): say so rather than "unchanged".
-            state = "applied" if before.attempts > 0 else "unchanged"
-            self._finish(item, state, f"rev {plan.revision}", revision_after=plan.revision)
+        step = after_plan(plan, prior, self._approval(item), item.desired.hash, self.options.allow_deletes)
+        if isinstance(step, Finish):
+            self._finish(item, step)
             return
-        refusal = self._check_approved(item, plan)
-        if refusal is not None:
-            self._finish(item, "drifted", refusal, error_code="drifted", error_message=f"not applied: {refusal}")
+        live = await self._call(item, lambda c: c.get_config(item.chatbot_id))
+        if live is None:
             return
-        deletes = deletes_of(plan)
-        if deletes and not self.options.allow_deletes:
-            message = f"the plan deletes {', '.join(deletes)}; pass --allow-deletes (or --no-prune) to apply it"
-            self._finish(item, "failed", message, error_code="deletes_refused", error_message=message)
+        if isinstance(live, CallFailure):
+            self._finish(item, after_snapshot_failure(live))
             return
-        try:
-            live = await self.ex.call(item.label, lambda c: c.get_config(item.chatbot_id), context=item.name)
-        except Stopped:
-            return
-        except Exception as exc:
-            info = error_info(exc)
-            message = f"snapshot (get_config) failed: {info['message']}"
-            self._finish(item, "failed", message, error_code=info["code"], error_message=message)
-            return
-        # The first snapshot wins once an apply was sent (the live config may be this run's own by
-        # then); before that, a newer one replaces it (an apply stopped before sending left one behind).
         journal.save_snapshot(
             run_id, item.name, snapshot_document(live), live.metadata.revision if live.metadata else plan.revision,
-            tenant=item.tenant, chatbot_id=item.chatbot_id, replace=before.attempts == 0 and not earlier,
+            tenant=item.tenant, chatbot_id=item.chatbot_id, replace=step.replace_snapshot,
         )
         attempt = journal.mark_applying(run_id, item.name, doc_hash=item.desired.hash, revision_before=plan.revision)
-        try:
-            result = await self._apply_call(item, dry_run=False)
-        except Stopped:
+        result = await self._call(item, self._apply_request(item, dry_run=False))
+        if result is None:
             # Stopped means the call sent nothing (a call that sent a request finishes,
             # retries included), e.g. it was still waiting for an in-flight slot. So this
-            # apply did not happen: back to ``planned``, not a misleading ``applying``
-            # (Ctrl-C used to leave every queued item "may have happened").
+            # apply did not happen: back to ``planned``, not a misleading ``applying``.
             journal.update_item(run_id, item.name, state="planned", attempts=attempt - 1, applying_at=None)
             journal.event(run_id, "apply.stopped", item=item.name, sent=False)
             return
-        except Exception as exc:
-            info = error_info(exc)
-            message, uncertain = info["message"], {}
-            if classify(exc) == "transient" or isinstance(exc, ResponseTooLarge):
-                # No answer, a 5xx, or an answer too large to read, after the request went out:
-                # the server may have applied it.
-                # Rollback must see what it may have changed; a resume settles it by a fresh plan.
-                planned = ops_of(plan)
-                uncertain = {"applied_ops": earlier + [op for op in planned if op not in earlier]}
-                message += " (the apply may have reached the server: resume settles it)"
-            self._finish(item, "failed", message, error_code=info["code"], error_message=message, **uncertain)
-            return
-        applied = [op.model_dump(mode="json") for op in result.applied]
-        kept = earlier + [op for op in applied if op not in earlier]  # this run's, over all attempts
-        if result.failed is not None:
-            f = result.failed
-            key = f" {f.key}" if f.key else ""
-            message = f"{f.section.value}{key}: {f.code}: {f.message} ({len(applied)} operation(s) before it kept)"
-            self._finish(
-                item, "failed", message, applied_ops=kept, revision_after=result.revision,
-                error_code=f.code, error_message=f.message, error_section=f.section.value, error_key=f.key,
-            )
-            return
-        self._finish(item, "applied", f"rev {result.revision}", applied_ops=kept, revision_after=result.revision)
+        if isinstance(result, CallFailure):
+            self._finish(item, after_apply_failure(result, ops_of(plan), prior.earlier))
+        else:
+            self._finish(item, after_apply(result, prior.earlier))
 
     # -- the run ------------------------------------------------------------
 
@@ -323,7 +261,7 @@ class BatchRunner:
     def fail_unloaded(self, failure: FleetFailure) -> None:
         """A chatbot whose fleet loading failed fails in its batch, with the server's error."""
         info = failure.error
-        self._finish(failure, "failed", info["message"], error_code=info["code"], error_message=info["message"])
+        self._finish(failure, failed_with(CallFailure(info["code"], info["message"])))
 
     async def _run_batch(self, number: int, todo: Sequence[RunItem], unloaded: Sequence[FleetFailure]) -> None:
         journal, run_id = self.journal, self.run_id

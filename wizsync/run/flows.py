@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..apply.batches import UNFINISHED_STATES, ApplyOptions, Approved, BatchRunner, RunItem, RunSummary, approved_from
+from ..apply.batches import UNFINISHED_STATES, ApplyOptions, BatchRunner, RunItem, RunSummary, approved_from
+from ..apply.decide import Approved
 from ..apply.schedule import cut_batches
 from ..engine import Executor, Transport
 from ..fleet.load import FleetItem, list_tenants
