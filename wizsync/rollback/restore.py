@@ -23,13 +23,12 @@ from typing import Any
 from wizchat_management import APPLY_ORDER, ITEM_KEYS, REDACTED
 
 from ..apply.batches import RunItem, is_secret_change
+from ..apply.decide import may_have_applied
 from ..journal import ItemRecord, Journal, JournalError
 from ..render import document_hash
 
-__all__ = ["SnapshotDocument", "Loss", "ChangedSince", "CHANGED_STATES", "changed_since", "rollback_items"]
+__all__ = ["SnapshotDocument", "Loss", "ChangedSince", "changed_since", "restore_document", "rollback_items"]
 
-# States of a parent item that may have changed the chatbot.
-CHANGED_STATES = ("applied", "failed", "applying")
 
 
 @dataclass(frozen=True)
@@ -58,56 +57,85 @@ class Loss:
         return f"{self.chatbot}: {self.field}: {self.reason}"
 
 
-def _ops(record: ItemRecord) -> list[Mapping[str, Any]]:
-    """What the parent run did, over all its attempts (applied ops), plus for an uncertain item what it planned."""
-    ops = list(record.applied_ops or [])
-    if record.state == "applying" or (record.state == "applied" and not ops):
-        ops += record.plan_ops or []
-    return [o for o in ops if o.get("op") != "noop"]
-
-
 def _has_secret(item: Mapping[str, Any]) -> bool:
     headers = item.get("headers")
     return isinstance(headers, dict) and any(v == REDACTED for v in headers.values())
 
 
-def restore_document(record: ItemRecord, snapshot: Mapping[str, Any], parent_run: str) -> tuple[dict[str, Any], list[Loss]]:
-    ops = _ops(record)
-    touched: list[str] = [s for s in APPLY_ORDER if any(o.get("section") == s for o in ops)]
+def restore_document(
+    chatbot: str, ops: Sequence[Mapping[str, Any]], snapshot: Mapping[str, Any], parent_run: str
+) -> tuple[dict[str, Any], list[Loss]]:
+    """The document that puts back the snapshot's content of every section ``ops`` touched; what it cannot.
+
+    ``ops``: what the run changed, or may have (``apply.decide.may_have_applied``). Sections
+    the run did not touch are left out (null: unmanaged).
+    """
     spec = snapshot.get("spec") or {}
     losses: list[Loss] = []
     out_spec: dict[str, Any] = {s: None for s in APPLY_ORDER}
-    for section in touched:
-        value = spec.get(section)
-        if section in ITEM_KEYS and isinstance(value, list):
-            deleted = {o.get("key") for o in ops if o.get("section") == section and o.get("op") == "delete"}
-            kept = []
-            for item in value:
-                key = item.get(ITEM_KEYS[section])
-                if key in deleted and _has_secret(item):
-                    losses.append(Loss(record.name, f"{section}[{key}]", f"deleted by run {parent_run}; it carried write-only secrets, so it cannot be re-created: re-add it with its secrets"))
-                    continue
-                kept.append(item)
-            value = kept
-        elif isinstance(value, dict):
-            # Object sections merge on apply (a key not given stays): a key the run added,
-            # absent from the snapshot, is given as null to remove it.
-            value = dict(value)
-            for op in ops:
-                if op.get("section") == section:
-                    for change in op.get("changes") or []:
-                        top = re.split(r"[.\[]", str(change.get("path")), maxsplit=1)[0]
-                        value.setdefault(top, None)
+    for section in touched_sections(ops):
+        section_ops = [o for o in ops if o.get("section") == section]
+        value, lost = _restored_section(section, spec.get(section), section_ops, chatbot, parent_run)
         out_spec[section] = value
+        losses += lost
+    losses += secret_losses(chatbot, ops, parent_run)
+    doc = {"apiVersion": snapshot.get("apiVersion", "wizchat.com/v1"), "kind": snapshot.get("kind", "ChatbotConfig"), "spec": out_spec}
+    return doc, losses
+
+
+def touched_sections(ops: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The sections ``ops`` change, in document order."""
+    return [s for s in APPLY_ORDER if any(o.get("section") == s for o in ops)]
+
+
+def _restored_section(
+    section: str, value: Any, ops: Sequence[Mapping[str, Any]], chatbot: str, parent_run: str
+) -> tuple[Any, list[Loss]]:
+    """The snapshot's ``value`` of one touched section, made to undo ``ops`` (this section's) on apply."""
+    if section in ITEM_KEYS and isinstance(value, list):
+        return restorable_items(section, value, ops, chatbot, parent_run)
+    if isinstance(value, dict):
+        return _with_added_keys_removed(value, ops), []
+    return value, []
+
+
+def restorable_items(
+    section: str, items: list[Any], ops: Sequence[Mapping[str, Any]], chatbot: str, parent_run: str
+) -> tuple[list[Any], list[Loss]]:
+    """An array section's snapshot items, less those the run deleted that carried write-only secrets."""
+    deleted = {o.get("key") for o in ops if o.get("op") == "delete"}
+    kept, losses = [], []
+    for item in items:
+        key = item.get(ITEM_KEYS[section])
+        if key in deleted and _has_secret(item):
+            losses.append(Loss(chatbot, f"{section}[{key}]", f"deleted by run {parent_run}; it carried write-only secrets, so it cannot be re-created: re-add it with its secrets"))
+            continue
+        kept.append(item)
+    return kept, losses
+
+
+def _with_added_keys_removed(value: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Object sections merge on apply (a key not given stays): a key the run added,
+    absent from the snapshot, is given as null to remove it."""
+    out = dict(value)
+    for op in ops:
+        for change in op.get("changes") or []:
+            top = re.split(r"[.\[]", str(change.get("path")), maxsplit=1)[0]
+            out.setdefault(top, None)
+    return out
+
+
+def secret_losses(chatbot: str, ops: Sequence[Mapping[str, Any]], parent_run: str) -> list[Loss]:
+    """Every secret field the run updated: write-only, so its old value cannot come back."""
+    losses = []
     for op in ops:
         section = str(op.get("section"))
         for change in op.get("changes") or []:
             path = str(change.get("path"))
             if op.get("op") == "update" and is_secret_change(section, path):
                 key = f"[{op.get('key')}]" if op.get("key") else ""
-                losses.append(Loss(record.name, f"{section}{key}.{path}", f"changed by run {parent_run}; secret values are write-only and cannot be restored"))
-    doc = {"apiVersion": snapshot.get("apiVersion", "wizchat.com/v1"), "kind": snapshot.get("kind", "ChatbotConfig"), "spec": out_spec}
-    return doc, losses
+                losses.append(Loss(chatbot, f"{section}{key}.{path}", f"changed by run {parent_run}; secret values are write-only and cannot be restored"))
+    return losses
 
 
 def rollback_items(journal: Journal, parent_run: str) -> tuple[list[RunItem], list[Loss]]:
@@ -118,17 +146,16 @@ def rollback_items(journal: Journal, parent_run: str) -> tuple[list[RunItem], li
     items: list[RunItem] = []
     losses: list[Loss] = []
     # Any state: an item an earlier attempt changed may since be failed, drifted or (a stopped
-    # retry) planned; its applied_ops say what the run did to it.
+    # retry) planned; what the run did to it is the one "may have applied" rule.
     records: Sequence[ItemRecord] = journal.items(parent_run)
     for record in reversed(records):  # items() is in rollout order
-        if record.state not in CHANGED_STATES and not record.applied_ops:
-            continue  # never applied to
-        if not _ops(record):
-            continue  # nothing of it was kept
+        ops = may_have_applied(record)
+        if not ops:
+            continue  # never applied to, or nothing of it was kept
         snap = journal.snapshot(parent_run, record.name)
         if snap is None or record.chatbot_id is None or record.tenant is None:
             continue  # never reached the apply: nothing to restore
-        doc, lost = restore_document(record, snap.document, parent_run)
+        doc, lost = restore_document(record.name, ops, snap.document, parent_run)
         losses += lost
         items.append(RunItem(record.name, record.tenant, parent.environment, record.chatbot_id, SnapshotDocument(doc), prune=True))
     return items, losses
