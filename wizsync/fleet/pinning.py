@@ -112,6 +112,30 @@ def decide(
     ``recording=False`` (``validate --check-keys``) words first uses as what the next run will pin.
     """
     check = PinCheck()
+    _same_organization(check, seen, known)
+    for label in sorted(seen):
+        ids = seen[label]
+        want = set(expected.get(label, ()))
+        missing = want - ids
+        if missing:
+            check.problem(label, f"does not see chatbot(s) the manifest expects ({_ids(missing)}, "
+                                 f"tenants.{label.replace('/', '.expect.')})")
+        proved, line = _against_pins(label, ids, known, repin=label in repin, recording=recording)
+        if not proved:
+            check.problem(label, line)
+            continue
+        if want and not missing:
+            line += f"; all {len(want)} the manifest expects"
+        check.proved[label] = line
+        check.record[label] = ids
+    if check.problems:
+        check.record = {}
+        check.proved = {k: v for k, v in check.proved.items() if k not in check.problems}
+    return check
+
+
+def _same_organization(check: PinCheck, seen: Mapping[str, frozenset[str]], known: Mapping[str, Mapping[str, str]]) -> None:
+    """Proof 2: no two targets of the run, nor a target and one the journal pinned, see a common chatbot."""
     labels = sorted(seen)
     for i, a in enumerate(labels):
         for b in labels[i + 1 :]:
@@ -128,43 +152,32 @@ def decide(
             if common:
                 check.problem(a, f"sees chatbot(s) the journal pinned to {other} ({_ids(common)}): this key is "
                                  f"{other}'s organization's")
-    for label in labels:
-        ids = seen[label]
-        want = set(expected.get(label, ()))
-        missing = want - ids
-        if missing:
-            check.problem(label, f"does not see chatbot(s) the manifest expects ({_ids(missing)}, "
-                                 f"tenants.{label.replace('/', '.expect.')})")
-        pinned = set(known.get(label, {}))
-        shared = ids & pinned
-        if label in repin:
-            line = f"re-pinned: {len(ids)} chatbot(s) (was {len(pinned)}, {len(shared)} in common)"
-        elif not pinned:
-            line = (f"first use: pinned the {len(ids)} chatbot(s) its key sees" if recording else
-                    f"not pinned yet: the next plan/apply pins the {len(ids)} chatbot(s) its key sees")
-        elif not shared:
-            first = min(known[label].values())
-            owners = sorted(o for o, other in known.items() if o != label and ids & set(other))
-            whose = f"; what it sees now is pinned to {', '.join(owners)}: swapped keys?" if owners else ""
-            check.problem(label, f"shares none of the {len(pinned)} chatbot(s) pinned since {first} "
-                                 f"(was {_ids(pinned)}; now {_ids(ids) if ids else 'none'}){whose}")
-            continue
-        elif len(shared) < KEEP_AT_LEAST * len(pinned):
-            check.problem(label, f"lost most of its pinned chatbots: {len(shared)} of {len(pinned)} still seen "
-                                 f"(gone: {_ids(pinned - ids)})")
-            continue
-        else:
-            line = f"sees {len(shared)} of its {len(pinned)} pinned chatbot(s)"
-            if ids - pinned or pinned - ids:
-                line += f" (+{len(ids - pinned)} new, -{len(pinned - ids)} gone)"
-        if want and not missing:
-            line += f"; all {len(want)} the manifest expects"
-        check.proved[label] = line
-        check.record[label] = ids
-    if check.problems:
-        check.record = {}
-        check.proved = {k: v for k, v in check.proved.items() if k not in check.problems}
-    return check
+
+
+def _against_pins(
+    label: str, ids: frozenset[str], known: Mapping[str, Mapping[str, str]], *, repin: bool, recording: bool
+) -> tuple[bool, str]:
+    """Proof 3 for one target: (proved, its line) or (refused, why), from the ids the journal pinned to it."""
+    pinned = set(known.get(label, {}))
+    shared = ids & pinned
+    if repin:
+        return True, f"re-pinned: {len(ids)} chatbot(s) (was {len(pinned)}, {len(shared)} in common)"
+    if not pinned:
+        return True, (f"first use: pinned the {len(ids)} chatbot(s) its key sees" if recording else
+                      f"not pinned yet: the next plan/apply pins the {len(ids)} chatbot(s) its key sees")
+    if not shared:
+        first = min(known[label].values())
+        owners = sorted(o for o, other in known.items() if o != label and ids & set(other))
+        whose = f"; what it sees now is pinned to {', '.join(owners)}: swapped keys?" if owners else ""
+        return False, (f"shares none of the {len(pinned)} chatbot(s) pinned since {first} "
+                       f"(was {_ids(pinned)}; now {_ids(ids) if ids else 'none'}){whose}")
+    if len(shared) < KEEP_AT_LEAST * len(pinned):
+        return False, (f"lost most of its pinned chatbots: {len(shared)} of {len(pinned)} still seen "
+                       f"(gone: {_ids(pinned - ids)})")
+    line = f"sees {len(shared)} of its {len(pinned)} pinned chatbot(s)"
+    if ids - pinned or pinned - ids:
+        line += f" (+{len(ids - pinned)} new, -{len(pinned - ids)} gone)"
+    return True, line
 
 
 def target_pins_error(manifest: Manifest, check: PinCheck, *, command: str = "plan/apply") -> ManifestError:
