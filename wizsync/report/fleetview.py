@@ -102,6 +102,17 @@ def _selection(view: RunView) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _consistency(views: Sequence[RunView]) -> list[str]:
+    """Why these runs do not add up to one fleet run (empty: they do)."""
+    sharded = [v.shard for v in views if v.shard is not None]
+    problems = _mismatches(views) + _shard_gaps(views, sharded)
+    if not any(v.total for v in views):
+        # Each shard may rightly find nothing; all of them finding nothing hides a typo in the selection.
+        problems.append("no chatbot in any run: the selection matched nothing")
+    return problems + _key_clashes(views, sharded)
+
+
+def _mismatches(views: Sequence[RunView]) -> list[str]:
+    """Runs of different commands, environments, manifests or selections."""
     problems: list[str] = []
     commands = sorted({v.run.command for v in views})
     environments = sorted({v.run.environment for v in views})
@@ -113,39 +124,49 @@ def _consistency(views: Sequence[RunView]) -> list[str]:
         problems.append("the runs used different manifests (manifest hashes differ): their shards do not fit together")
     if len({_selection(v) for v in views}) > 1:
         problems.append("the runs used different --select/--chatbot selections: their shards do not fit together")
-    shards = [v.shard for v in views]
-    sharded = [s for s in shards if s is not None]
+    return problems
+
+
+def _shard_gaps(views: Sequence[RunView], sharded: Sequence[Shard]) -> list[str]:
+    """Shards that do not make one split of the fleet: mixed with unsharded runs, split differently, twice, missing."""
+    problems: list[str] = []
     if sharded and len(sharded) < len(views):
         problems.append(f"{len(views) - len(sharded)} unsharded run(s) merged with shard runs")
     counts = sorted({s.count for s in sharded})
     if len(counts) > 1:
         problems.append(f"the shard runs split the fleet differently (into {', '.join(map(str, counts))} shards)")
     elif counts:
-        by_index: dict[int, list[RunView]] = {}
-        for v in views:
-            if v.shard is not None:
-                by_index.setdefault(v.shard.index, []).append(v)
-        for index, group in sorted(by_index.items()):
-            if len(group) > 1:
-                where = ", ".join(f"{v.run.id} in {v.journal.name}" for v in group)
-                problems.append(f"shard {index}/{counts[0]} appears in {len(group)} runs ({where})")
-        missing = [i for i in range(1, counts[0] + 1) if i not in by_index]
-        if missing:
-            shown = ", ".join(f"{i}/{counts[0]}" for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
-            problems.append(f"no run of shard {shown}: the fleet is not complete without it")
-    if not any(v.total for v in views):
-        # Each shard may rightly find nothing; all of them finding nothing hides a typo in the selection.
-        problems.append("no chatbot in any run: the selection matched nothing")
-    # No key in two runs, by what each shard was given and by what each run touched.
+        problems += _shard_coverage(views, counts[0])
+    return problems
+
+
+def _shard_coverage(views: Sequence[RunView], count: int) -> list[str]:
+    """Each shard 1..``count`` in exactly one run."""
+    problems: list[str] = []
+    by_index: dict[int, list[RunView]] = {}
+    for v in views:
+        if v.shard is not None:
+            by_index.setdefault(v.shard.index, []).append(v)
+    for index, group in sorted(by_index.items()):
+        if len(group) > 1:
+            where = ", ".join(f"{v.run.id} in {v.journal.name}" for v in group)
+            problems.append(f"shard {index}/{count} appears in {len(group)} runs ({where})")
+    missing = [i for i in range(1, count + 1) if i not in by_index]
+    if missing:
+        shown = ", ".join(f"{i}/{count}" for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
+        problems.append(f"no run of shard {shown}: the fleet is not complete without it")
+    return problems
+
+
+def _key_clashes(views: Sequence[RunView], sharded: Sequence[Shard]) -> list[str]:
+    """No key in two runs, by what each shard was given and by what each run touched."""
     owners: dict[str, set[str]] = {}
     for v in views:
         for key in v.keys:
             owners.setdefault(key, set()).add(v.run.id)
     clashes = {k: sorted(o) for k, o in owners.items() if len(o) > 1}
     clashes.update({k: o for k, o in overlapping(sharded).items() if k not in clashes})
-    for key, runs in sorted(clashes.items())[:20]:
-        problems.append(f"key {key} is in more than one run ({', '.join(runs)})")
-    return problems
+    return [f"key {key} is in more than one run ({', '.join(runs)})" for key, runs in sorted(clashes.items())[:20]]
 
 
 def fleet_summary(views: Sequence[RunView]) -> FleetSummary:
@@ -154,22 +175,17 @@ def fleet_summary(views: Sequence[RunView]) -> FleetSummary:
     for v in views:
         for state, n in v.counts.items():
             counts[state] = counts.get(state, 0) + n
-    statuses = {v.status for v in views}
-    status = next((s for s in _PRECEDENCE if s in statuses), _one(sorted(statuses)) or "unknown")
     problems = _consistency(views) if views else ["no runs to merge"]
     total = sum(counts.values())
     command = _one([v.run.command for v in views])
-    max_failures = _one([(v.run.options or {}).get("max_failures") for v in views]) if command in ("apply", "rollback") else None
+    max_failures = _fleet_max_failures(command, views)
     if command in ("apply", "rollback") and max_failures is None and views:
         problems.append("the runs have different failure budgets (maxFailures)")
-    budget = failure_budget(max_failures, total) if max_failures is not None else None
-    finished = [v.run.finished_at for v in views]
-    sharded = [v.shard for v in views]
     return FleetSummary(
         command=command,
         environment=_one([v.run.environment for v in views]),
-        shards=_one([s.count for s in sharded]) if sharded and all(s is not None for s in sharded) else None,  # type: ignore[union-attr]
-        status=status,
+        shards=_shard_count(views),
+        status=_fleet_status(views),
         runs=len(views),
         total=total,
         counts=counts,
@@ -178,8 +194,35 @@ def fleet_summary(views: Sequence[RunView]) -> FleetSummary:
         retries=sum(v.retries for v in views),
         failed=counts.get("failed", 0),
         max_failures=max_failures,
-        budget=budget,
+        budget=failure_budget(max_failures, total) if max_failures is not None else None,
         started_at=min((v.run.started_at for v in views), default=None),
-        finished_at=max(finished) if finished and all(finished) else None,  # type: ignore[type-var]
+        finished_at=_finished_at(views),
         problems=problems,
     )
+
+
+def _fleet_status(views: Sequence[RunView]) -> str:
+    """The most pressing of the runs' statuses."""
+    statuses = {v.status for v in views}
+    return next((s for s in _PRECEDENCE if s in statuses), _one(sorted(statuses)) or "unknown")
+
+
+def _fleet_max_failures(command: str | None, views: Sequence[RunView]) -> int | str | None:
+    """The runs' one ``max_failures`` (apply and rollback only); None when they differ."""
+    if command not in ("apply", "rollback"):
+        return None
+    return _one([(v.run.options or {}).get("max_failures") for v in views])  # type: ignore[no-any-return]
+
+
+def _shard_count(views: Sequence[RunView]) -> int | None:
+    """N of the shards merged; None unless every run is a shard run of the same N."""
+    shards = [v.shard for v in views]
+    if not shards or any(s is None for s in shards):
+        return None
+    return _one([s.count for s in shards if s is not None])  # type: ignore[no-any-return]
+
+
+def _finished_at(views: Sequence[RunView]) -> str | None:
+    """When the last run finished; None while any has not."""
+    finished = [v.run.finished_at for v in views]
+    return max(finished) if finished and all(finished) else None  # type: ignore[type-var]
