@@ -247,34 +247,42 @@ class KeyLimiter:
         headers_ok = limit is not None and remaining is not None and limit > 0
         if headers_ok and not self._distrust_headers:
             assert limit is not None and remaining is not None
-            if self._blind is not None:  # headers after all: they win
-                self._blind = None
-                self._cubic = None
-            self._headers_seen = True
-            self._learn(now, ticket, limit, min(remaining, limit), reset)
-            if throttled and remaining < 1 and (self._cubic is None or ticket.seq > self._cubic[3]):
-                # A 429 the headers did not foresee, the allowance really used up: someone
-                # else spends from it (a limit shared by an organization's keys, a gateway's).
-                # (A 429 that shows allowance left is the server's own hiccup: CUBIC copes.)
-                self._surprises += 1
-                if self._surprises >= _SURPRISES_TO_DISTRUST:
-                    self._distrust_headers = True
-                    self._start_blind(now, ceiling=self._rate(now))
+            self._on_headers(now, ticket, limit, remaining, reset, throttled)
         elif not self._headers_seen and self._blind is None:
             self._start_blind(now)
         if self._blind is not None:
-            if throttled:
-                if ticket.seq > self._blind_seq:  # sent after the last slow-down: news
-                    self._refill(now)
-                    self._blind.on_throttle(ticket.sent_at, now)
-                    self._blind_seq = self._seq
-                    self._stamp = max(self._stamp, now)
-                    self._tokens = min(self._tokens, 0.0)
-            else:
-                self._blind.on_accepted(ticket.sent_at)
+            self._on_blind_answer(now, ticket, throttled)
         elif throttled:
             self._decrease(now, ticket)
         self._changed.set()
+
+    def _on_headers(self, now: float, ticket: Ticket, limit: float, remaining: float, reset: float | None, throttled: bool) -> None:
+        """An answer with X-RateLimit-* headers we still trust: pace by them."""
+        if self._blind is not None:  # headers after all: they win
+            self._blind = None
+            self._cubic = None
+        self._headers_seen = True
+        self._learn(now, ticket, limit, min(remaining, limit), reset)
+        if throttled and remaining < 1 and (self._cubic is None or ticket.seq > self._cubic[3]):
+            # A 429 the headers did not foresee, the allowance really used up: someone
+            # else spends from it (a limit shared by an organization's keys, a gateway's).
+            # (A 429 that shows allowance left is the server's own hiccup: CUBIC copes.)
+            self._surprises += 1
+            if self._surprises >= _SURPRISES_TO_DISTRUST:
+                self._distrust_headers = True
+                self._start_blind(now, ceiling=self._rate(now))
+
+    def _on_blind_answer(self, now: float, ticket: Ticket, throttled: bool) -> None:
+        """An answer while the rate is learnt blind: a 429 slows down (once per slow-down), anything else counts as accepted."""
+        assert self._blind is not None
+        if not throttled:
+            self._blind.on_accepted(ticket.sent_at)
+        elif ticket.seq > self._blind_seq:  # sent after the last slow-down: news
+            self._refill(now)
+            self._blind.on_throttle(ticket.sent_at, now)
+            self._blind_seq = self._seq
+            self._stamp = max(self._stamp, now)
+            self._tokens = min(self._tokens, 0.0)
 
     def _start_blind(self, now: float, ceiling: float | None = None) -> None:
         """The server answered without X-RateLimit-* (or they proved wrong): learn its rate from what it does."""
