@@ -134,13 +134,13 @@ def test_array_items_keyed_with_defaults_and_prune(connect: Any) -> None:
     doc = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"skills": [first, changed, new]}}
 
     def ops(result: Any) -> dict[str, str]:
-        return {o.key: o.op.value for o in result.plan.operations}
+        return {o.key: o.op for o in result.plan.operations}
 
     pruned = c.apply_config(bot.id, doc, dry_run=True)
     expect = {first["name"]: "noop", second["name"]: "update", "brand-new": "create"}
     expect.update({s["name"]: "delete" for s in skills[2:]})
     assert ops(pruned) == expect
-    upd = next(o for o in pruned.plan.operations if o.op.value == "update")
+    upd = next(o for o in pruned.plan.operations if o.op == "update")
     assert [(ch.path, ch.after) for ch in upd.changes] == [("instructions", "New instructions.")]
     kept = c.apply_config(bot.id, doc, dry_run=True, prune=False)
     assert ops(kept) == {first["name"]: "noop", second["name"]: "update", "brand-new": "create"}
@@ -169,7 +169,7 @@ def test_secrets_are_write_only_redacted_and_kept(connect: Any, emulator: Any) -
     doc["spec"]["security"]["webhookSecret"] = "whsec_brand_new_value"
     server["headers"]["Authorization"] = "Bearer rotated-token-123"
     r = c.apply_config(bot.id, doc)
-    changes = [(o.section.value, ch.path, ch.before, ch.after) for o in r.applied for ch in o.changes]
+    changes = [(o.section, ch.path, ch.before, ch.after) for o in r.applied for ch in o.changes]
     assert ("security", "webhookSecret", "<redacted>", "<redacted>") in changes
     assert ("mcpServers", "headers.Authorization", "<redacted>", "<redacted>") in changes
     assert "whsec_brand_new_value" not in r.model_dump_json() and "rotated-token-123" not in r.model_dump_json()
@@ -200,8 +200,8 @@ def test_partial_failure_keeps_what_ran_before(connect: Any, emulator: Any) -> N
     doc["spec"]["skills"].append({"name": "never-runs", "instructions": "x"})
     r = c.apply_config(bot.id, doc)
     assert r.failed is not None and r.failed.code == "domain_verification_failed"
-    assert r.failed.section.value == "domains" and r.failed.key == "shop.example.unverified"
-    assert [(o.section.value, o.op.value) for o in r.applied] == [("core", "update"), ("telemetry", "update")]
+    assert r.failed.section == "domains" and r.failed.key == "shop.example.unverified"
+    assert [(o.section, o.op) for o in r.applied] == [("core", "update"), ("telemetry", "update")]
     assert r.revision == bot.revision + 1
     after = doc_of(c, bot.id)["spec"]
     assert after["core"]["systemPrompt"] == "Changed prompt." and after["telemetry"]["sampleRate"] == 0.33
@@ -214,7 +214,7 @@ def test_partial_failure_keeps_what_ran_before(connect: Any, emulator: Any) -> N
     doc["spec"]["skills"].append({"name": "never-runs", "instructions": "x"})
     r = c.apply_config(bot.id, doc)
     assert r.failed.code == "mcp_unreachable" and r.failed.key == "down"
-    assert [(o.section.value, o.key) for o in r.applied] == [("domains", "ok.example.com")]
+    assert [(o.section, o.key) for o in r.applied] == [("domains", "ok.example.com")]
     assert emulator.stats()["keys"]["acme/staging"]["partialFailures"] == 2
 
 
@@ -251,7 +251,7 @@ def test_null_or_absent_sections_are_unmanaged(connect: Any) -> None:
     bot = bot_with(c, lambda d: d["spec"]["skills"])
     doc = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"skills": None, "core": {}}}
     r = c.apply_config(bot.id, doc)
-    assert [(o.section.value, o.op.value) for o in r.plan.operations] == [("core", "noop")]
+    assert [(o.section, o.op) for o in r.plan.operations] == [("core", "noop")]
     assert doc_of(c, bot.id)["spec"]["skills"]
 
 
@@ -434,7 +434,7 @@ def test_an_integral_number_is_an_integer_as_json_schema_counts_it(connect: Any,
     stored = doc_of(c, bot.id)["spec"]["security"]["rateLimitPerMinute"]
     assert stored == 60 and isinstance(stored, int)
     again = c.apply_config(bot.id, {**doc, "spec": {"security": {"rateLimitPerMinute": 60}}}, dry_run=True)
-    assert [o.op.value for o in again.plan.operations] == ["noop"]
+    assert [o.op for o in again.plan.operations] == ["noop"]
     with pytest.raises(WizChatApiError) as err:
         c.apply_config(bot.id, {**doc, "spec": {"security": {"rateLimitPerMinute": 60.5}}}, dry_run=True)
     assert err.value.details["errors"][0]["path"] == "spec.security.rateLimitPerMinute"

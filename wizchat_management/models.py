@@ -23,32 +23,9 @@ class ErrorBody(BaseModel):
     details: dict[str, Any] | None = None
 
 
-class ChatbotStatus(Enum):
+class ChatbotStatus(str, Enum):
     active = 'active'
     paused = 'paused'
-
-
-class PublicChatbot(BaseModel):
-    model_config = ConfigDict(
-        extra='allow',
-    )
-    id: Annotated[str, Field(description='`cb_…`')]
-    name: str
-    description: str | None = None
-    status: ChatbotStatus
-    revision: Annotated[
-        int, Field(description='+1 per apply that changed anything.', ge=0)
-    ]
-    createdAt: Annotated[str, Field(description='RFC 3339 timestamp with a zone.')]
-    updatedAt: Annotated[str, Field(description='RFC 3339 timestamp with a zone.')]
-
-
-class ChatbotList(BaseModel):
-    model_config = ConfigDict(
-        extra='allow',
-    )
-    data: list[PublicChatbot]
-    nextCursor: str | None
 
 
 class ConfigMetadata(BaseModel):
@@ -104,24 +81,9 @@ class PublicTelemetry(BaseModel):
     ] = None
 
 
-class McpTransport(Enum):
+class McpTransport(str, Enum):
     http = 'http'
     sse = 'sse'
-
-
-class PublicMcpServer(BaseModel):
-    model_config = ConfigDict(
-        extra='allow',
-    )
-    name: Annotated[str, Field(min_length=1)]
-    url: Annotated[str, Field(description='https, or http on loopback.')]
-    transport: McpTransport | None = None
-    enabled: bool | None = True
-    headers: Annotated[
-        dict[str, str] | None,
-        Field(description='Values are write-only secrets (shown as `"<redacted>"`).'),
-    ] = None
-    allowedTools: list[str] | None = None
 
 
 class PublicSkill(BaseModel):
@@ -143,14 +105,14 @@ class PublicDomain(BaseModel):
     primary: bool | None = None
 
 
-class OperationKind(Enum):
+class OperationKind(str, Enum):
     create = 'create'
     update = 'update'
     delete = 'delete'
     noop = 'noop'
 
 
-class Section(Enum):
+class Section(str, Enum):
     core = 'core'
     security = 'security'
     telemetry = 'telemetry'
@@ -185,8 +147,8 @@ class Operation(BaseModel):
     model_config = ConfigDict(
         extra='allow',
     )
-    op: OperationKind
-    section: Section
+    op: OperationKind | str
+    section: Section | str
     key: Annotated[
         str | None,
         Field(description='Item key for array sections; null for object sections.'),
@@ -216,8 +178,8 @@ class FailedOperation(BaseModel):
     model_config = ConfigDict(
         extra='allow',
     )
-    op: OperationKind
-    section: Section
+    op: OperationKind | str
+    section: Section | str
     key: str | None = None
     code: Annotated[
         str, Field(description='e.g. `domain_verification_failed`, `mcp_unreachable`.')
@@ -246,6 +208,44 @@ class ErrorResponse(BaseModel):
         extra='allow',
     )
     error: ErrorBody
+
+
+class PublicChatbot(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
+    id: Annotated[str, Field(description='`cb_…`')]
+    name: str
+    description: str | None = None
+    status: ChatbotStatus | str
+    revision: Annotated[
+        int, Field(description='+1 per apply that changed anything.', ge=0)
+    ]
+    createdAt: Annotated[str, Field(description='RFC 3339 timestamp with a zone.')]
+    updatedAt: Annotated[str, Field(description='RFC 3339 timestamp with a zone.')]
+
+
+class ChatbotList(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
+    data: list[PublicChatbot]
+    nextCursor: str | None
+
+
+class PublicMcpServer(BaseModel):
+    model_config = ConfigDict(
+        extra='allow',
+    )
+    name: Annotated[str, Field(min_length=1)]
+    url: Annotated[str, Field(description='https, or http on loopback.')]
+    transport: McpTransport | str | None = None
+    enabled: bool | None = True
+    headers: Annotated[
+        dict[str, str] | None,
+        Field(description='Values are write-only secrets (shown as `"<redacted>"`).'),
+    ] = None
+    allowedTools: list[str] | None = None
 
 
 class Spec(BaseModel):

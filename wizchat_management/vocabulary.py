@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import Enum
 from typing import Final, Literal
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "API_KEY_PREFIX",
     "API_KEY_RE",
     "is_api_key",
+    "wire_value",
 ]
 
 SectionName = Literal["core", "security", "telemetry", "mcpServers", "skills", "domains"]
@@ -53,3 +55,13 @@ _WHOLE_KEY = re.compile(r"wpk_(?:live|test)_[A-Za-z0-9_-]{24,}")
 def is_api_key(value: str) -> bool:
     """Whether ``value`` is, as a whole, a well-formed API key (the documented format)."""
     return _WHOLE_KEY.fullmatch(value) is not None
+
+
+def wire_value(value: str) -> str:
+    """The wire string of an enum field: a listed value (a str-based Enum member) or a newer one.
+
+    openapi.json types an enum a newer server may extend (``Operation.op``,
+    ``Section``, ``transport``, ``status``) as the enum or ``NewerValue``, so the
+    models hold either the Enum member or the plain string the server sent.
+    """
+    return str(value.value) if isinstance(value, Enum) else value

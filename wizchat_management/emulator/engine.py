@@ -139,7 +139,31 @@ class _Validator:
         return v
 
 
-def validate_document(doc: Any) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class EnumValues:
+    """The values of the contract's open enums this server accepts (openapi.json, ``NewerValue``).
+
+    The contract's own by default; a seed's ``newerValues`` adds more, so the
+    emulator can play a server newer than its clients.
+    """
+
+    transports: tuple[str, ...] = ("http", "sse")
+    statuses: tuple[str, ...] = ("active", "paused")
+
+    def plus(self, transports: tuple[str, ...] = (), statuses: tuple[str, ...] = ()) -> "EnumValues":
+        return EnumValues(
+            tuple(dict.fromkeys((*self.transports, *transports))), tuple(dict.fromkeys((*self.statuses, *statuses)))
+        )
+
+
+CONTRACT_VALUES = EnumValues()
+
+
+def one_of(values: tuple[str, ...]) -> str:
+    return " or ".join(repr(v) for v in values)
+
+
+def validate_document(doc: Any, values: EnumValues = CONTRACT_VALUES) -> list[dict[str, str]]:
     """Every error of the document (types per openapi.json and the spec's rules)."""
     v = _Validator()
     if not isinstance(doc, dict):
@@ -171,7 +195,7 @@ def validate_document(doc: Any) -> list[dict[str, str]]:
     _validate_security(v, spec)
     _validate_telemetry(v, spec)
     for section in ("mcpServers", "skills", "domains"):
-        _validate_array(v, spec, section)
+        _validate_array(v, spec, section, values)
     return v.errors
 
 
@@ -231,7 +255,7 @@ def _validate_telemetry(v: _Validator, spec: dict[str, Any]) -> None:
         v.err(f"{p}.exportUrl", msg)
 
 
-def _validate_array(v: _Validator, spec: dict[str, Any], section: str) -> None:
+def _validate_array(v: _Validator, spec: dict[str, Any], section: str, values: EnumValues) -> None:
     items = _section(v, spec, section, "array")
     if items is None:
         return
@@ -256,8 +280,8 @@ def _validate_array(v: _Validator, spec: dict[str, Any], section: str) -> None:
                 v.err(f"{p}.url", "is required and must be a string")
             elif msg := url_error(url):
                 v.err(f"{p}.url", msg)
-            if "transport" in item and item["transport"] not in ("http", "sse"):
-                v.err(f"{p}.transport", "must be 'http' or 'sse'")
+            if "transport" in item and item["transport"] not in values.transports:
+                v.err(f"{p}.transport", f"must be {one_of(values.transports)}")
             v.opt(item, "enabled", p, "a boolean", nullable=False)
             headers = v.opt(item, "headers", p, "an object", nullable=False)
             if headers is not None:
@@ -365,9 +389,11 @@ def _resolve_redacted(
     return current
 
 
-def plan_apply(live: dict[str, Any], doc: dict[str, Any], *, prune: bool = True) -> PlanResult:
+def plan_apply(
+    live: dict[str, Any], doc: dict[str, Any], *, prune: bool = True, values: EnumValues = CONTRACT_VALUES
+) -> PlanResult:
     """Validate ``doc`` and plan it against the ``live`` config; raises ApplyValidationError."""
-    errors = validate_document(doc)
+    errors = validate_document(doc, values)
     if errors:
         raise ApplyValidationError(errors)
     spec: dict[str, Any] = doc["spec"]

@@ -29,12 +29,16 @@ The format (YAML or JSON, documented in README "The emulator")::
           - name: support-billing   # required, unique in the organization
             id: cb_...              # optional (derived from org and name)
             description: ...        # optional
-            status: active          # or paused
+            status: active          # or paused, or a newerValues status
             config: {core: {...}, security: {...}, telemetry: {...}, mcpServers: [...], skills: [...], domains: [...]}
+    newerValues:                    # optional: enum values newer than the contract (openapi.json NewerValue)
+      transport: [websocket]        # accepted as an MCP server's transport, in the seed and on apply
+      status: [archived]            # accepted as a chatbot's status in the seed
 
 Configs are validated by the apply engine's own rules. A section, key or item
 field the contract does not name is kept and served as it is, so a seed can
-play a server newer than the client (tests/test_newer_contract.py).
+play a server newer than the client (tests/test_newer_contract.py); so can an
+enum value ``newerValues`` names (tests/test_newer_enum_values.py).
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class Seeded:
     # The seed's ``limits`` block (keys as in the document) and organizations' own limits.
     limits: dict[str, Any] = field(default_factory=dict)
     org_limits: dict[str, tuple[float, int | None]] = field(default_factory=dict)
+    values: engine.EnumValues = engine.CONTRACT_VALUES  # the contract's enums plus ``newerValues``
 
     def key_map(self) -> dict[str, str]:
         """label -> key."""
@@ -108,6 +113,7 @@ def build_seed(doc: Any, *, created_at: str | None = None) -> Seeded:
         errors.append("keySeed: must be a string")
         key_seed = DEFAULT_KEY_SEED
     out.limits = _limits_block(doc.get("limits"), errors)
+    out.values = _newer_values(doc.get("newerValues"), errors)
     names: set[str] = set()
     labels: set[str] = set()
     for i, o in enumerate(doc["organizations"]):
@@ -115,6 +121,24 @@ def build_seed(doc: Any, *, created_at: str | None = None) -> Seeded:
     if errors:
         raise SeedError("invalid seed:\n  " + "\n  ".join(errors))
     return out
+
+
+def _newer_values(block: Any, errors: list[str]) -> engine.EnumValues:
+    """A seed's ``newerValues``: {transport: [...], status: [...]}, each a list of strings."""
+    if block is None:
+        return engine.CONTRACT_VALUES
+    if not isinstance(block, dict):
+        errors.append("newerValues: must be a mapping")
+        return engine.CONTRACT_VALUES
+    lists: dict[str, tuple[str, ...]] = {}
+    for name in ("transport", "status"):
+        values = block.get(name, [])
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+            errors.append(f"newerValues.{name}: must be a list of non-empty strings")
+            values = []
+        lists[name] = tuple(values)
+    errors.extend(f"newerValues.{k}: unknown (transport, status)" for k in block if k not in lists)
+    return engine.CONTRACT_VALUES.plus(lists["transport"], lists["status"])
 
 
 def _build_org(
@@ -151,7 +175,7 @@ def _build_org(
             out.keys.append(key)
     bot_names: set[str] = set()
     for j, c in enumerate(o.get("chatbots") or []):
-        bot = _build_chatbot(c, f"{p}.chatbots[{j}]", org, bot_names, created_at, errors)
+        bot = _build_chatbot(c, f"{p}.chatbots[{j}]", org, bot_names, created_at, errors, out.values)
         if bot is not None:
             out.chatbots.append(bot)
 
@@ -186,6 +210,7 @@ def _build_key(
 
 def _build_chatbot(
     c: Any, cp: str, org: Organization, bot_names: set[str], created_at: str | None, errors: list[str],
+    values: engine.EnumValues = engine.CONTRACT_VALUES,
 ) -> Chatbot | None:
     """One chatbot of an organization (None when its entry cannot be built at all)."""
     if not isinstance(c, dict):
@@ -199,8 +224,8 @@ def _build_chatbot(
         errors.append(f"{cp}.name: duplicate chatbot {cname!r} in {org.name}")
     bot_names.add(cname)
     status = c.get("status", "active")
-    if status not in ("active", "paused"):
-        errors.append(f"{cp}.status: must be 'active' or 'paused'")
+    if status not in values.statuses:
+        errors.append(f"{cp}.status: must be {engine.one_of(values.statuses)}")
     config = c.get("config") or {}
     if not isinstance(config, dict):
         errors.append(f"{cp}.config: must be a mapping of sections")
@@ -209,7 +234,7 @@ def _build_chatbot(
     core = dict(config.get("core") or {})
     core.setdefault("name", cname)
     config["core"] = core
-    problems = _config_problems(config, cp, errors)
+    problems = _config_problems(config, cp, errors, values)
     bot = Chatbot(
         id=str(c.get("id") or derive_chatbot_id(org.id, cname)),
         org_id=org.id,
@@ -223,9 +248,9 @@ def _build_chatbot(
     return bot
 
 
-def _config_problems(config: dict[str, Any], cp: str, errors: list[str]) -> bool:
+def _config_problems(config: dict[str, Any], cp: str, errors: list[str], values: engine.EnumValues) -> bool:
     """Check a seeded config by the apply engine's rules; True when it has contract problems."""
-    problems = engine.validate_document({"apiVersion": engine.API_VERSION, "kind": engine.KIND, "spec": config})
+    problems = engine.validate_document({"apiVersion": engine.API_VERSION, "kind": engine.KIND, "spec": config}, values)
     errors.extend(f"{cp}.config.{e['path'][len('spec.'):]}: {e['message']}" for e in problems)
     if REDACTED in repr(config):
         errors.append(f"{cp}.config: a seed holds real values, not {REDACTED!r}")
@@ -281,6 +306,7 @@ def apply_seed(state: EmulatorState, seeded: Seeded) -> None:
     if clash:
         raise SeedError(f"keys already exist for: {', '.join(clash)}")
     state.bulk(seeded.orgs, seeded.keys, seeded.chatbots)
+    state.values = state.values.plus(seeded.values.transports, seeded.values.statuses)
 
 
 def dotenv(keys: list[ApiKey]) -> str:

@@ -171,6 +171,8 @@ class EmulatorState:
         self.keys: dict[str, ApiKey] = {}
         self.chatbots: dict[str, Chatbot] = {}
         self._by_org: dict[str, list[str]] = {}  # creation order, for stable pagination
+        # Open enum values accepted on apply: the contract's, plus a seed's ``newerValues``.
+        self.values: engine.EnumValues = engine.CONTRACT_VALUES
         self.path = path
         self._db: sqlite3.Connection | None = None
         if path:
@@ -284,7 +286,7 @@ class EmulatorState:
         Raises engine.ApplyValidationError when the document breaks the contract.
         """
         with self._lock:
-            plan = engine.plan_apply(chatbot.config, doc, prune=prune)
+            plan = engine.plan_apply(chatbot.config, doc, prune=prune, values=self.values)
             if dry_run:
                 return ApplyOutcome(plan, None, chatbot.revision)
             result = engine.execute(chatbot.config, plan)

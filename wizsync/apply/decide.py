@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from wizchat_management import ApplyResult
+from wizchat_management.vocabulary import wire_value
 
 from ..engine import ResponseTooLarge, classify
 from ..journal import ItemRecord
@@ -230,10 +231,10 @@ def after_apply(result: ApplyResult, earlier: list[dict[str, Any]]) -> Finish:
         return Finish(ItemState.APPLIED, f"rev {result.revision}", applied_ops=kept, revision_after=result.revision)
     f = result.failed
     key = f" {f.key}" if f.key else ""
-    message = f"{f.section.value}{key}: {f.code}: {f.message} ({len(applied)} operation(s) before it kept)"
+    message = f"{wire_value(f.section)}{key}: {f.code}: {f.message} ({len(applied)} operation(s) before it kept)"
     return Finish(
         ItemState.FAILED, message, applied_ops=kept, revision_after=result.revision,
-        error_code=f.code, error_message=f.message, error_section=f.section.value, error_key=f.key,
+        error_code=f.code, error_message=f.message, error_section=wire_value(f.section), error_key=f.key,
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wizchat_management import ApplyResult
+from wizchat_management.vocabulary import wire_value
 
 from ..engine import Executor, Outcome
 from ..engine.errors import error_info
@@ -89,7 +90,7 @@ def ops_of(result: ApplyResult, *, changed_only: bool = True) -> list[dict[str, 
     return [
         op.model_dump(mode="json", exclude_none=False)
         for op in result.plan.operations
-        if not changed_only or op.op.value != "noop"
+        if not changed_only or op.op != "noop"
     ]
 
 
@@ -99,5 +100,5 @@ def has_changes(result: ApplyResult) -> bool:
 
 
 def deletes_of(result: ApplyResult) -> list[str]:
-    return [f"{op.section.value}[{op.key}]" if op.key else op.section.value
-            for op in result.plan.operations if op.op.value == "delete"]
+    return [f"{wire_value(op.section)}[{op.key}]" if op.key else wire_value(op.section)
+            for op in result.plan.operations if op.op == "delete"]

@@ -88,6 +88,12 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"if": {"type": "null"}, "else": schema}
 
 
+def _newer_value(schema: Mapping[str, Any]) -> bool:
+    if "$ref" in schema:
+        schema = component_schema(str(schema["$ref"]).rsplit("/", 1)[-1])
+    return schema.get("x-newer-value") is True
+
+
 def _strict(schema: Mapping[str, Any], *, patch: bool) -> dict[str, Any]:
     """``schema`` with refs inlined, nullable unions as if/else, objects closed (``patch``: all optional)."""
     if "$ref" in schema:
@@ -95,7 +101,8 @@ def _strict(schema: Mapping[str, Any], *, patch: bool) -> dict[str, Any]:
     out: dict[str, Any] = {k: v for k, v in schema.items() if k not in ("description", "default")}
     branches = out.pop("anyOf", None)
     if branches is not None:
-        real = [b for b in branches if b != {"type": "null"}]
+        # A value newer than the contract (``NewerValue``) is the server's to send, not ours to write.
+        real = [b for b in branches if b != {"type": "null"} and not _newer_value(b)]
         inner = _strict(real[0], patch=patch) if len(real) == 1 else {"anyOf": [_strict(b, patch=patch) for b in real]}
         return _nullable(inner) if len(real) < len(branches) else inner
     if "properties" in out:

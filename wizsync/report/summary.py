@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from rich.text import Text
 
+from wizchat_management.vocabulary import wire_value
+
 from .diff import render_diffs, summary_phrase
 from .model import SUMMARY_KEYS, ChatbotReport
 from .values import forbidden_list, safe_text, scrub
@@ -94,8 +96,8 @@ def list_deletes(reports: Iterable[ChatbotReport]) -> list[DeleteRef]:
         if plan is None or r.error:
             continue
         for op in plan.operations:
-            if op.op.value == "delete":
-                out.append(DeleteRef(r.name, r.tenant, op.section.value, op.key))
+            if op.op == "delete":
+                out.append(DeleteRef(r.name, r.tenant, wire_value(op.section), op.key))
     return sorted(out, key=lambda d: (d.tenant, d.chatbot, d.section, d.key or ""))
 
 
