@@ -31,7 +31,7 @@ FLAGS = [
     # openapi.json types an enum a newer server may extend as anyOf(the enum, NewerValue),
     # which makes the field ``Enum | str``: a value the enum does not list is kept as the
     # plain string. A str-based Enum compares equal to its value, so code can compare with
-    # the wire string whichever of the two a field holds (docs/sdk.md, "Newer enum values").
+    # the wire string whichever of the two a field holds (README.md, "Newer enum values").
     "--use-subclass-enum",
     "--formatters", "black", "isort",
 ]
