@@ -8,6 +8,7 @@ from ._base_client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, PAGE_SIZE
 from ._client import AsyncWizChatClient, WizChatClient
 from ._exceptions import WizChatApiError, WizChatConnectionError, WizChatError, WizChatTimeoutError
 from ._version import __version__
+from .jsontypes import JSONArray, JSONObject, JSONValue
 from .models import (
     ApplyResult,
     ChatbotConfigDocument,
@@ -41,6 +42,9 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
     "PAGE_SIZE",
+    "JSONValue",
+    "JSONObject",
+    "JSONArray",
     "WizChatClient",
     "AsyncWizChatClient",
     "WizChatError",

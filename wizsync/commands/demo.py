@@ -11,6 +11,8 @@ from typing import IO, Any
 import click
 from rich.text import Text
 
+from wizchat_management import JSONObject
+
 from wizsync.report.errordoc import emit
 from wizsync.demo import DemoError, DemoResult, fresh_dir, run_demo
 from wizsync.journal import Journal, JournalError
@@ -54,7 +56,7 @@ def _finish(ui: _StreamUI, result: DemoResult, as_json: bool) -> None:
             print_run(journal, result.paths.journal, summary.run_id, forbidden=result.apply.forbidden)
         document = None
         if as_json:
-            extra = {"demo": {
+            extra: JSONObject = {"demo": {
                 "dir": str(result.paths.dir), "manifest": str(result.paths.manifest), "base_url": result.base_url,
                 "port": result.port, "plan_run": result.plan.run_id, "exported": result.exported,
                 "commands": [command for _, command in result.commands],

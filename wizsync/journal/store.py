@@ -34,9 +34,12 @@ import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
+
+if TYPE_CHECKING:
+    from wizchat_management.models import Operation
 
 from .errors import (
     JournalDamagedError,
@@ -148,6 +151,23 @@ class ItemRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def planned_operations(self) -> list[Operation]:
+        """``plan_ops`` parsed back into the SDK's operations (as the dry-run answered them)."""
+        return _operations(self.plan_ops)
+
+    @property
+    def applied_operations(self) -> list[Operation] | None:
+        """``applied_ops`` parsed back into the SDK's operations; None when nothing was recorded."""
+        return None if self.applied_ops is None else _operations(self.applied_ops)
+
+
+def _operations(stored: Any) -> list[Operation]:
+    # Stored by Operation.model_dump(mode="json"): validating gives back the same operations.
+    from wizchat_management.models import Operation
+
+    return [Operation.model_validate(op) for op in stored or []]
 
 
 @dataclass(frozen=True)

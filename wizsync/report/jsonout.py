@@ -102,7 +102,6 @@ def chatbot_entry(report: ChatbotReport, forbidden: Sequence[str] = ()) -> dict[
                         }
                     )
             operations.append({"op": _ev(op.op), "section": section, "key": op.key, "changes": changes})
-    failed = report.failed
     counts = report.counts
     entry = {
         "name": report.name,
@@ -113,24 +112,29 @@ def chatbot_entry(report: ChatbotReport, forbidden: Sequence[str] = ()) -> dict[
         "revision": report.effective_revision,
         "summary": {k: counts[k] for k in SUMMARY_KEYS} if counts is not None else None,
         "operations": operations,
-        "failed": (
-            {
-                "op": _ev(failed.op),
-                "section": _ev(failed.section),
-                "key": failed.key,
-                "code": failed.code,
-                "message": failed.message,
-            }
-            if failed is not None
-            else None
-        ),
+        "failed": _failed_entry(report),
         "error": (
             {"code": str(report.error.get("code", "error")), "message": str(report.error.get("message", ""))}
             if report.error
             else None
         ),
     }
+    if report.journal is not None:
+        applied = report.journal.applied
+        entry["applied_ops"] = None if applied is None else [op.model_dump(mode="json") for op in applied]
     return scrub(entry, fb)  # type: ignore[no-any-return]
+
+
+def _failed_entry(report: ChatbotReport) -> dict[str, Any] | None:
+    """Where the apply stopped: the server's answer, else the journal's record of it (a 422 seen earlier)."""
+    failed = report.failed
+    if failed is not None:
+        return {"op": _ev(failed.op), "section": _ev(failed.section), "key": failed.key,
+                "code": failed.code, "message": failed.message}
+    step = report.journal.failed if report.journal is not None else None
+    if step is None:
+        return None
+    return {"op": step.op, "section": step.section, "key": step.key, "code": step.code, "message": step.message}
 
 
 def build_document(

@@ -9,12 +9,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-from wizchat_management.models import ApplyResult, FailedOperation, Plan
+from wizchat_management.models import ApplyResult, FailedOperation, Operation, Plan
 
 if TYPE_CHECKING:
     from ..plan.dryrun import PlanOutcome
 
 SUMMARY_KEYS = ("create", "update", "delete", "noop")
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    """Where a 422 partial failure stopped, as the journal kept it.
+
+    The server's ``FailedOperation``, with ``op`` looked up in the item's plan
+    (None when the plan does not hold that section and key).
+    """
+
+    op: str | None
+    section: str
+    key: str | None
+    code: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class JournalFacts:
+    """What only the journal knows of an apply: what the server kept, and where it stopped."""
+
+    applied: list[Operation] | None = None
+    failed: FailedStep | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +53,8 @@ class ChatbotReport:
     ``summary`` fallback counts when there is no ``result`` (``show`` from the
                 journal): ``{"create", "update", "delete", "noop"}``.
     ``state``/``revision``/``batch`` journal-side facts for apply and show.
+    ``journal`` the journal's record of the apply (``show``, a run's ``--json``),
+                or None for a report of a live answer.
     """
 
     name: str
@@ -42,6 +67,7 @@ class ChatbotReport:
     state: str | None = None
     revision: int | None = None
     batch: int | None = None
+    journal: JournalFacts | None = None
 
     @property
     def plan(self) -> Plan | None:
