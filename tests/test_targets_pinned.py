@@ -6,6 +6,7 @@ run by what the journal pinned at first use (re-pinned only with --repin); the m
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from apply_fleet import Cli, ids_of, query, write_manifest
@@ -126,3 +127,29 @@ def test_decide_trusts_gradual_change_and_refuses_losing_most() -> None:
     assert most_lost.record == {}
     first = decide({"b/prod": frozenset({"cb_b"})}, known, {})
     assert first.ok and first.proved["b/prod"].startswith("first use")
+
+
+def test_a_key_whose_proof_fails_fails_only_its_chatbots_and_the_proof_listing_is_reused(emulator, secret_scan,
+                                                                                        tmp_path: Path) -> None:
+    write_manifest(tmp_path, emulator)
+    cli = Cli(secret_scan, tmp_path, emulator)
+    # globex's production key is throttled far past the longest wait wizsync accepts: its listing
+    # fails, so its target cannot be proved; the other tenants are proved and planned.
+    emulator.force_429("globex/production", seconds=600)
+    doc = cli.json(*PLAN, "--json")
+    assert doc["status"] == "failed"
+    by_tenant: dict[str, set[str]] = {}
+    for chatbot in doc["chatbots"]:
+        by_tenant.setdefault(chatbot["tenant"], set()).add("failed" if chatbot["error"] else "planned")
+    assert by_tenant == {"acme": {"planned"}, "globex": {"failed"}, "initech": {"planned"}}, by_tenant
+    globex = [c for c in doc["chatbots"] if c["tenant"] == "globex"]
+    assert all("proving the target globex/production" in c["error"]["message"] for c in globex), globex[0]
+    assert "tenants.globex.keys" not in json.dumps(globex)  # a server failure, not the manifest's key line
+    # One listing per production key: what proved the target also bound the chatbots.
+    for tenant in ("acme", "initech"):
+        listings = [r for r in emulator.requests(key=f"{tenant}/production")
+                    if r["method"] == "GET" and r["path"].rstrip("/").endswith("/chatbots")]
+        assert len(listings) == 1, (tenant, listings)
+    assert query(cli.journal, "SELECT DISTINCT target FROM pins ORDER BY target") == [
+        {"target": "acme/production"}, {"target": "acme/staging"}, {"target": "globex/staging"},
+        {"target": "initech/production"}, {"target": "initech/staging"}]

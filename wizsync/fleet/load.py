@@ -198,16 +198,29 @@ def _lister(ex: Executor, tenant: str, env: str) -> Callable[[], Awaitable[list[
     return lambda: ex.call(key_label(tenant, env), lambda c: c.list_chatbots(), context=f"list:{tenant}")
 
 
+async def tolerant_listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> list[PublicChatbot] | FetchFailed:
+    """One key's ``list_chatbots``, or what failed; a refused key (401/403) raises, naming its manifest line."""
+    return await _tolerant(ex, manifest, tenant, env, "list_chatbots", _lister(ex, tenant, env))
+
+
 async def _bind_tolerant(
-    ex: Executor, plan: TargetPlan
+    ex: Executor, plan: TargetPlan, proven: Mapping[str, list[PublicChatbot] | FetchFailed] | None = None,
 ) -> tuple[list[Target], dict[str, list[PublicChatbot]], dict[str, FetchFailed]]:
-    """Like ``_bind``, but a tenant whose listing failed fails only its targets that needed it."""
-    tenants = plan.listings_needed()
+    """Like ``_bind``, but a tenant whose listing failed fails only its targets that needed it.
+
+    ``proven``: each tenant's listing from the target proof of this run
+    (``fleet.pinning``), reused instead of listing again; a tenant whose proof
+    failed fails every one of its targets, bound or not: its key was not proved.
+    """
+    proven = proven or {}
+    tenants = [t for t in plan.listings_needed() if t not in proven]
     env = plan.environment
-    pages = await asyncio.gather(*(_tolerant(ex, plan.manifest, t, env, "list_chatbots", _lister(ex, t, env)) for t in tenants))
-    listed = dict(zip(tenants, pages))
+    pages = await asyncio.gather(*(tolerant_listing(ex, plan.manifest, t, env) for t in tenants))
+    listed = {**proven, **dict(zip(tenants, pages))}
     failed = {t: page for t, page in listed.items() if isinstance(page, FetchFailed)}
-    failures = {t.name: failed[t.tenant] for t in plan.targets if not t.bound and t.tenant in failed}
+    unproven = {t for t in proven if isinstance(proven[t], FetchFailed)}
+    failures = {t.name: failed[t.tenant] for t in plan.targets
+                if t.tenant in failed and (not t.bound or t.tenant in unproven)}
     kept = replace(plan, targets=tuple(t for t in plan.targets if t.name not in failures))
     listings = {t: page for t, page in listed.items() if not isinstance(page, FetchFailed)}
     targets = kept.bind(listings) if kept.targets else []
@@ -325,7 +338,8 @@ class LoadedFleet:
 
 
 async def load(
-    ex: Executor, plan: TargetPlan, *, check_secrets: bool = True, notices: list[str] | None = None
+    ex: Executor, plan: TargetPlan, *, check_secrets: bool = True, notices: list[str] | None = None,
+    proven: Mapping[str, list[PublicChatbot] | FetchFailed] | None = None,
 ) -> LoadedFleet:
     """Bind, fetch live sources and render every selected target, in manifest order.
 
@@ -335,9 +349,10 @@ async def load(
     ``check_secrets``: a secret a document references must be set (a run sends
     it); ``render`` only shows the documents, so it names missing ones instead.
     ``notices`` receives what the user should hear that is no error (chatbots a
-    promotion leaves out because only its source has them).
+    promotion leaves out because only its source has them). ``proven``: the
+    listings the run's target proof made, per tenant (see ``_bind_tolerant``).
     """
-    targets, target_listings, unbound = await _bind_tolerant(ex, plan)
+    targets, target_listings, unbound = await _bind_tolerant(ex, plan, proven)
     listed = replace(plan, targets=tuple(t for t in plan.targets if t.name not in unbound))  # no gaps from a failed listing
     sources, failures = await _sources(ex, listed, targets, target_listings, notices if notices is not None else [])
     # In manifest order: each entry's chatbots where the entry is (a discover entry expands in place).

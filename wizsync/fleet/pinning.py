@@ -1,7 +1,8 @@
 """Targets are pinned: before any dry-run or apply, each (tenant, environment) key is proved to point
 where the manifest says.
 
-Three proofs, the first offline, the others from one ``list_chatbots`` per key:
+Three proofs, the first offline, the others from one ``list_chatbots`` per key (which fleet
+loading then reuses; a key whose listing fails is unproven, and only its chatbots fail):
 
 1. **No two targets share a key value** (:func:`duplicate_key_errors`).
 2. **No two targets see the same chatbot.** Chatbot ids belong to one
@@ -23,16 +24,17 @@ listing and the journal's part.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+
 
 from wizchat_management import PublicChatbot
 
 from ..engine import Executor
 from ..journal import Journal
 from ..manifest import Manifest, ManifestError, read_api_key
-from .load import key_label, list_tenants
+from .load import FetchFailed, key_label, tolerant_listing
 
 __all__ = ["PinCheck", "check_targets", "decide", "duplicate_key_errors", "parse_repin", "target_pins_error"]
 
@@ -90,6 +92,13 @@ class PinCheck:
     proved: dict[str, str] = field(default_factory=dict)
     problems: dict[str, list[str]] = field(default_factory=dict)
     record: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Each target key's listing (or what failed: that key is unproven), for fleet loading.
+    listings: dict[str, list[PublicChatbot] | FetchFailed] = field(default_factory=dict)
+
+    def proven_listings(self, environment: str) -> dict[str, list[PublicChatbot] | FetchFailed]:
+        """The listings of ``environment``'s keys, by tenant."""
+        return {label.split("/", 1)[0]: page for label, page in self.listings.items()
+                if label.split("/", 1)[1] == environment}
 
     @property
     def ok(self) -> bool:
@@ -212,24 +221,35 @@ def expectations(manifest: Manifest) -> dict[str, list[str]]:
     return {key_label(t, env): list(pin.chatbots) for t, spec in manifest.tenants.items() for env, pin in spec.expect.items()}
 
 
-async def list_seen(ex: Executor, manifest: Manifest, labels: Sequence[str]) -> dict[str, frozenset[str]]:
-    """One listing per target key: the chatbot ids it sees. A failed listing is raised (it names its key)."""
-    pairs = [tuple(label.split("/", 1)) for label in labels]
-    listed: dict[Any, list[PublicChatbot] | ManifestError] = await list_tenants(ex, manifest, pairs)  # type: ignore[arg-type]
-    seen: dict[str, frozenset[str]] = {}
-    for (tenant, env), result in listed.items():
-        if isinstance(result, ManifestError):
-            raise result
-        seen[key_label(tenant, env)] = frozenset(c.id for c in result)
-    return seen
+async def list_seen(
+    ex: Executor, manifest: Manifest, labels: Sequence[str]
+) -> tuple[dict[str, frozenset[str]], dict[str, list[PublicChatbot] | FetchFailed]]:
+    """One listing per target key: the chatbot ids each key sees, and each listing (or what failed).
+
+    A refused key (401/403) raises, naming its manifest line; any other failure
+    leaves that key unproven (its chatbots fail, the others go on).
+    """
+    async def one(label: str) -> list[PublicChatbot] | FetchFailed:
+        tenant, env = label.split("/", 1)
+        listing = await tolerant_listing(ex, manifest, tenant, env)
+        if isinstance(listing, FetchFailed):
+            return FetchFailed(f"proving the target {label} (list_chatbots; its chatbots are not touched)", listing.error)
+        return listing
+
+    listings = dict(zip(labels, await asyncio.gather(*(one(label) for label in labels))))
+    seen = {label: frozenset(c.id for c in page) for label, page in listings.items() if not isinstance(page, FetchFailed)}
+    return seen, listings
 
 
 async def check_targets(
     ex: Executor, manifest: Manifest, labels: Sequence[str], journal: Journal, run_id: str, *,
     repin: frozenset[str] = frozenset(), command: str = "plan/apply",
 ) -> PinCheck:
-    """Prove the run's target keys (``labels``, ``tenant/env``) before anything but listings is sent; pin them."""
-    seen = await list_seen(ex, manifest, labels)
+    """Prove the run's target keys (``labels``, ``tenant/env``) before anything but listings is sent; pin them.
+
+    The check keeps each key's listing (``PinCheck.listings``) for fleet loading to reuse.
+    """
+    seen, listings = await list_seen(ex, manifest, labels)
     # A re-pinned target the run does not list: its old pins are forgotten, not compared against.
     known = {label: ids for label, ids in journal.pins().items() if label in seen or label not in repin}
     check = decide(seen, known, expectations(manifest), repin)
@@ -240,4 +260,5 @@ async def check_targets(
     for label, ids in sorted(check.record.items()):
         env = label.split("/", 1)[1]
         journal.record_pins(run_id, label, ids, manifest.environments[env].baseUrl, repinned=label in repin)
+    check.listings = listings
     return check

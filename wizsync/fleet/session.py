@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine import DEFAULT_CONCURRENCY, Executor, KeySpec, Transport
 from ..journal import Journal, LockTarget, default_journal_path
@@ -21,6 +21,12 @@ from ..manifest import Manifest, TargetPlan, load_manifest, parse_selection, rai
 from ..render.secrets import forbidden_values
 from .load import FleetItem, fetch_pairs, key_pairs, key_specs, no_match_error, precheck
 from .shards import Shard, ShardSpec, assign, restrict, shard_journal_name
+
+if TYPE_CHECKING:
+    from wizchat_management import PublicChatbot
+
+    from .load import FetchFailed
+    from .pinning import PinCheck
 
 __all__ = ["Session", "manifest_hash", "open_session", "make_executor"]
 
@@ -46,6 +52,8 @@ class Session:
     selectors: dict[str, Any] = field(default_factory=dict)
     shard: Shard | None = None
     transport: Transport = field(default_factory=Transport)  # --http-backend, --request-timeout
+    # What prove_targets found: fleet loading reuses its listings instead of listing each key again.
+    proof: PinCheck | None = None
 
     @property
     def manifest_hash(self) -> str:
@@ -57,11 +65,17 @@ class Session:
         return forbidden_values(names, os.environ, [spec.api_key for spec in self.keys.values()])
 
     async def prove_targets(self, ex: Executor, journal: Journal, run_id: str, *, repin: frozenset[str] = frozenset(),
-                            command: str = "plan/apply") -> Any:
+                            command: str = "plan/apply") -> PinCheck:
         """Before any dry-run or apply: every key of the session points where the manifest says (``wizsync.fleet.pinning``)."""
         from .pinning import check_targets
 
-        return await check_targets(ex, self.manifest, sorted(self.keys), journal, run_id, repin=repin, command=command)
+        self.proof = await check_targets(ex, self.manifest, sorted(self.keys), journal, run_id, repin=repin,
+                                         command=command)
+        return self.proof
+
+    def proven_listings(self) -> dict[str, list[PublicChatbot] | FetchFailed] | None:
+        """This environment's listings from ``prove_targets`` (by tenant), or None before it ran."""
+        return self.proof.proven_listings(self.environment) if self.proof is not None else None
 
     def lock_targets(self, tenants: Sequence[str] | None = None) -> list[LockTarget]:
         """The targets a run of this session changes (its selected tenants, or ``tenants``), for the run lock."""

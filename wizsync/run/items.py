@@ -64,7 +64,7 @@ def _ordered(session: Any, entries: Sequence[FleetItem | FleetFailure]) -> list[
 async def from_fleet(session: Any, ex: Executor, *, no_prune: bool, ordered: bool = True) -> FleetItems:
     """The session's selected chatbots, rendered or failed; ``forbidden`` adds the secrets their documents resolve."""
     notices: list[str] = []
-    loaded = await load(ex, session.plan, notices=notices)
+    loaded = await load(ex, session.plan, notices=notices, proven=session.proven_listings())
     entries = _ordered(session, loaded.entries) if ordered else loaded.entries
     return FleetItems(entries, session.forbidden(loaded.items), no_prune, notices)
 
