@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from wizchat_management import JSONValue
+from wizchat_management.vocabulary import wire_value
 
 from wizsync.journal import ItemRecord, Journal, RunRecord, lock_holder
 from wizsync.journal.states import ItemState, RunStatus
@@ -96,8 +97,8 @@ def _failed_step(r: ItemRecord) -> FailedStep | None:
     """A 422 partial failure as the journal kept it: the failed section and key, and the op the plan had there."""
     if not r.error_section:
         return None
-    op = next((o.op.value for o in r.planned_operations
-               if o.section.value == r.error_section and o.key == r.error_key), None)
+    op = next((wire_value(o.op) for o in r.planned_operations
+               if wire_value(o.section) == r.error_section and o.key == r.error_key), None)
     return FailedStep(op, r.error_section, r.error_key, r.error_code, r.error_message or "")
 
 
