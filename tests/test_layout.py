@@ -110,3 +110,15 @@ def test_the_architecture_page_places_every_room_and_names_only_real_files():
     cited = set(re.findall(r"`([a-z_/]+\.py)`", page))
     missing = sorted(c for c in cited if not (ROOT / c).exists() and not (ROOT.parent / c).exists())
     assert not missing, f"docs/architecture.md names files that do not exist: {missing}"
+
+
+def test_every_source_file_the_docs_name_exists():
+    docs = [ROOT.parent / "README.md", *sorted((ROOT.parent / "docs").glob("*.md"))]
+    missing = [
+        f"{page.name}: {cited}"
+        for page in docs
+        for cited in sorted(set(re.findall(r"\b((?:wizsync|wizchat_management|tests|scripts|bench)/[\w/]+\.py)\b",
+                                           page.read_text(encoding="utf-8"))))
+        if not (ROOT.parent / cited).exists()
+    ]
+    assert not missing, "docs name source files that do not exist (moved?):\n" + "\n".join(missing)
