@@ -21,15 +21,18 @@ from wizsync.apply.decide import (
     Proceed,
     after_apply,
     after_apply_failure,
+    after_batch,
     after_plan,
     after_snapshot_failure,
     carried_forward,
     failed_with,
     may_have_applied,
+    run_ended,
 )
 from wizsync.engine import ResponseTooLarge
 from wizsync.journal import ItemRecord
 from wizsync.journal.states import ItemState as S
+from wizsync.journal.states import RunStatus as R
 
 
 def op(kind: str, section: str, key: str | None = None, *changes: tuple[str, Any, Any]) -> dict[str, Any]:
@@ -251,3 +254,37 @@ FIELDS = {
 @pytest.mark.parametrize(("outcome", "expected"), FIELDS.values(), ids=FIELDS.keys())
 def test_what_an_outcome_records(outcome: Finish, expected: dict[str, Any]) -> None:
     assert outcome.fields() == expected
+
+
+# -- the run: after each batch, and how it ends ---------------------------------------------------
+
+AFTER_BATCH = {
+    "within the budget: next batch": ((False, 1, 1, 10), None),
+    "past an absolute budget: halt": ((False, 2, 1, 10), R.HALTED),
+    "a percent budget of the whole run": ((False, 2, "20%", 10), None),
+    "past a percent budget": ((False, 3, "20%", 10), R.HALTED),
+    "no failure tolerated": ((False, 1, 0, 10), R.HALTED),
+    "a stop request wins over the budget": ((True, 5, 0, 10), R.INTERRUPTED),
+}
+
+
+@pytest.mark.parametrize(("given", "expected"), AFTER_BATCH.values(), ids=AFTER_BATCH.keys())
+def test_after_a_batch(given: tuple[bool, int, int | str, int], expected: R | None) -> None:
+    assert after_batch(*given) == expected
+
+
+RUN_ENDED = {
+    "every chatbot done": ((R.COMPLETED, {"applied": 3, "unchanged": 1}), R.COMPLETED),
+    "skipped chatbots are done with": ((R.COMPLETED, {"applied": 3, "skipped": 2}), R.COMPLETED),
+    "the batches ran but a chatbot failed": ((R.COMPLETED, {"applied": 3, "failed": 1}), R.FAILED),
+    "the batches ran but a chatbot drifted": ((R.COMPLETED, {"applied": 3, "drifted": 1}), R.FAILED),
+    "a zero count is no chatbot": ((R.COMPLETED, {"applied": 3, "failed": 0}), R.COMPLETED),
+    "interrupted with work left: resumable": ((R.INTERRUPTED, {"applied": 1, "pending": 2}), R.INTERRUPTED),
+    "interrupted in the last batch, every chatbot finished": ((R.INTERRUPTED, {"applied": 3}), R.COMPLETED),
+    "halted stays halted": ((R.HALTED, {"failed": 2, "pending": 5}), R.HALTED),
+}
+
+
+@pytest.mark.parametrize(("given", "expected"), RUN_ENDED.values(), ids=RUN_ENDED.keys())
+def test_how_the_run_ends(given: tuple[R, dict[str, int]], expected: R) -> None:
+    assert run_ended(*given) == expected

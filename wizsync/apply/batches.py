@@ -40,6 +40,7 @@ from ..engine import Executor, Stopped
 from ..fleet.load import FleetFailure, FleetItem, key_label
 from ..journal import Journal, now_rfc3339
 from ..journal.recorder import Recorder
+from ..journal.states import RunStatus
 from ..plan.dryrun import ops_of, summary_of
 from .decide import (
     Approval,
@@ -49,12 +50,14 @@ from .decide import (
     Prior,
     after_apply,
     after_apply_failure,
+    after_batch,
     after_plan,
     after_snapshot_failure,
     carried_forward,
     failed_with,
+    run_ended,
 )
-from .schedule import budget_exceeded, failure_budget
+from .schedule import failure_budget
 
 if TYPE_CHECKING:
     from ..report.progress import Reporter
@@ -288,7 +291,7 @@ class BatchRunner:
         journal, run_id = self.journal, self.run_id
         budget = failure_budget(self.options.max_failures, total)
         done = 0
-        status = "completed"
+        status = RunStatus.COMPLETED
         message = ""
         for number, batch in enumerate(batches, 1):
             states = {r.name: r.state for r in journal.items(run_id)}
@@ -298,31 +301,25 @@ class BatchRunner:
                 done += 1
                 continue
             if self.ex.stopping:
-                status = "interrupted"
+                status = RunStatus.INTERRUPTED
                 break
             await self._run_batch(number, todo, unloaded)
             failures = self.failures()
             journal.event(run_id, "batch.done", batch=number, failures=failures)
             done += 1
-            if self.ex.stopping:
-                status = "interrupted"
-                break
-            if budget_exceeded(failures, self.options.max_failures, total):
-                status = "halted"
+            stop = after_batch(self.ex.stopping, failures, self.options.max_failures, total)
+            if stop is None:
+                continue
+            status = stop
+            if stop == RunStatus.HALTED:
                 message = (
                     f"halted after batch {number} of {len(batches)}: {failures} failed chatbot(s) "
                     f"exceed the failure budget of {budget}"
                 )
                 journal.event(run_id, "run.halted", batch=number, failures=failures, budget=budget)
-                break
+            break
         counts = journal.item_counts(run_id)
-        unfinished = any(counts.get(s) for s in UNFINISHED_STATES)
-        if status == "completed" and unfinished:
-            status = "failed"
-        elif status == "interrupted" and not unfinished:
-            # Ctrl-C during the last batch, and every chatbot still finished: nothing to resume.
-            status = "completed"
-        return RunSummary(run_id, status, counts, total, len(batches), done, budget, message)
+        return RunSummary(run_id, run_ended(status, counts).value, counts, total, len(batches), done, budget, message)
 
 
 # Secret fields are write-only: a value a run changed cannot be read back, so

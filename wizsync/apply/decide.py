@@ -24,8 +24,9 @@ from wizchat_management.vocabulary import wire_value
 
 from ..engine import ResponseTooLarge, classify
 from ..journal import ItemRecord
-from ..journal.states import ItemState
+from ..journal.states import ItemState, RunStatus
 from ..plan.dryrun import deletes_of, error_info, has_changes, ops_of
+from .schedule import budget_exceeded
 
 __all__ = [
     "Approved",
@@ -35,6 +36,7 @@ __all__ = [
     "Prior",
     "Proceed",
     "after_apply",
+    "after_batch",
     "after_apply_failure",
     "after_plan",
     "after_snapshot_failure",
@@ -42,6 +44,7 @@ __all__ = [
     "drift",
     "failed_with",
     "may_have_applied",
+    "run_ended",
 ]
 
 
@@ -240,3 +243,26 @@ def after_apply(result: ApplyResult, earlier: list[dict[str, Any]]) -> Finish:
 
 def _joined(earlier: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return earlier + [op for op in more if op not in earlier]
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def after_batch(stopping: bool, failures: int, max_failures: int | str, total: int) -> RunStatus | None:
+    """After a batch: stop (``interrupted`` on a stop request, ``halted`` past the failure budget) or go on (None)."""
+    if stopping:
+        return RunStatus.INTERRUPTED
+    if budget_exceeded(failures, max_failures, total):
+        return RunStatus.HALTED
+    return None
+
+
+def run_ended(status: RunStatus, counts: Mapping[str, int]) -> RunStatus:
+    """How the run ends, from how the batches ended (``status``) and the items' states (``counts``)."""
+    unfinished = any(n and ItemState(state).is_unfinished for state, n in counts.items())
+    if status == RunStatus.COMPLETED and unfinished:
+        return RunStatus.FAILED
+    if status == RunStatus.INTERRUPTED and not unfinished:
+        # Ctrl-C during the last batch, and every chatbot still finished: nothing to resume.
+        return RunStatus.COMPLETED
+    return status
