@@ -4,6 +4,7 @@ failure budgets (N and P%, exceeded only when failures are MORE than the budget)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -120,3 +121,30 @@ def test_parse_batches_and_max_failures() -> None:
     for bad in ("-1", "101%", "many", "inf%"):
         with pytest.raises(ValueError):
             parse_max_failures(bad)
+
+
+@pytest.mark.parametrize("text", ["10%", "0.5%", "12.5 %", " 100% ", ".5%", "5.%", "1e1%", "+5%", "5", "%", "0x10%"])
+def test_the_command_line_and_the_manifest_read_a_percentage_alike(text: str) -> None:
+    # One grammar: what --batches / --max-failures accept is what rollout.batches / maxFailures accept.
+    from pydantic import ValidationError
+
+    from wizsync.manifest import Rollout
+
+    def cli(parse: Callable[[str], object]) -> bool:
+        try:
+            parse(text)
+        except ValueError:
+            return False
+        return True
+
+    def manifest(field: str) -> bool:
+        try:
+            Rollout.model_validate({field: [text] if field == "batches" else text})
+        except ValidationError:
+            return False
+        return True
+
+    if text.strip().endswith("%"):
+        assert cli(parse_batches) == manifest("batches")
+        assert cli(parse_max_failures) == manifest("maxFailures")
+    assert cli(parse_batches) is (text in ("10%", "0.5%", "12.5 %", " 100% ", "5"))

@@ -16,34 +16,26 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import TypeVar
 
+from ..manifest import parse_percent
+
 __all__ = ["parse_batches", "batch_sizes", "cut_batches", "wave_order", "failure_budget", "budget_exceeded", "parse_max_failures"]
 
 T = TypeVar("T")
 
 
-def _percent(value: str) -> float | None:
-    text = value.strip()
-    if not text.endswith("%"):
-        return None
-    try:
-        pct = float(text[:-1])
-    except ValueError:
-        return None
-    return pct if math.isfinite(pct) else None
-
-
 def _exact_percent(spec: str) -> Fraction:
     """The percentage as an exact fraction: with floats, 64.4% of 250 came out 161.00000000000003
     (ceil → 162) and 18.4% of 375 came out 68.99999999999999 (floor → a budget of 68, not 69)."""
-    assert _percent(spec) is not None, spec
-    return Fraction(spec.strip()[:-1])
+    pct = parse_percent(spec)
+    assert pct is not None, spec
+    return pct
 
 
 def parse_batches(text: str) -> list[int | str]:
     """``"1,10%,100%"`` → ``[1, "10%", "100%"]``; ValueError with the offending part."""
     sizes: list[int | str] = []
     for part in (p.strip() for p in text.split(",")):
-        pct = _percent(part)
+        pct = parse_percent(part)
         if pct is not None:
             if not 0 < pct <= 100:
                 raise ValueError(f"batch size {part!r} must be a percentage in (0%, 100%]")
@@ -61,7 +53,7 @@ def parse_batches(text: str) -> list[int | str]:
 
 def parse_max_failures(text: str) -> int | str:
     """``"3"`` → 3, ``"5%"`` → ``"5%"``; ValueError otherwise."""
-    pct = _percent(text)
+    pct = parse_percent(text)
     if pct is not None:
         if not 0 <= pct <= 100:
             raise ValueError(f"--max-failures {text!r} must be a percentage in [0%, 100%]")

@@ -9,6 +9,7 @@ validation by ``references.check_references``, where the key's line is known.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from typing import Any, Literal, Optional, Union
 
 from pathlib import Path
@@ -46,6 +47,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")
 _ALLOW_ENTRY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*(\.[A-Za-z_$][A-Za-z0-9_$-]*)*$")
+# The one percent grammar, in the manifest and on the command line alike (docs/manifest.md):
+# digits, an optional decimal part, then '%' ("10%", "0.5%", "12.5 %"); not ".5%", "1e1%" or "+5%".
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
@@ -62,10 +65,10 @@ def _check_vars(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def parse_percent(value: str) -> float | None:
-    """``"10%"`` → 10.0; anything else → None."""
+def parse_percent(value: str) -> Fraction | None:
+    """``"10%"`` → 10, ``"12.5%"`` → 25/2 (exact: 64.4% of 250 must not round up to 162); anything else → None."""
     match = _PERCENT.match(value)
-    return float(match.group(1)) if match else None
+    return Fraction(match.group(1)) if match else None
 
 
 class Environment(_Model):
