@@ -217,16 +217,25 @@ async def _bind_tolerant(
     env = plan.environment
     pages = await asyncio.gather(*(tolerant_listing(ex, plan.manifest, t, env) for t in tenants))
     listed = {**proven, **dict(zip(tenants, pages))}
-    failed = {t: page for t, page in listed.items() if isinstance(page, FetchFailed)}
-    unproven = {t for t in proven if isinstance(proven[t], FetchFailed)}
-    failures = {t.name: failed[t.tenant] for t in plan.targets
-                if t.tenant in failed and (not t.bound or t.tenant in unproven)}
+    failures = _failed_by_listing(plan, listed, proven)
     kept = replace(plan, targets=tuple(t for t in plan.targets if t.name not in failures))
     listings = {t: page for t, page in listed.items() if not isinstance(page, FetchFailed)}
     targets = kept.bind(listings) if kept.targets else []
     if not targets and not failures and plan.shard is None:
         raise no_match_error(plan)
     return targets, listings, failures
+
+
+def _failed_by_listing(
+    plan: TargetPlan,
+    listed: Mapping[str, list[PublicChatbot] | FetchFailed],
+    proven: Mapping[str, list[PublicChatbot] | FetchFailed],
+) -> dict[str, FetchFailed]:
+    """The targets a failed listing fails: those that needed it to bind, and every target of an unproven key."""
+    failed = {t: page for t, page in listed.items() if isinstance(page, FetchFailed)}
+    unproven = {t for t in proven if isinstance(proven[t], FetchFailed)}
+    return {t.name: failed[t.tenant] for t in plan.targets
+            if t.tenant in failed and (not t.bound or t.tenant in unproven)}
 
 
 def no_match_error(plan: TargetPlan) -> ManifestError:
