@@ -40,7 +40,7 @@ from ..engine import Executor, Stopped
 from ..fleet.load import FleetFailure, FleetItem, key_label
 from ..journal import Journal, now_rfc3339
 from ..journal.recorder import Recorder
-from ..journal.states import RunStatus
+from ..journal.states import UNFINISHED_STATES, RunStatus
 from ..plan.dryrun import ops_of, summary_of
 from .decide import (
     Approval,
@@ -77,7 +77,6 @@ __all__ = [
 # Items a resume works on again; ``drifted`` is re-checked too (the drift may be gone).
 # ``skipped`` is final: ``resume --force`` gives it to chatbots the manifest no longer
 # selects, and a run that can never complete because of them would help no one.
-UNFINISHED_STATES = ("pending", "planned", "applying", "failed", "drifted")
 
 
 class Desired(Protocol):

@@ -38,6 +38,8 @@ __all__ = [
     "RUN_MOVES",
     "item_may_move",
     "run_may_move",
+    "UNFINISHED_STATES",
+    "DONE_STATES",
 ]
 
 
@@ -99,6 +101,10 @@ _DONE = frozenset({ItemState.APPLIED, ItemState.UNCHANGED})
 _UNFINISHED = frozenset(
     {ItemState.PENDING, ItemState.PLANNED, ItemState.APPLYING, ItemState.FAILED, ItemState.DRIFTED}
 )
+
+# Resume takes these up again / never applies these again (see the module docstring).
+UNFINISHED_STATES: frozenset[ItemState] = _UNFINISHED
+DONE_STATES: frozenset[ItemState] = _DONE
 
 # The legal moves, as the journal makes them. An outcome may be recorded from
 # any state that is not done (a skip needs no attempt; a crash may leave

@@ -698,7 +698,7 @@ class Journal:
         total = 0
         chunk: list[dict[str, Any]] = []
         for row in rows:
-            chunk.append(self._item_row(run_id, row, {"state": "planned", "planned_at": now_rfc3339()}))
+            chunk.append(self._item_row(run_id, row, {"state": ItemState.PLANNED, "planned_at": now_rfc3339()}))
             if len(chunk) >= chunk_size:
                 total += self._commit_plan_chunk(run_id, chunk)
                 chunk = []
@@ -808,7 +808,7 @@ class Journal:
             self._check_move(run_id, name, current["state"], state)
             duration = (
                 _ms_between(current["applying_at"], now)
-                if current["state"] == "applying" and current["applying_at"]
+                if current["state"] == ItemState.APPLYING and current["applying_at"]
                 else None
             )
             self.db.execute(

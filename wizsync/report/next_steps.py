@@ -16,14 +16,18 @@ is what resume is for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ..journal import ItemRecord
+from ..journal.states import UNFINISHED_STATES, ItemState, RunStatus
 
 __all__ = ["NextSteps", "next_steps"]
 
 RESUMABLE_COMMANDS = ("apply", "rollback")
-_UNFINISHED = ("pending", "planned", "applying", "failed", "drifted")
+# How a run may have stopped short: the statuses a resume is for.
+_STOPPED = (RunStatus.HALTED, RunStatus.INTERRUPTED, RunStatus.FAILED)
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,13 @@ def _names(names: Sequence[str]) -> str:
     return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-def next_steps(command: str, status: str, options: dict[str, Any], records: Iterable[Any]) -> NextSteps:
-    """For a run of ``command`` that ended ``status``; ``records`` its journal items (``.state``, ``.error_code``)."""
-    if command not in RESUMABLE_COMMANDS or status not in ("halted", "interrupted", "failed"):
+def next_steps(command: str, status: RunStatus, options: Mapping[str, Any], items: Iterable[ItemRecord]) -> NextSteps:
+    """For a run of ``command`` that ended ``status``; ``items`` its journal items."""
+    if command not in RESUMABLE_COMMANDS or status not in _STOPPED:
         return NextSteps(False)
-    records = list(records)
-    drifted = [r.name for r in records if r.state == "drifted"]
-    refused = [r.name for r in records if r.state == "failed" and r.error_code == "deletes_refused"]
+    records = list(items)
+    drifted = [r.name for r in records if r.state is ItemState.DRIFTED]
+    refused = [r.name for r in records if r.state is ItemState.FAILED and r.error_code == "deletes_refused"]
     instead: list[str] = []
     if options.get("plan_file"):
         return NextSteps(False, (f"this run applied the plan file {options['plan_file']}: apply it again to finish "
@@ -62,6 +66,6 @@ def next_steps(command: str, status: str, options: dict[str, Any], records: Iter
         )
     if instead:
         return NextSteps(False, tuple(instead))
-    unfinished = any(r.state in _UNFINISHED for r in records)
+    unfinished = any(r.state in UNFINISHED_STATES for r in records)
     # A run that stopped before recording its chatbots resumes from scratch (runs.resume_run).
     return NextSteps(unfinished or not records)

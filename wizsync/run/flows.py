@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..apply.batches import UNFINISHED_STATES, ApplyOptions, BatchRunner, RunItem, RunSummary, approved_from
+from ..apply.batches import ApplyOptions, BatchRunner, RunItem, RunSummary, approved_from
 from ..apply.decide import Approved
 from ..apply.schedule import cut_batches
 from ..engine import Executor, Transport
@@ -22,6 +22,7 @@ from ..fleet.load import FleetItem, list_tenants
 from ..fleet.session import Session, manifest_hash, open_session
 from ..fleet.shards import Shard
 from ..journal import Journal, JournalError, LockTarget, RunLock, RunRecord, new_run_id
+from ..journal.states import UNFINISHED_STATES, ItemState, RunStatus
 from ..manifest import ManifestError
 from ..plan.dryrun import deletes_of, ops_of, plan_fleet, summary_of
 from ..report.prompt import confirmation_preview
@@ -269,7 +270,7 @@ def _recorded(journal: Journal, run_id: str, current: list[Entry], options: Appl
 def _settle_forced(journal: Journal, run_id: str, resumption: Resumption) -> None:
     """--force: chatbots no longer selected end ``skipped``; changed documents are recorded as now."""
     for name in resumption.missing:
-        journal.record_result(run_id, name, "skipped", error_code="not_selected",
+        journal.record_result(run_id, name, ItemState.SKIPPED, error_code="not_selected",
                               error_message="no longer selected by the manifest (resumed with --force)")
     for name in resumption.changed:
         item = resumption.items[name]
@@ -295,7 +296,7 @@ async def resume_run(
     journal = Journal.open(journal_path, create=False)
     with prepared(journal):
         run, counts = _resumable(journal, run_id)
-    if run.status == "completed" and not any(counts.get(s) for s in UNFINISHED_STATES):
+    if run.status is RunStatus.COMPLETED and not any(counts.get(s) for s in UNFINISHED_STATES):
         journal.close()
         summary = RunSummary(run_id, "completed", counts, sum(counts.values()), 0, 0, 0, "nothing to resume: the run completed")
         return RunOutcome(summary, journal_path, run.environment, run.command)
@@ -452,7 +453,7 @@ def _record_left_alone(journal: Journal, run_id: str, parent_id: str, changed: S
         if force:
             journal.event(run_id, "rollback.forced", item=c.chatbot, left=c.left, now=c.now)
             continue
-        journal.record_result(run_id, c.chatbot, "skipped", error_code="changed_since",
+        journal.record_result(run_id, c.chatbot, ItemState.SKIPPED, error_code="changed_since",
                               error_message=f"changed since run {parent_id} left it (revision {c.left}, now "
                                             f"{'gone' if c.now is None else c.now}): left alone; --force restores it")
 

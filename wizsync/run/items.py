@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..apply.batches import UNFINISHED_STATES, RunItem
+from ..apply.batches import RunItem
+from ..journal.states import UNFINISHED_STATES
 from ..apply.schedule import wave_order
 from ..engine import Executor
 from ..fleet.load import FleetFailure, FleetItem, load
