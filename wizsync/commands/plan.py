@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from wizsync import __version__
 from wizsync.engine import Transport, run
-from wizsync.run.plan_run import run_plan
+from wizsync.run.plan_run import PlanRun, run_plan
 from wizsync.plan.planfile import plan_file_data, write_plan_file
-from wizsync.report.errordoc import emit
+from wizsync.report.errordoc import emit_stream
 from wizsync.report.model import plan_report
-from wizsync.report.jsonout import dumps, plan_document
+from wizsync.report.jsonout import stream_document
 from wizsync.report.markdown import render_markdown
-from wizsync.report.summary import render_report
+from wizsync.report.summary import print_report
 from wizsync.fleet.pinning import parse_repin
 from wizsync.fleet.session import open_session
 from wizsync.fleet.shards import ShardSpec, shard_line
@@ -93,6 +94,9 @@ def plan(
       wizsync plan wizsync.yaml --env production --format markdown >> "$GITHUB_STEP_SUMMARY"
     """
     as_json = as_json or output_format == "json"
+    markdown = output_format == "markdown" and not as_json
+    # The JSON and text reports stream from a spool of rows; markdown (bounded to a comment's size)
+    # and --out (the whole plan in one file) take the outcomes.
     with user_errors():
         session = open_session(
             manifest_path, environment, select=select, chatbots=chatbots, concurrency=concurrency, journal=journal,
@@ -100,43 +104,55 @@ def plan(
             transport=transport,
         )
         result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color),
-                              repin=parse_repin(session.manifest, repin)))
+                              repin=parse_repin(session.manifest, repin),
+                              report=None if markdown else ("json" if as_json else "text"),
+                              keep_outcomes=markdown or bool(out_file)))
+    try:
+        _report(result, session, manifest_path, environment, out_file, no_prune, as_json, markdown, verbose, quiet,
+                no_color)
+    finally:
+        if result.spool is not None:
+            result.spool.close()
+    if result.errors:
+        sys.exit(1)
+    if detailed_exitcode and result.changed:
+        sys.exit(2)
+
+
+def _report(result: PlanRun, session: Any, manifest_path: str, environment: str, out_file: str | None,
+            no_prune: bool, as_json: bool, markdown: bool, verbose: bool, quiet: bool, no_color: bool) -> None:
     if out_file:
         if result.errors:
             click.echo(f"no plan file written: {len(result.errors)} chatbot(s) could not be planned", err=True)
         else:
             write_plan_file(out_file, plan_file_data(session, result, no_prune=no_prune, version=__version__))
             click.echo(f"Plan file {out_file}: apply exactly this plan anywhere with `wizsync apply {out_file}`", err=True)
-    reports = [plan_report(o) for o in result.outcomes]
     keys = {label: s for label, s in result.stats.items()}
-    if as_json:
-        doc = plan_document(
-            reports, run_id=result.run_id, environment=environment, status="failed" if result.errors else "completed",
-            keys=keys, estimate=result.estimate, forbidden=result.forbidden,
-            error={"code": "chatbots_failed", "message": f"{len(result.errors)} chatbot(s) could not be planned"}
-            if result.errors else None,
-        )
-        if session.shard is not None:
-            doc["shard"] = session.shard.as_json()
-        emit(dumps(doc))
-    elif output_format == "markdown":
+    if markdown:
+        reports = [plan_report(o) for o in result.outcomes]
         sys.stdout.write(render_markdown(reports, environment=environment, run_id=result.run_id, keys=keys,
                                          estimate=result.estimate, forbidden=result.forbidden))
-    else:
-        console = stdout_console(no_color)
-        console.print(
-            render_report(reports, keys, result.estimate, result.forbidden, only_changes=not verbose, title="Plan",
-                          only_failures=quiet)
-        )
-        # Paths are text, not rich markup ("[...]" in a folder name must print as is).
-        if session.shard is not None:
-            console.print(f"\n{shard_line(session.shard)}", markup=False, highlight=False)
-        console.print(f"\nRun {result.run_id} recorded in {session.journal_path}.", markup=False, highlight=False)
-        if result.changed:
-            sharded = f" --shard {session.shard}" if session.shard is not None else ""
-            console.print(f"Apply exactly this plan: wizsync apply {manifest_path} --env {environment}{sharded} --plan {result.run_id}"
-                          f" --journal {session.journal_path}", markup=False, highlight=False)
-    if result.errors:
-        sys.exit(1)
-    if detailed_exitcode and result.changed:
-        sys.exit(2)
+        return
+    spool = result.spool
+    assert spool is not None
+    if as_json:
+        extra = {"shard": session.shard.as_json()} if session.shard is not None else {}
+        emit_stream(stream_document(
+            "plan", spool.entries(), spool.totals, spool.deletes, run_id=result.run_id, environment=environment,
+            status="failed" if result.errors else "completed", keys=keys, estimate=result.estimate,
+            forbidden=result.forbidden, extra=extra,
+            error={"code": "chatbots_failed", "message": f"{len(result.errors)} chatbot(s) could not be planned"}
+            if result.errors else None,
+        ))
+        return
+    console = stdout_console(no_color)
+    print_report(console, spool.lines(only_changes=not verbose, only_problems=quiet), spool.totals, spool.deletes,
+                 keys, result.estimate, result.forbidden, title="Plan")
+    # Paths are text, not rich markup ("[...]" in a folder name must print as is).
+    if session.shard is not None:
+        console.print(f"\n{shard_line(session.shard)}", markup=False, highlight=False)
+    console.print(f"\nRun {result.run_id} recorded in {session.journal_path}.", markup=False, highlight=False)
+    if result.changed:
+        sharded = f" --shard {session.shard}" if session.shard is not None else ""
+        console.print(f"Apply exactly this plan: wizsync apply {manifest_path} --env {environment}{sharded} --plan {result.run_id}"
+                      f" --journal {session.journal_path}", markup=False, highlight=False)

@@ -690,6 +690,7 @@ class Executor:
         *,
         on_outcome: Callable[[Outcome[I, T]], None] | None = None,
         key: Callable[[I], str] | None = None,
+        keep: bool = True,
     ) -> list[Outcome[I, T]]:
         """Run ``fn(item)`` for every item concurrently; one Outcome per item, in input order.
 
@@ -702,6 +703,9 @@ class Executor:
         10,000-chatbot plan held one suspended call, body built, per chatbot:
         ~27 KB each, bench/scale.py), and one slow key's queue never makes
         another key wait. Without ``key`` every item is scheduled at once.
+
+        ``keep=False`` returns no outcomes: each is ``on_outcome``'s alone, so a fleet's results are
+        never all in memory at once.
         """
         items = list(items)
         results: list[Outcome[I, T] | None] = [None] * len(items)
@@ -712,7 +716,8 @@ class Executor:
                 outcome: Outcome[I, T] = Outcome(item, value=await fn(item))
             except Exception as exc:
                 outcome = Outcome(item, error=exc)
-            results[index] = outcome
+            if keep:
+                results[index] = outcome
             if on_outcome is not None:
                 on_outcome(outcome)
 

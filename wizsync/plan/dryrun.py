@@ -63,8 +63,10 @@ async def plan_fleet(
     *,
     no_prune: bool = False,
     on_outcome: Callable[[PlanOutcome], None] | None = None,
+    keep: bool = True,
 ) -> list[PlanOutcome]:
-    """Dry-run every item concurrently; one ``PlanOutcome`` per item, in input order."""
+    """Dry-run every item concurrently; one ``PlanOutcome`` per item, in input order (none with
+    ``keep=False``: ``on_outcome`` then has each one, and nothing holds it after)."""
 
     def convert(outcome: Outcome[FleetItem, ApplyResult]) -> PlanOutcome:
         if outcome.error is not None:
@@ -76,7 +78,7 @@ async def plan_fleet(
             on_outcome(convert(outcome))
 
     outcomes = await ex.map(items, lambda it: dry_run(ex, it, prune=effective_prune(it, no_prune)), on_outcome=done,
-                            key=lambda it: it.label)
+                            key=lambda it: it.label, keep=keep)
     return [convert(o) for o in outcomes]
 
 

@@ -160,7 +160,8 @@ def _defend(line: Line, fb: Sequence[str]) -> Line:
     return line
 
 
-def _to_text(lines: list[Line]) -> Text:
+def to_text(lines: list[Line]) -> Text:
+    """Styled lines as one rich ``Text``."""
     text = Text()
     for i, line in enumerate(lines):
         if i:
@@ -172,7 +173,7 @@ def _to_text(lines: list[Line]) -> Text:
 
 def render_diff(report: ChatbotReport, forbidden: Iterable[str] = (), limit: int = DEFAULT_LIMIT) -> Text:
     """One chatbot's diff as a rich ``Text`` (print it on any console)."""
-    return _to_text(diff_segments(report, forbidden, limit))
+    return to_text(diff_segments(report, forbidden, limit))
 
 
 def diff_lines(report: ChatbotReport, forbidden: Iterable[str] = (), limit: int = DEFAULT_LIMIT) -> list[str]:
@@ -196,7 +197,7 @@ def render_diffs(
         if lines:
             lines.append([])
         lines.extend(diff_segments(r, fb, limit))
-    return _to_text(lines)
+    return to_text(lines)
 
 
 def print_diffs(

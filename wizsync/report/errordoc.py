@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Iterable
 
 __all__ = ["ERROR_SCHEMA", "CODES", "ErrorInfo", "error_document", "emit", "written", "reset"]
 
@@ -71,6 +71,14 @@ def emit(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
     _state["written"] = True
+
+
+def emit_stream(chunks: Iterable[str]) -> None:
+    """:func:`emit` of a document that comes in pieces (a fleet's report, never whole in memory)."""
+    for chunk in chunks:
+        sys.stdout.write(chunk)
+        _state["written"] = True
+    sys.stdout.flush()
 
 
 def written() -> bool:

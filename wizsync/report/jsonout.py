@@ -55,7 +55,7 @@ shown instead; any forbidden value (resolved secrets, API keys) is replaced by
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .model import SUMMARY_KEYS, ChatbotReport
 from .summary import Estimate, compute_totals, list_deletes
@@ -188,3 +188,24 @@ def plan_document(reports: Iterable[ChatbotReport], **kw: Any) -> dict[str, Any]
 def dumps(doc: Mapping[str, Any]) -> str:
     """Deterministic text of a document: ASCII, indent 2, trailing newline."""
     return json.dumps(doc, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+
+
+def stream_document(command: str, rows: Iterable[str], totals: Any, deletes: Iterable[Any], *,
+                    extra: Mapping[str, Any] | None = None, **kw: Any) -> Iterator[str]:
+    """:func:`dumps` of :func:`build_document`, in pieces, with ``chatbots`` streamed from ``rows``.
+
+    ``rows``: each chatbot's entry as ``json.dumps(entry, indent=2, ensure_ascii=True)`` (a
+    :class:`.spool.ReportSpool`), already in report order; ``totals``/``deletes`` the fleet's (they
+    come after the chatbots); ``extra`` keys go last. The bytes are the same as
+    ``dumps(build_document(...))``'s.
+    """
+    doc = build_document(command, [], **kw)
+    doc.update(extra or {})
+    doc["totals"] = totals.as_dict()
+    doc["deletes"] = scrub([d.as_dict() for d in deletes], forbidden_list(kw.get("forbidden", ())))
+    head, tail = dumps(doc).split(f'\n  "chatbots": [],\n', 1)
+    first = True
+    for row in rows:
+        yield (head + '\n  "chatbots": [\n' if first else ",\n") + "    " + row.replace("\n", "\n    ")
+        first = False
+    yield (head + '\n  "chatbots": [],\n' if first else "\n  ],\n") + tail

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from wizchat_management.vocabulary import wire_value
 
-from .diff import render_diffs, summary_phrase
+from .diff import Line, render_diffs, summary_phrase, to_text
 from .model import SUMMARY_KEYS, ChatbotReport
 from .values import forbidden_list, safe_text, scrub
 
@@ -236,3 +236,29 @@ def render_report(
         out.append("\n\n")
     out.append_text(render_summary(compute_totals(items), list_deletes(items), keys, estimate, title, fb))
     return out
+
+
+def print_report(
+    console: Any,
+    diffs: Iterable[list[Line]],
+    totals: Totals,
+    deletes: Iterable[DeleteRef],
+    keys: Mapping[str, Mapping[str, int]] | None = None,
+    estimate: Estimate | None = None,
+    forbidden: Iterable[str] = (),
+    title: str = "Plan",
+) -> None:
+    """:func:`render_report`'s output printed on ``console`` one chatbot at a time (the same text).
+
+    ``diffs``: each shown chatbot's styled lines, in report order, already chosen (``only_changes``,
+    ``only_failures``); ``totals``/``deletes`` are the whole fleet's.
+    """
+    printed = False
+    for lines in diffs:
+        if printed:
+            console.print(Text())
+        console.print(to_text(lines))
+        printed = True
+    if printed:
+        console.print(Text())
+    console.print(render_summary(totals, deletes, keys, estimate, title, forbidden))

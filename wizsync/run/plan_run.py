@@ -6,13 +6,15 @@ on the same lifecycle as apply, resume and rollback (:mod:`wizsync.run.lifecycle
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine import Executor
 from ..fleet.load import FleetItem
 from ..plan.dryrun import PlanOutcome, has_changes, ops_of, plan_fleet, summary_of
+from ..report.model import plan_report
+from ..report.spool import ReportSpool
 
 if TYPE_CHECKING:
     from ..report.progress import Reporter
@@ -22,19 +24,17 @@ __all__ = ["PlanRun", "run_plan", "plan_row", "apply_estimate"]
 
 @dataclass
 class PlanRun:
+    """What a plan run found. ``outcomes`` holds every chatbot's only when the caller asked to keep them
+    (``keep_outcomes``); otherwise the report's rows are in ``spool`` and only the failures are kept."""
+
     run_id: str
     outcomes: list[PlanOutcome]
     stats: dict[str, dict[str, Any]]
     estimate: Any  # wizsync.report.summary.Estimate | None
     forbidden: set[str]
-
-    @property
-    def errors(self) -> list[PlanOutcome]:
-        return [o for o in self.outcomes if o.error is not None]
-
-    @property
-    def changed(self) -> list[PlanOutcome]:
-        return [o for o in self.outcomes if o.result is not None and has_changes(o.result)]
+    errors: list[PlanOutcome] = field(default_factory=list)
+    changed: int = 0
+    spool: ReportSpool | None = None
 
 
 # Requests an apply sends per chatbot: its own plan, the batch's fresh dry-run,
@@ -56,45 +56,64 @@ def plan_row(outcome: PlanOutcome, counters: dict[str, int]) -> dict[str, Any]:
     return row
 
 
-def apply_estimate(ex: Executor, outcomes: Sequence[PlanOutcome]) -> Any:
+def apply_estimate(ex: Executor, requests: Mapping[str, int]) -> Any:
+    """The apply-time floor for ``requests`` per key label, at the rates the plan saw."""
     from ..report.summary import estimate_apply
 
-    requests: dict[str, int] = {}
-    for o in outcomes:
-        n = APPLY_REQUESTS_CHANGED if o.result is not None and has_changes(o.result) else APPLY_REQUESTS_UNCHANGED
-        requests[o.item.label] = requests.get(o.item.label, 0) + n
     stats = ex.stats()
     rates = {k: s["server_rate"] or s["rate"] for k, s in stats.items() if (s["server_rate"] or s["rate"])}
     bursts = {k: s["capacity"] for k, s in stats.items() if s.get("capacity") is not None}
     return estimate_apply(requests, rates, bursts)
 
 
-def _plan_row_writer(life: Any, reporter: Reporter | None) -> tuple[Callable[[PlanOutcome], None], Callable[[], None]]:
-    """``record(outcome)`` journals plan rows in chunks (and tells the reporter); ``flush()`` writes the rest."""
-    pending: list[dict[str, Any]] = []
+class _PlanRecorder:
+    """Each outcome as it lands: its journal row (in chunks), the reporter, the report spool, the
+    counts the run's decisions need. The server's answer is dropped once recorded (unless kept)."""
 
-    def flush() -> None:
-        if pending:
-            life.journal.record_plans(life.run_id, pending)
-            pending.clear()
+    def __init__(self, life: Any, reporter: Reporter | None, spool: ReportSpool | None, keep: bool) -> None:
+        self.life, self.reporter, self.spool, self.keep = life, reporter, spool, keep
+        self.pending: list[dict[str, Any]] = []
+        self.kept: dict[str, PlanOutcome] = {}
+        self.errors: dict[str, PlanOutcome] = {}
+        self.changed = 0
+        self.requests: dict[str, int] = {}
 
-    def record(outcome: PlanOutcome) -> None:
+    def flush(self) -> None:
+        if self.pending:
+            self.life.journal.record_plans(self.life.run_id, self.pending)
+            self.pending.clear()
+
+    def __call__(self, outcome: PlanOutcome) -> None:
         if outcome.error is not None and outcome.error.get("code") == "Stopped":
             return  # a stop came before this chatbot's dry-run was sent: it stays pending
-        pending.append(plan_row(outcome, life.recorder.take(outcome.item.name)))
-        if len(pending) >= _FLUSH_EVERY:
-            flush()
-        if reporter is not None:
-            state = "failed" if outcome.error else ("changes" if outcome.result and has_changes(outcome.result) else "noop")
+        self.pending.append(plan_row(outcome, self.life.recorder.take(outcome.item.name)))
+        if len(self.pending) >= _FLUSH_EVERY:
+            self.flush()
+        changes = outcome.result is not None and has_changes(outcome.result)
+        self.changed += changes
+        self.requests[outcome.item.label] = self.requests.get(outcome.item.label, 0) + (
+            APPLY_REQUESTS_CHANGED if changes else APPLY_REQUESTS_UNCHANGED)
+        if outcome.error is not None:
+            self.errors[outcome.item.name] = outcome
+        if self.spool is not None:
+            self.spool.add(plan_report(outcome))
+        if self.keep:
+            self.kept[outcome.item.name] = outcome
+        if self.reporter is not None:
+            state = "failed" if outcome.error else ("changes" if changes else "noop")
             detail = outcome.error["message"] if outcome.error else ""
-            reporter.item_done(outcome.item.name, outcome.item.target.tenant, state, detail)
-
-    return record, flush
+            self.reporter.item_done(outcome.item.name, outcome.item.target.tenant, state, detail)
 
 
 async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter | None = None,
-                   repin: frozenset[str] = frozenset()) -> PlanRun:
-    """``wizsync plan``: prove the targets, load the fleet, dry-run every chatbot, journal it as a run of its own."""
+                   repin: frozenset[str] = frozenset(), report: str | None = None,
+                   keep_outcomes: bool = True) -> PlanRun:
+    """``wizsync plan``: prove the targets, load the fleet, dry-run every chatbot, journal it as a run of its own.
+
+    ``report`` (``"json"``/``"text"``): also spool each chatbot's report row as it lands (``PlanRun.spool``,
+    closed by the caller). ``keep_outcomes=False`` keeps no chatbot's result in memory beyond its
+    recording: the memory of a plan then does not grow with the server's answers.
+    """
     from ..journal import RunLock, new_run_id
     from ..manifest import ManifestError
     from .items import from_fleet
@@ -106,37 +125,45 @@ async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter |
     # `show` that the run is alive, and the kernel drops it if the process dies.
     acquire = lambda: RunLock.acquire(session.journal_path, run_id, environment=session.environment, command="plan")  # noqa: E731
     options = {**session.selectors, "no_prune": no_prune, "concurrency": session.concurrency}
-    with run_lifecycle(journal, run_id, acquire, user_errors=(ManifestError,), reporter=reporter) as life:
-        life.start("plan", session.environment, session.manifest_path, session.manifest_hash, options)
-        async with session.executor(life.recorder) as ex:
-            life.watch(ex)
-            life.graceful(ex)
-            await session.prove_targets(ex, journal, run_id, repin=repin, command="plan")
-            if reporter is not None:
-                reporter.phase("loading the fleet")
-            fleet = await from_fleet(session, ex, no_prune=no_prune, ordered=False)
-            life.check()
-            forbidden = fleet.forbidden
-            journal.forbid(forbidden)
-            journal.add_items(run_id, [
-                {"name": e.name, "tenant": e.target.tenant, "chatbot_id": e.chatbot_id, "position": i,
-                 "batch": 0, "doc_hash": e.rendered.hash if isinstance(e, FleetItem) else None}
-                for i, e in enumerate(fleet.entries)
-            ])
-            if reporter is not None:
-                reporter.start(len(fleet.entries), [e.target.tenant for e in fleet.entries], title=f"plan {session.environment}")
-                for notice in fleet.notices:
-                    reporter.message(notice)
-            record, flush = _plan_row_writer(life, reporter)
-            for failure in fleet.failed:  # journalled like any failed plan: every chatbot has its row
-                record(PlanOutcome.unloaded(failure))
-            planned = await plan_fleet(ex, fleet.fleet, no_prune=no_prune, on_outcome=record)
-            flush()
-            life.check()  # stopped: the run ends `interrupted`, what was planned stays journalled
-            life.recorder.flush()
-            by_name = {o.item.name: o for o in planned}
-            outcomes = [by_name[e.name] if isinstance(e, FleetItem) else PlanOutcome.unloaded(e) for e in fleet.entries]
-            stats = ex.stats()
-            estimate = apply_estimate(ex, outcomes)
-        life.finish("failed" if any(o.error for o in outcomes) else "completed")
-        return PlanRun(run_id, outcomes, stats, estimate, forbidden)
+    spool: ReportSpool | None = None
+    try:
+        with run_lifecycle(journal, run_id, acquire, user_errors=(ManifestError,), reporter=reporter) as life:
+            life.start("plan", session.environment, session.manifest_path, session.manifest_hash, options)
+            async with session.executor(life.recorder) as ex:
+                life.watch(ex)
+                life.graceful(ex)
+                await session.prove_targets(ex, journal, run_id, repin=repin, command="plan")
+                if reporter is not None:
+                    reporter.phase("loading the fleet")
+                fleet = await from_fleet(session, ex, no_prune=no_prune, ordered=False)
+                life.check()
+                forbidden = fleet.forbidden
+                journal.forbid(forbidden)
+                journal.add_items(run_id, [
+                    {"name": e.name, "tenant": e.target.tenant, "chatbot_id": e.chatbot_id, "position": i,
+                     "batch": 0, "doc_hash": e.rendered.hash if isinstance(e, FleetItem) else None}
+                    for i, e in enumerate(fleet.entries)
+                ])
+                if reporter is not None:
+                    reporter.start(len(fleet.entries), [e.target.tenant for e in fleet.entries], title=f"plan {session.environment}")
+                    for notice in fleet.notices:
+                        reporter.message(notice)
+                if report is not None:
+                    spool = ReportSpool(report, sorted(forbidden))
+                record = _PlanRecorder(life, reporter, spool, keep_outcomes)
+                for failure in fleet.failed:  # journalled like any failed plan: every chatbot has its row
+                    record(PlanOutcome.unloaded(failure))
+                await plan_fleet(ex, fleet.fleet, no_prune=no_prune, on_outcome=record, keep=False)
+                record.flush()
+                life.check()  # stopped: the run ends `interrupted`, what was planned stays journalled
+                life.recorder.flush()
+                outcomes = [record.kept[e.name] for e in fleet.entries if e.name in record.kept]
+                errors = [record.errors[e.name] for e in fleet.entries if e.name in record.errors]
+                stats = ex.stats()
+                estimate = apply_estimate(ex, record.requests)
+            life.finish("failed" if record.errors else "completed")
+            return PlanRun(run_id, outcomes, stats, estimate, forbidden, errors, record.changed, spool)
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise

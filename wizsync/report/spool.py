@@ -1,0 +1,142 @@
+"""A fleet's report rows on disk, so a plan's report never holds every chatbot's result in memory.
+
+``plan`` adds each chatbot's report as its dry-run lands (then drops the
+server's answer); the renderers read the rows back, sorted by (tenant, name,
+chatbot_id), one at a time. Only what the closing summary needs stays in
+memory: the running totals and the deletes (every delete is listed anyway).
+
+A row is stored already rendered for the output the command prints: the
+``--json`` entry (:func:`.jsonout.chatbot_entry`) or the diff's styled lines
+(:func:`.diff.diff_segments`), both scrubbed of forbidden values. The file is
+a private temporary SQLite database, removed on close.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .diff import Line, diff_segments
+from .jsonout import chatbot_entry
+from .model import SUMMARY_KEYS, ChatbotReport
+from .summary import DeleteRef, Totals, list_deletes
+from .values import forbidden_list
+
+__all__ = ["ReportSpool", "JSON", "TEXT"]
+
+JSON, TEXT = "json", "text"
+
+_SCHEMA = """
+CREATE TABLE rows (tenant TEXT NOT NULL, name TEXT NOT NULL, chatbot_id TEXT NOT NULL,
+                   changed INTEGER NOT NULL, problem INTEGER NOT NULL, body TEXT NOT NULL)
+"""
+
+
+class ReportSpool:
+    """Rows of one report (``kind`` JSON or TEXT), streamed back in report order."""
+
+    def __init__(self, kind: str, forbidden: Sequence[str] = ()) -> None:
+        if kind not in (JSON, TEXT):
+            raise ValueError(f"unknown report kind {kind!r}")
+        self.kind = kind
+        self._fb = forbidden_list(forbidden)
+        fd, self._path = tempfile.mkstemp(prefix="wizsync-report-", suffix=".db")
+        os.close(fd)
+        # A scratch file: nothing here needs to survive a crash (the journal holds the plan).
+        self._db = sqlite3.connect(self._path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute(_SCHEMA)
+        self._pending: list[tuple[str, str, str, int, int, str]] = []
+        self._sums = dict.fromkeys(("chatbots", "chatbots_with_changes", "errors", "failed", *SUMMARY_KEYS), 0)
+        self._deletes: list[DeleteRef] = []
+
+    # -- writing ---------------------------------------------------------------
+
+    def add(self, report: ChatbotReport) -> None:
+        """One chatbot's row (rendered now, so the caller can drop the report)."""
+        problem = bool(report.error or report.failed is not None or report.state == "failed")
+        if self.kind == JSON:
+            body = json.dumps(chatbot_entry(report, self._fb), indent=2, ensure_ascii=True, allow_nan=False)
+        else:
+            body = json.dumps(diff_segments(report, self._fb), ensure_ascii=False)
+        self._pending.append((report.tenant, report.name, report.chatbot_id or "", int(report.has_changes), int(problem), body))
+        self._count(report)
+        if len(self._pending) >= 500:
+            self._flush()
+
+    def _count(self, report: ChatbotReport) -> None:
+        s = self._sums
+        s["chatbots"] += 1
+        if report.error:
+            s["errors"] += 1
+            return
+        if report.failed is not None or report.state == "failed":
+            s["failed"] += 1
+        for k, v in (report.counts or {}).items():
+            s[k] += v
+        s["chatbots_with_changes"] += int(report.has_changes)
+        self._deletes.extend(list_deletes([report]))
+
+    def _flush(self) -> None:
+        if self._pending:
+            with self._db:
+                self._db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?)", self._pending)
+            self._pending.clear()
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def totals(self) -> Totals:
+        return Totals(**self._sums)
+
+    @property
+    def deletes(self) -> list[DeleteRef]:
+        """Every planned delete, sorted by (tenant, chatbot, section, key)."""
+        return sorted(self._deletes, key=lambda d: (d.tenant, d.chatbot, d.section, d.key or ""))
+
+    def __len__(self) -> int:
+        return self._sums["chatbots"]
+
+    def bodies(self, *, only_changes: bool = False, only_problems: bool = False) -> Iterator[str]:
+        """The rows' stored text in report order (SQLite's binary order is Python's str order)."""
+        self._flush()
+        where = []
+        if only_changes:
+            where.append("(changed OR problem)")
+        if only_problems:
+            where.append("problem")
+        sql = "SELECT body FROM rows" + (" WHERE " + " AND ".join(where) if where else "")
+        for (body,) in self._db.execute(sql + " ORDER BY tenant, name, chatbot_id"):
+            yield body
+
+    def entries(self) -> Iterator[str]:
+        """JSON rows: each chatbot's ``--json`` entry, indented as a top-level value."""
+        if self.kind != JSON:
+            raise ValueError("not a JSON report spool")
+        return self.bodies()
+
+    def lines(self, *, only_changes: bool = False, only_problems: bool = False) -> Iterator[list[Line]]:
+        """TEXT rows: each chatbot's diff as styled lines."""
+        if self.kind != TEXT:
+            raise ValueError("not a text report spool")
+        for body in self.bodies(only_changes=only_changes, only_problems=only_problems):
+            yield [[(s, style) for s, style in line] for line in json.loads(body)]
+
+    def close(self) -> None:
+        self._db.close()
+        try:
+            os.unlink(self._path)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> ReportSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
