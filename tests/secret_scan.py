@@ -2,7 +2,8 @@
 
 A test registers the values that must never show (every emulator key, every
 ``${secret:...}`` value it put in the environment), runs wizsync through
-``scan.run(...)`` (a real subprocess whose stdout/stderr are kept), and names
+``scan.run(...)`` (in-process, or a real subprocess with ``process=True``;
+its stdout/stderr and log records are kept), and names
 the directories and journals wizsync wrote. ``scan.check()`` (also run by the
 ``secret_scan`` fixture at teardown) looks for each value in each place,
 raw and JSON-escaped, and for anything shaped like a WizChat API key. A
@@ -91,14 +92,29 @@ class SecretScan:
         cwd: str | os.PathLike[str],
         env: Mapping[str, str] | None = None,
         timeout: float = 90,
+        process: bool = False,
+        input: str | None = None,
         **kwargs: Any,
     ) -> subprocess.CompletedProcess[str]:
-        """``python -m wizsync.cli ARGS`` as a real process; its stdout and stderr are scanned later."""
-        proc = subprocess.run(
-            [sys.executable, "-m", "wizsync.cli", *args],
-            cwd=cwd, env=wizsync_env(env), capture_output=True, text=True, timeout=timeout, **kwargs,
-        )
+        """``wizsync ARGS`` in ``cwd``; its stdout, stderr (and, in-process, its log records) are scanned later.
+
+        In-process by default (tests/inprocess.py: same environment, folder, streams and exit code
+        as a fresh process, without ~1 s of imports); ``process=True`` starts ``python -m
+        wizsync.cli ARGS`` as a real process, for tests where the process boundary is the point.
+        """
         label = "wizsync " + " ".join(args[:1])
+        if process:
+            proc = subprocess.run(
+                [sys.executable, "-m", "wizsync.cli", *args], cwd=cwd, env=wizsync_env(env), input=input,
+                capture_output=True, text=True, timeout=timeout, **kwargs,
+            )
+        else:
+            from inprocess import run_in_process
+
+            # stdin=DEVNULL is what an in-process run has anyway (an empty, non-terminal stdin)
+            assert set(kwargs) <= {"stdin"} and kwargs.get("stdin", subprocess.DEVNULL) == subprocess.DEVNULL, kwargs
+            proc, log = run_in_process(args, cwd=cwd, env=wizsync_env(env), input=input)
+            self.record(f"{label} log records", log)
         self.record(f"{label} stdout", proc.stdout)
         self.record(f"{label} stderr", proc.stderr)
         return proc

@@ -112,7 +112,7 @@ def scan() -> Iterator[SecretScan]:
 
 
 def test_demo_from_a_clean_directory_and_its_printed_commands(tmp_path: Path, scan: SecretScan) -> None:
-    demo = scan.run(["demo"], cwd=tmp_path, timeout=120)
+    demo = scan.run(["demo"], cwd=tmp_path, timeout=120, process=True)  # the README command, as typed
     assert demo.returncode == 0, demo.stdout + demo.stderr
     demo_dir = tmp_path / "wizsync-demo"  # the default: a fresh folder under the current one
     _register(scan, demo_dir)
