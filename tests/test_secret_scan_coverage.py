@@ -18,11 +18,26 @@ TESTS = Path(__file__).parent
 MARKERS = ("invoke(cli", "wizsync.cli", "secret_scan.run(", "scan.run(", "Cli(")
 
 
+class _Source:
+    """``ast.get_source_segment`` without re-splitting the file for every node (that was seconds per run)."""
+
+    def __init__(self, source: str) -> None:
+        self.data = source.encode()
+        self.starts = [0]
+        for line in self.data.splitlines(keepends=True):
+            self.starts.append(self.starts[-1] + len(line))
+
+    def segment(self, node: ast.AST) -> str:
+        start = self.starts[node.lineno - 1] + node.col_offset  # type: ignore[attr-defined]
+        end = self.starts[node.end_lineno - 1] + node.end_col_offset  # type: ignore[attr-defined]
+        return self.data[start:end].decode()
+
+
 def _runs_wizsync(module: ast.Module, source: str) -> dict[str, bool]:
     """Function name -> whether it runs wizsync, directly or through a same-module helper."""
+    text = _Source(source)
     functions = {n.name: n for n in ast.walk(module) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    direct = {name: any(m in (ast.get_source_segment(source, node) or "") for m in MARKERS)
-              for name, node in functions.items()}
+    direct = {name: any(m in text.segment(node) for m in MARKERS) for name, node in functions.items()}
     calls = {name: {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
              for name, node in functions.items()}
     result = dict(direct)
@@ -43,10 +58,11 @@ def offenders() -> list[str]:
         source = path.read_text()
         module = ast.parse(source)
         runs = _runs_wizsync(module, source)
+        text = _Source(source)
         for node in module.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
                 params = {a.arg for a in node.args.args + node.args.kwonlyargs}
-                body = ast.get_source_segment(source, node) or ""
+                body = text.segment(node)
                 # ``scan``: a module's own SecretScan fixture; or a scanner made and checked in the test itself
                 scanned = bool(params & {"secret_scan", "scan"}) or ("SecretScan(" in body and ".check()" in body)
                 if runs[node.name] and not scanned:
