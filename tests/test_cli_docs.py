@@ -19,6 +19,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from wizsync.cli import COMMANDS as COMMAND_TABLE
 from wizsync.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +120,30 @@ def test_installed_entry_point_lists_every_documented_command() -> None:
     text = CLI_MD.read_text(encoding="utf-8")
     for name in listed:
         assert f"[`{name}`](#wizsync-{name})" in text
+
+
+def test_group_help_lists_each_commands_own_summary_and_imports_none_of_them(secret_scan: object) -> None:
+    """``wizsync --help`` lists the summaries of wizsync/cli.py's table, each the command's own first
+    sentence, without importing a command (or the HTTP, model, journal and web stacks they use)."""
+    for name in COMMANDS:
+        cmd = cli.get_command(ROOT_CTX, name)
+        assert cmd is not None and cmd.get_short_help_str(10**6) == COMMAND_TABLE[name][1], (
+            f"{name}: the summary in wizsync/cli.py's COMMANDS is not the command's own first sentence"
+        )
+    probe = (
+        "import sys\nfrom wizsync.cli import main\nsys.argv = ['wizsync', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\nprint('MODULES', *sorted(sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_env())
+    secret_scan.record("--help stdout", proc.stdout)  # type: ignore[attr-defined]
+    assert proc.returncode == 0, proc.stderr
+    assert "Commands:" in proc.stdout
+    loaded = set(proc.stdout.split("MODULES", 1)[1].split())
+    heavy = {spec.split(":")[0] for spec, _ in COMMAND_TABLE.values()} | {
+        "httpx", "aiohttp", "pydantic", "wizchat_management.models", "rich", "sqlite3", "yaml",
+        "jsonschema_rs", "starlette", "uvicorn",
+    }
+    assert sorted(heavy & loaded) == []
 
 
 def test_documented_shell_completion_works() -> None:

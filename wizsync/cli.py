@@ -3,7 +3,8 @@
 Each command lives in ``wizsync/commands/<name>.py`` and is registered in
 ``COMMANDS``; library errors become ``click.ClickException`` at that edge,
 never a traceback. A command's module is imported only when that command
-runs (``validate`` does not pay for the emulator's web stack).
+runs (``validate`` does not pay for the emulator's web stack), and ``--help``
+imports none.
 """
 
 from __future__ import annotations
@@ -21,19 +22,29 @@ from .commands.logfile import LoggedGroup, start_logging
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "WIZSYNC"}
 
-# name -> "module:attribute" of the click command.
+# name -> ("module:attribute" of the click command, its one-line summary). The group's --help lists
+# the summaries, so it imports no command (tests/test_cli_docs.py checks each is the command's own).
 COMMANDS = {
-    "validate": "wizsync.commands.validate:validate",
-    "render": "wizsync.commands.render:render",
-    "export": "wizsync.commands.export:export",
-    "plan": "wizsync.commands.plan:plan",
-    "apply": "wizsync.commands.apply:apply",
-    "resume": "wizsync.commands.resume:resume",
-    "rollback": "wizsync.commands.rollback:rollback",
-    "runs": "wizsync.commands.history:runs",
-    "show": "wizsync.commands.history:show",
-    "emulator": "wizchat_management.emulator.cli:emulator_command",
-    "demo": "wizsync.commands.demo:demo",
+    "validate": ("wizsync.commands.validate:validate",
+                 "Check a manifest: schema, references, templates, secrets, key files."),
+    "render": ("wizsync.commands.render:render",
+               "Print the desired config documents of ENV, secrets shown as <secret:NAME>."),
+    "export": ("wizsync.commands.export:export",
+               "Write the live config of every selected chatbot of ENV to DIR/<env>/<tenant>/<name>.yaml."),
+    "plan": ("wizsync.commands.plan:plan",
+             "Dry-run every selected chatbot of ENV on the server and show the diffs."),
+    "apply": ("wizsync.commands.apply:apply",
+              "Apply the manifest to ENV in ordered batches, journaling every result; or apply a plan file."),
+    "resume": ("wizsync.commands.resume:resume", "Continue run RUN_ID with its recorded options."),
+    "rollback": ("wizsync.commands.rollback:rollback",
+                 "Re-apply the config each chatbot had before run RUN_ID, as a run of its own."),
+    "runs": ("wizsync.commands.history:runs", "List the runs in the journal(s), newest first."),
+    "show": ("wizsync.commands.history:show",
+             "Show a run: status, per-batch and per-chatbot states, errors, counts, durations."),
+    "emulator": ("wizchat_management.emulator.cli:emulator_command",
+                 "Run a local WizChat Management API emulator (stateful, on loopback)."),
+    "demo": ("wizsync.commands.demo:demo",
+             "Run the whole job on a local emulator: export, render, plan, apply, show."),
 }
 
 
@@ -103,12 +114,24 @@ class LazyGroup(LoggedGroup):
                 _emit_error(command, 1, exc)
             raise
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's command list, from the summaries of the commands not loaded (their modules stay unimported)."""
+        commands = []
+        for name in self.list_commands(ctx):
+            cmd = self.commands.get(name) or click.Command(name, help=COMMANDS[name][1])
+            if not cmd.hidden:
+                commands.append((name, cmd))
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in commands])
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS and name not in self.commands:
-            module, attribute = COMMANDS[name].split(":")
+            module, attribute = COMMANDS[name][0].split(":")
             self.add_command(getattr(importlib.import_module(module), attribute), name)
         return super().get_command(ctx, name)
 
