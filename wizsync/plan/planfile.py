@@ -19,12 +19,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine import KeySpec
 from ..manifest import ManifestError
 from ..render.hashing import document_hash
 from ..render.secrets import SecretRef, SecretText
+
+if TYPE_CHECKING:
+    from ..fleet.session import Session
+    from .dryrun import PlanOutcome
 
 __all__ = ["FORMAT", "PlanFile", "PlanFileDocument", "is_plan_file", "load_plan_file", "plan_file_document", "write_plan_file"]
 
@@ -168,6 +172,13 @@ def load_plan_file(path: str | os.PathLike[str]) -> PlanFile:
     return PlanFile(path, data)
 
 
+class PlannedRun(Protocol):
+    """What a plan file is made from: a completed plan run (``run.plan_run.PlanRun``)."""
+
+    run_id: str
+    outcomes: list[PlanOutcome]
+
+
 def write_plan_file(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
     """Written whole or not at all (a temp file renamed over it)."""
     path = Path(path)
@@ -178,8 +189,9 @@ def write_plan_file(path: str | os.PathLike[str], data: Mapping[str, Any]) -> No
     os.replace(tmp, path)
 
 
-def plan_file_data(session: Any, plan_run: Any, *, no_prune: bool, version: str) -> dict[str, Any]:
+def plan_file_data(session: Session, plan_run: PlannedRun, *, no_prune: bool, version: str) -> dict[str, Any]:
     """The plan file of a completed plan run (``plan --out``): nothing in it is a key or a secret value."""
+    from ..fleet.load import FleetItem
     from ..journal import now_rfc3339
     from .dryrun import effective_prune, ops_of
 
@@ -187,7 +199,7 @@ def plan_file_data(session: Any, plan_run: Any, *, no_prune: bool, version: str)
     chatbots = []
     for outcome in plan_run.outcomes:
         item, result = outcome.item, outcome.result
-        assert result is not None  # a plan with errors writes no file
+        assert result is not None and isinstance(item, FleetItem)  # a plan with errors writes no file
         target = item.target
         ref = session.manifest.tenants[target.tenant].keys[target.environment]
         keys[item.label] = {"env": ref.env, "base_url": session.keys[item.label].base_url}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..apply.batches import RunItem
 from ..journal.states import UNFINISHED_STATES
@@ -24,6 +24,9 @@ from ..engine import Executor
 from ..fleet.load import FleetFailure, FleetItem, load
 from ..journal import ItemRecord, Journal
 from ..rollback.restore import Loss, rollback_items
+
+if TYPE_CHECKING:
+    from ..fleet.session import Session
 
 __all__ = ["Entry", "FleetItems", "Resumption", "from_fleet", "from_snapshots", "from_journal", "item_rows", "batches_of"]
 
@@ -57,12 +60,12 @@ class FleetItems:
         return [e for e in self.run_entries if isinstance(e, RunItem)]
 
 
-def _ordered(session: Any, entries: Sequence[FleetItem | FleetFailure]) -> list[FleetItem | FleetFailure]:
+def _ordered(session: Session, entries: Sequence[FleetItem | FleetFailure]) -> list[FleetItem | FleetFailure]:
     waves = session.manifest.rollout.ordered_waves
     return [entries[i] for i in wave_order(waves, [e.target.wave for e in entries])]
 
 
-async def from_fleet(session: Any, ex: Executor, *, no_prune: bool, ordered: bool = True) -> FleetItems:
+async def from_fleet(session: Session, ex: Executor, *, no_prune: bool, ordered: bool = True) -> FleetItems:
     """The session's selected chatbots, rendered or failed; ``forbidden`` adds the secrets their documents resolve."""
     notices: list[str] = []
     loaded = await load(ex, session.plan, notices=notices, proven=session.proven_listings())

@@ -12,12 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import Executor
 from ..fleet.load import FleetItem
+from ..journal.recorder import AttemptCounts
+from ..journal.states import ItemState
 from ..plan.dryrun import PlanOutcome, has_changes, ops_of, plan_fleet, summary_of
 from ..report.model import plan_report
 from ..report.spool import ReportSpool
 
 if TYPE_CHECKING:
+    from ..fleet.session import Session
     from ..report.progress import Reporter
+    from ..report.summary import Estimate
+    from .lifecycle import Lifecycle
 
 __all__ = ["PlanRun", "run_plan", "plan_row", "apply_estimate"]
 
@@ -30,7 +35,7 @@ class PlanRun:
     run_id: str
     outcomes: list[PlanOutcome]
     stats: dict[str, dict[str, Any]]
-    estimate: Any  # wizsync.report.summary.Estimate | None
+    estimate: Estimate | None
     forbidden: set[str]
     errors: list[PlanOutcome] = field(default_factory=list)
     changed: int = 0
@@ -44,7 +49,7 @@ APPLY_REQUESTS_UNCHANGED = 2
 _FLUSH_EVERY = 200
 
 
-def plan_row(outcome: PlanOutcome, counters: dict[str, int]) -> dict[str, Any]:
+def plan_row(outcome: PlanOutcome, counters: AttemptCounts) -> dict[str, Any]:
     doc_hash = outcome.item.rendered.hash if isinstance(outcome.item, FleetItem) else None
     row: dict[str, Any] = {"name": outcome.item.name, "doc_hash": doc_hash, **counters}
     if outcome.result is not None:
@@ -52,11 +57,11 @@ def plan_row(outcome: PlanOutcome, counters: dict[str, int]) -> dict[str, Any]:
                    revision_before=outcome.result.revision)
     else:
         assert outcome.error is not None
-        row.update(state="failed", error_code=outcome.error["code"], error_message=outcome.error["message"])
+        row.update(state=ItemState.FAILED, error_code=outcome.error["code"], error_message=outcome.error["message"])
     return row
 
 
-def apply_estimate(ex: Executor, requests: Mapping[str, int]) -> Any:
+def apply_estimate(ex: Executor, requests: Mapping[str, int]) -> Estimate | None:
     """The apply-time floor for ``requests`` per key label, at the rates the plan saw."""
     from ..report.summary import estimate_apply
 
@@ -70,7 +75,7 @@ class _PlanRecorder:
     """Each outcome as it lands: its journal row (in chunks), the reporter, the report spool, the
     counts the run's decisions need. The server's answer is dropped once recorded (unless kept)."""
 
-    def __init__(self, life: Any, reporter: Reporter | None, spool: ReportSpool | None, keep: bool) -> None:
+    def __init__(self, life: Lifecycle, reporter: Reporter | None, spool: ReportSpool | None, keep: bool) -> None:
         self.life, self.reporter, self.spool, self.keep = life, reporter, spool, keep
         self.pending: list[dict[str, Any]] = []
         self.kept: dict[str, PlanOutcome] = {}
@@ -105,7 +110,7 @@ class _PlanRecorder:
             self.reporter.item_done(outcome.item.name, outcome.item.target.tenant, state, detail)
 
 
-async def run_plan(session: Any, *, no_prune: bool = False, reporter: Reporter | None = None,
+async def run_plan(session: Session, *, no_prune: bool = False, reporter: Reporter | None = None,
                    repin: frozenset[str] = frozenset(), report: str | None = None,
                    keep_outcomes: bool = True) -> PlanRun:
     """``wizsync plan``: prove the targets, load the fleet, dry-run every chatbot, journal it as a run of its own.
