@@ -5,17 +5,29 @@ Never a key: the SDK's errors carry none.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from wizchat_management import WizChatApiError, WizChatConnectionError
 
-__all__ = ["error_info", "key_refused"]
+__all__ = ["CallError", "error_info", "key_refused"]
 
 
-def error_info(exc: BaseException) -> dict[str, Any]:
+class _CallErrorRequired(TypedDict):
+    code: str
+    message: str
+
+
+class CallError(_CallErrorRequired, total=False):
+    """A failed call as data; ``status`` and ``request_id`` when the server answered."""
+
+    status: int
+    request_id: str
+
+
+def error_info(exc: BaseException) -> CallError:
     """``{code, message}`` (and the status, request id) of a failed call."""
     if isinstance(exc, WizChatApiError):
-        info: dict[str, Any] = {"code": exc.code, "message": exc.message, "status": exc.status}
+        info: CallError = {"code": exc.code, "message": exc.message, "status": exc.status}
         if exc.request_id:
             info["request_id"] = exc.request_id
         if exc.code == "validation_error" and exc.details and isinstance(exc.details.get("errors"), list):

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatApiError, WizChatError
 
 from ..engine import Executor, KeySpec
-from ..engine.errors import error_info, key_refused
+from ..engine.errors import CallError, error_info, key_refused
 from ..manifest import Manifest, ManifestError, Target, TargetPlan, raise_all, read_api_key
 from ..render import RenderedDocument, check_manifest, live_config_needed, render_target
 from ..render.promotion import promotion_gaps
@@ -160,7 +160,7 @@ class FetchFailed:
     """A fetch fleet loading needed that the server did not answer (after the engine's retries)."""
 
     action: str  # e.g. "list_chatbots of tenant 'acme' in 'staging'"
-    error: dict[str, Any]  # engine.errors.error_info
+    error: CallError
 
     @property
     def message(self) -> str:
@@ -326,7 +326,7 @@ class FleetFailure:
         return self.target.chatbot_id
 
     @property
-    def error(self) -> dict[str, Any]:
+    def error(self) -> CallError:
         """``{code, message}`` as the journal and reports hold a failed chatbot's error."""
         return {**self.failed.error, "message": self.failed.message}
 

@@ -15,7 +15,7 @@ from wizchat_management import ApplyResult
 from wizchat_management.vocabulary import wire_value
 
 from ..engine import Executor, Outcome
-from ..engine.errors import error_info
+from ..engine.errors import CallError, error_info
 from ..fleet.load import FleetFailure, FleetItem
 
 __all__ = [
@@ -36,7 +36,7 @@ class PlanOutcome:
 
     item: FleetItem | FleetFailure
     result: ApplyResult | None = None
-    error: dict[str, Any] | None = None
+    error: CallError | None = None
 
     @classmethod
     def unloaded(cls, failure: FleetFailure) -> PlanOutcome:
