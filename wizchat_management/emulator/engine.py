@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..vocabulary import APPLY_ORDER, ITEM_KEYS, OBJECT_SECTIONS, REDACTED, SECTIONS
+from ..vocabulary import APPLY_ORDER, ARRAY_SECTIONS, ITEM_KEYS, OBJECT_SECTIONS, REDACTED, SECTIONS
 
 API_VERSION = "wizchat.com/v1"
 KIND = "ChatbotConfig"
@@ -194,7 +194,7 @@ def validate_document(doc: Any, values: EnumValues = CONTRACT_VALUES) -> list[di
     _validate_core(v, spec)
     _validate_security(v, spec)
     _validate_telemetry(v, spec)
-    for section in ("mcpServers", "skills", "domains"):
+    for section in ARRAY_SECTIONS:
         _validate_array(v, spec, section, values)
     return v.errors
 
