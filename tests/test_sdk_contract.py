@@ -100,11 +100,12 @@ def test_client_modules_do_not_import_the_emulator() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_wizsync_and_the_sdk_pass_mypy_strict_on_python_3_10(tmp_path: Path) -> None:
+def test_wizsync_and_the_sdk_pass_mypy_strict_on_python_3_10() -> None:
     # No arguments: pyproject.toml's [tool.mypy] decides what is checked and how, as for a developer.
-    # A fresh cache (as in CI's fresh clone) keeps the result independent of earlier runs.
+    # mypy's own incremental cache (.mypy_cache, git-ignored): about 9 s cold, as in CI's fresh
+    # clone, under a second when little changed; mypy re-checks whatever changed since.
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy-cache")],
+        [sys.executable, "-m", "mypy"],
         cwd=ROOT,
         capture_output=True,
         text=True,
