@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -16,7 +15,7 @@ from wizsync.apply.schedule import parse_batches, parse_max_failures
 from wizsync.journal import default_journal_path
 from wizsync.fleet.pinning import parse_repin
 from wizsync.plan.planfile import is_plan_file, load_plan_file
-from wizsync.run.flows import apply_plan_file, apply_run
+from wizsync.run.flows import RunOutcome, apply_plan_file, apply_run
 from wizsync.fleet.session import open_session
 from wizsync.fleet.shards import ShardSpec
 
@@ -66,7 +65,7 @@ max_failures_option = click.option(
 )
 
 
-def finish(outcome: Any, as_json: bool, verbose: bool) -> None:
+def finish(outcome: RunOutcome, as_json: bool, verbose: bool) -> None:
     """Show the run from the journal, name what cannot be restored, exit 0 only when it completed."""
     with Journal.open(outcome.journal_path, readonly=True) as journal:
         if as_json:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -17,7 +16,7 @@ from wizsync.report.jsonout import stream_document
 from wizsync.report.markdown import render_markdown
 from wizsync.report.summary import print_report
 from wizsync.fleet.pinning import parse_repin
-from wizsync.fleet.session import open_session
+from wizsync.fleet.session import Session, open_session
 from wizsync.fleet.shards import ShardSpec, shard_line
 
 from .common import (
@@ -119,7 +118,7 @@ def plan(
         sys.exit(2)
 
 
-def _report(result: PlanRun, session: Any, manifest_path: str, environment: str, out_file: str | None,
+def _report(result: PlanRun, session: Session, manifest_path: str, environment: str, out_file: str | None,
             no_prune: bool, as_json: bool, markdown: bool, verbose: bool, quiet: bool, no_color: bool) -> None:
     if out_file:
         if result.errors:

@@ -28,6 +28,7 @@ from ..render.secrets import SecretRef, SecretText
 
 if TYPE_CHECKING:
     from ..fleet.session import Session
+    from ..render.document import RenderedDocument
     from .dryrun import PlanOutcome
 
 __all__ = ["FORMAT", "PlanFile", "PlanFileDocument", "is_plan_file", "load_plan_file", "plan_file_document", "write_plan_file"]
@@ -83,7 +84,7 @@ class PlanFileDocument:
         return body
 
 
-def plan_file_document(rendered: Any) -> dict[str, Any]:
+def plan_file_document(rendered: RenderedDocument) -> dict[str, Any]:
     """A rendered document as the file holds it: secret strings as their ``${secret:NAME}`` templates."""
     doc = copy.deepcopy(rendered.masked)
     for slot in rendered.secret_slots:
