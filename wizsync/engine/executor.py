@@ -704,14 +704,16 @@ class Executor:
         ~27 KB each, bench/scale.py), and one slow key's queue never makes
         another key wait. Without ``key`` every item is scheduled at once.
 
-        ``keep=False`` returns no outcomes: each is ``on_outcome``'s alone, so a fleet's results are
+        ``keep=False`` returns no outcomes and lets go of each item once done: each outcome is
+        ``on_outcome``'s alone, so a fleet's results (and, if the caller holds none, its items) are
         never all in memory at once.
         """
-        items = list(items)
-        results: list[Outcome[I, T] | None] = [None] * len(items)
+        todo = dict(enumerate(items))
+        del items  # only ``todo`` holds them now
+        results: list[Outcome[I, T] | None] = [None] * len(todo)
 
         async def one(index: int) -> None:
-            item = items[index]
+            item = todo[index] if keep else todo.pop(index)  # not kept: let go of it once done
             try:
                 outcome: Outcome[I, T] = Outcome(item, value=await fn(item))
             except Exception as exc:
@@ -722,10 +724,10 @@ class Executor:
                 on_outcome(outcome)
 
         if key is None:
-            await asyncio.gather(*(one(i) for i in range(len(items))))
+            await asyncio.gather(*(one(i) for i in range(len(todo))))
         else:
             queues: dict[str, list[int]] = {}
-            for index, item in enumerate(items):
+            for index, item in todo.items():
                 queues.setdefault(key(item), []).append(index)
 
             async def worker(queue: list[int]) -> None:

@@ -7,7 +7,7 @@ apply it) is the caller's business.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,7 @@ async def dry_run(ex: Executor, item: FleetItem, *, prune: bool) -> ApplyResult:
 
 async def plan_fleet(
     ex: Executor,
-    items: Sequence[FleetItem],
+    items: Iterable[FleetItem],
     *,
     no_prune: bool = False,
     on_outcome: Callable[[PlanOutcome], None] | None = None,

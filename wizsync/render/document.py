@@ -16,6 +16,7 @@ body and should be called only right before sending it.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,8 +69,9 @@ class RenderedDocument:
             names.extend(n for n in slot.text.names if n not in names)
         return names
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
+        # Asked for by the journal's item row, the plan row and the plan file: hashed once.
         return document_hash(self.masked)
 
     def missing_secrets(self, environ: Mapping[str, str] | None = None) -> list[ManifestError]:

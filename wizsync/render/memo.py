@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .document import RenderedDocument
 
-__all__ = ["lookup", "store"]
+__all__ = ["lookup", "store", "forget"]
 
 # id(manifest) -> (a weak reference to it, {(name, environment): [(target, rendered)]})
 _KEPT: dict[int, tuple[weakref.ref[Any], dict[tuple[str, str], list[tuple[Any, Any]]]]] = {}
@@ -51,3 +51,9 @@ def store(manifest: Manifest, target: Target, rendered: RenderedDocument) -> Non
     entries = _entries(manifest, create=True)
     assert entries is not None
     entries.setdefault((target.name, target.environment), []).append((target, rendered))
+
+
+def forget(manifest: Manifest) -> None:
+    """Drop the renders kept for ``manifest``: its command renders nothing more (a plan, once its
+    fleet is loaded, holds each document only until that chatbot's dry-run is recorded)."""
+    _KEPT.pop(id(manifest), None)

@@ -6,7 +6,7 @@ on the same lifecycle as apply, resume and rollback (:mod:`wizsync.run.lifecycle
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from ..journal.recorder import AttemptCounts
 from ..journal.states import ItemState
 from ..plan.dryrun import PlanOutcome, has_changes, ops_of, plan_fleet, summary_of
 from ..report.model import plan_report
+from ..render.memo import forget as forget_renders
 from ..report.spool import ReportSpool
 
 if TYPE_CHECKING:
@@ -110,6 +111,13 @@ class _PlanRecorder:
             self.reporter.item_done(outcome.item.name, outcome.item.target.tenant, state, detail)
 
 
+def _drain(items: list[FleetItem]) -> Iterator[FleetItem]:
+    """``items`` in order, each let go of by the list as it is taken."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
 async def run_plan(session: Session, *, no_prune: bool = False, reporter: Reporter | None = None,
                    repin: frozenset[str] = frozenset(), report: str | None = None,
                    keep_outcomes: bool = True) -> PlanRun:
@@ -158,12 +166,16 @@ async def run_plan(session: Session, *, no_prune: bool = False, reporter: Report
                 record = _PlanRecorder(life, reporter, spool, keep_outcomes)
                 for failure in fleet.failed:  # journalled like any failed plan: every chatbot has its row
                     record(PlanOutcome.unloaded(failure))
-                await plan_fleet(ex, fleet.fleet, no_prune=no_prune, on_outcome=record, keep=False)
+                # From here each document lives until its chatbot's dry-run is recorded, no longer.
+                names, todo = [e.name for e in fleet.entries], fleet.fleet
+                fleet.entries.clear()
+                forget_renders(session.manifest)
+                await plan_fleet(ex, _drain(todo), no_prune=no_prune, on_outcome=record, keep=False)
                 record.flush()
                 life.check()  # stopped: the run ends `interrupted`, what was planned stays journalled
                 life.recorder.flush()
-                outcomes = [record.kept[e.name] for e in fleet.entries if e.name in record.kept]
-                errors = [record.errors[e.name] for e in fleet.entries if e.name in record.errors]
+                outcomes = [record.kept[n] for n in names if n in record.kept]
+                errors = [record.errors[n] for n in names if n in record.errors]
                 stats = ex.stats()
                 estimate = apply_estimate(ex, record.requests)
             life.finish("failed" if record.errors else "completed")
