@@ -69,7 +69,7 @@ def _header(report: ChatbotReport, fb: Sequence[str]) -> Line:
     counts = report.counts
     head.append((summary_phrase(counts) if counts else "no plan", None))
     if report.state:  # apply/show: the journal state, and the revision it left
-        tag = report.state
+        tag = str(report.state)
         if report.effective_revision is not None:
             tag += f", rev {report.effective_revision}"
         style = STYLE["failed"] if report.state in ("failed", "drifted") else "dim"

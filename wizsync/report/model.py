@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from wizchat_management.models import ApplyResult, FailedOperation, Operation, Plan
 
+from ..journal.states import ItemState
+
 if TYPE_CHECKING:
     from ..plan.dryrun import PlanOutcome
 
@@ -64,7 +66,7 @@ class ChatbotReport:
     error: Mapping[str, Any] | None = None
     desired: Any = None
     summary: Mapping[str, int] | None = None
-    state: str | None = None
+    state: ItemState | None = None
     revision: int | None = None
     batch: int | None = None
     journal: JournalFacts | None = None
