@@ -308,7 +308,12 @@ class EmulatorServer(_AdminMixin):
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            # Answers in flight get a second to finish; after that uvicorn stops waiting for them (an
+            # answer held back by injected latency would otherwise keep the server up for its full delay).
+            self._thread.join(timeout=1)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(timeout=10)
         if getattr(self, "admin", None) is not None:
             self.admin.close()
         self.ctx.state.close()
