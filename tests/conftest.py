@@ -39,3 +39,22 @@ def secret_scan() -> Iterator[object]:
     scan = SecretScan()
     yield scan
     scan.check()
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """wizsync's retry backoff (0.5 s · 2ⁿ, capped at 8 s) a tenth as long, for this test's in-process runs.
+
+    For tests that count retries and check where a run ends, not how long it waited (the waits
+    themselves are tests/test_engine_retry.py's); a real wizsync process keeps the real backoff.
+    """
+    from wizsync.engine import retry
+    from wizsync.engine.executor import Executor
+
+    executor_defaults = Executor.__init__.__kwdefaults__
+    delay_defaults = retry.backoff_delay.__kwdefaults__
+    assert executor_defaults["backoff_base"] == delay_defaults["base"] == 0.5, "the backoff defaults moved"
+    assert executor_defaults["backoff_cap"] == delay_defaults["cap"] == 8.0, "the backoff defaults moved"
+    for defaults, base, cap in ((executor_defaults, "backoff_base", "backoff_cap"), (delay_defaults, "base", "cap")):
+        monkeypatch.setitem(defaults, base, 0.05)
+        monkeypatch.setitem(defaults, cap, 0.8)

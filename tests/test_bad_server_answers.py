@@ -194,7 +194,7 @@ def check_clean(proc: Any) -> None:
 
 
 def test_every_bad_answer_fails_its_chatbot_clearly_and_the_good_one_is_planned(
-    bad_server: str, secret_scan: Any, tmp_path: Path
+    bad_server: str, fast_backoff: None, secret_scan: Any, tmp_path: Path
 ) -> None:
     secret_scan.register("api key", KEY)
     secret_scan.register("globex api key", KEY_GLOBEX)

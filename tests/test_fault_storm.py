@@ -56,7 +56,7 @@ def journal_counts(journal: Path) -> dict[str, int]:
 
 
 def test_apply_through_a_fault_storm_applies_everything_once_and_counts_every_retry(
-    secret_scan: Any, tmp_path: Path
+    fast_backoff: None, secret_scan: Any, tmp_path: Path
 ) -> None:
     with EmulatorServer(seed=fleet.seed(N, K), error_rate=ERROR_RATE, drop_rate=DROP_RATE, fault_seed=7) as emu:
         secret_scan.register_all(emu.keys)

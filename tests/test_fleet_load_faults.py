@@ -39,7 +39,7 @@ def unloaded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_apply_through_fleet_loading_faults_fails_only_the_unloadable_and_resume_finishes(
-    secret_scan: Any, tmp_path: Path
+    fast_backoff: None, secret_scan: Any, tmp_path: Path
 ) -> None:
     with EmulatorServer(seed=fleet.seed(N, K), error_rate=ERROR_RATE, fault_seed=1) as emu:  # a seed whose pin-proof listings (before fleet loading) get through
         secret_scan.register_all(emu.keys)
@@ -85,7 +85,7 @@ def test_apply_through_fleet_loading_faults_fails_only_the_unloadable_and_resume
         secret_scan.check()
 
 
-def test_plan_through_fleet_loading_faults_journals_every_chatbot(secret_scan: Any, tmp_path: Path) -> None:
+def test_plan_through_fleet_loading_faults_journals_every_chatbot(fast_backoff: None, secret_scan: Any, tmp_path: Path) -> None:
     with EmulatorServer(seed=fleet.seed(N, K), error_rate=ERROR_RATE, fault_seed=5) as emu:
         secret_scan.register_all(emu.keys)
         write_manifest(tmp_path, emu.base_url)

@@ -41,7 +41,7 @@ chatbots:
 
 
 def test_failed_chatbots_are_reported_with_the_server_error_and_the_rest_is_planned(
-    emulator: EmulatorServer, secret_scan: Any, tmp_path: Path
+    emulator: EmulatorServer, fast_backoff: None, secret_scan: Any, tmp_path: Path
 ) -> None:
     emu = emulator
     secret_scan.register_all(emu.keys)
