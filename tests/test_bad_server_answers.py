@@ -226,7 +226,7 @@ def test_every_bad_answer_fails_its_chatbot_clearly_and_the_good_one_is_planned(
     secret_scan.check()
 
 
-def test_a_listing_of_the_wrong_shape_fails_the_run_naming_the_tenant(bad_listing_server: str, secret_scan: Any, tmp_path: Path) -> None:
+def test_a_listing_of_the_wrong_shape_fails_that_keys_chatbots_naming_the_tenant(bad_listing_server: str, secret_scan: Any, tmp_path: Path) -> None:
     secret_scan.register("api key", KEY)
     secret_scan.register("globex api key", KEY_GLOBEX)
     (tmp_path / "bot.yaml").write_text("spec:\n  core: {temperature: 0.5}\n")
@@ -234,6 +234,9 @@ def test_a_listing_of_the_wrong_shape_fails_the_run_naming_the_tenant(bad_listin
     proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--journal", str(tmp_path / "j.db")],
                            cwd=tmp_path, env={"WIZCHAT_ACME_STAGING_KEY": KEY, "WIZCHAT_GLOBEX_STAGING_KEY": KEY_GLOBEX}, timeout=60)
     check_clean(proc)
-    assert "acme" in proc.stderr and "list_chatbots" in proc.stderr, proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("Error: "), proc.stderr
-    assert "not a valid ChatbotList" in proc.stderr
+    # The listing that proves acme's key is unusable: that key is unproven, so each of its
+    # chatbots (the discover entry and the one listed by id) fails with the server's error.
+    failed = [line for line in proc.stderr.splitlines() if " failed loading the fleet: " in line]
+    assert len(failed) == 2 and any("discover:acme/*" in line for line in failed), proc.stderr
+    assert all("proving the target acme/staging (list_chatbots" in line and "not a valid ChatbotList" in line
+               for line in failed), proc.stderr
