@@ -11,7 +11,6 @@ from wizsync.report.summary import (
     compute_totals,
     count_apply_requests,
     estimate_apply,
-    estimate_apply_seconds,
     render_summary,
 )
 
@@ -29,7 +28,7 @@ from wizsync.report.summary import (
     ],
 )
 def test_estimate_floor_table(requests, rates, bursts, floor):
-    assert estimate_apply_seconds(requests, rates, bursts) == pytest.approx(floor)
+    assert estimate_apply(requests, rates, bursts).floor_seconds == pytest.approx(floor)
 
 
 def test_estimate_names_keys_without_a_known_rate():

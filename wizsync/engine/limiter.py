@@ -46,7 +46,7 @@ from typing import Any, Callable
 from .grant import GrantedRate
 from .retry import MAX_SERVER_WAIT
 
-__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait"]
+__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait", "floor_seconds"]
 
 #: ``on_wait(kind, detail)``: kind ``waiting`` (detail: reason, seconds) or
 #: ``wait_capped`` (detail: source, asked, capped_to).
@@ -108,6 +108,15 @@ def _header_float(headers: Mapping[str, str], name: str) -> float | None:
         return None
     return value if math.isfinite(value) and value >= 0 else None
 
+
+
+def floor_seconds(n_requests: int, burst: float, rate: float) -> float:
+    """The least time ``n_requests`` take on one key: ``max(0, n − b) / r`` (docs/rate-limits.md, "The floor").
+
+    The one formula behind every estimate: a key's (``KeyLimiter.estimate_seconds``),
+    the run's and the plan's apply-time line (``report.summary.estimate_apply``).
+    """
+    return max(0.0, n_requests - burst) / rate
 
 class KeyLimiter:
     """Adaptive async token bucket for ONE API key (never shared between keys)."""
@@ -417,7 +426,7 @@ class KeyLimiter:
         if rate is None:
             return None
         burst = self._capacity if self._capacity is not None and self._blind is None else 0.0
-        return max(0.0, n_requests - burst) / rate
+        return floor_seconds(n_requests, burst, rate)
 
     def snapshot(self) -> LimiterSnapshot:
         now = self._clock()

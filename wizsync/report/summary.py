@@ -16,6 +16,8 @@ from rich.text import Text
 
 from wizchat_management.vocabulary import wire_value
 
+from ..engine.limiter import floor_seconds
+
 from .diff import Line, render_diffs, summary_phrase, to_text
 from .model import SUMMARY_KEYS, ChatbotReport
 from .values import forbidden_list, safe_text, scrub
@@ -133,23 +135,13 @@ def estimate_apply(
             if n > 0:
                 unknown.append(label)
             continue
-        burst = bursts_by_key.get(label) or 0
-        by_key[label] = round(max(0.0, n - burst) / rate, 3)
+        by_key[label] = round(floor_seconds(n, bursts_by_key.get(label) or 0, rate), 3)
     return Estimate(
         requests=sum(requests_by_key.values()),
         floor_seconds=max(by_key.values(), default=0.0),
         by_key=by_key,
         unknown=tuple(unknown),
     )
-
-
-def estimate_apply_seconds(
-    requests_by_key: Mapping[str, int],
-    rates_by_key: Mapping[str, float],
-    bursts_by_key: Mapping[str, float],
-) -> float:
-    """Lower bound, in seconds, on an apply sending ``requests_by_key`` (see :func:`estimate_apply`)."""
-    return estimate_apply(requests_by_key, rates_by_key, bursts_by_key).floor_seconds
 
 
 def _seconds(s: float) -> str:
