@@ -78,5 +78,10 @@ def cli_env(key_env: dict[str, str], **extra: str) -> dict[str, str]:
     return env
 
 
-def wizsync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "wizsync"), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+def wizsync(args: list[str], env: dict[str, str], cwd: Path, *, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """``wizsync ARGS`` with exactly ``env``: in-process (tests/inprocess.py), or the installed script with ``process=True``."""
+    if process:
+        return subprocess.run([str(BIN / "wizsync"), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+    from inprocess import run_in_process
+
+    return run_in_process(args, cwd=cwd, env=env)[0]

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from docs_fleet import cli_env, wizsync, write_manifest
+from docs_fleet import cli_env, write_manifest
 from wizchat_management.emulator import EmulatorServer
 from wizsync.engine import run
 from wizsync.run.plan_run import run_plan
@@ -30,12 +30,11 @@ def test_verbose_through_a_pipe_logs_each_429_wait_and_quiet_prints_only_the_sum
         manifest = write_manifest(tmp_path, emu.base_url)
         env = cli_env(emu.key_env, NO_COLOR="1")
         emu.force_429("acme/production", count=2)
-        verbose = wizsync(["plan", str(manifest), "--env", "production", "-v"], env, tmp_path)
-        quiet = wizsync(["plan", str(manifest), "--env", "production", "-q"], env, tmp_path)
-        normal = wizsync(["plan", str(manifest), "--env", "production"], env, tmp_path)
-    for name, proc in (("verbose", verbose), ("quiet", quiet), ("normal", normal)):
-        secret_scan.record(f"{name} stdout", proc.stdout)
-        secret_scan.record(f"{name} stderr", proc.stderr)
+        # in-process: its stdout and stderr are not terminals, as through a pipe
+        verbose = secret_scan.run(["plan", str(manifest), "--env", "production", "-v"], cwd=tmp_path, env=env)
+        quiet = secret_scan.run(["plan", str(manifest), "--env", "production", "-q"], cwd=tmp_path, env=env)
+        normal = secret_scan.run(["plan", str(manifest), "--env", "production"], cwd=tmp_path, env=env)
+    for proc in (verbose, quiet, normal):
         assert proc.returncode == 0, proc.stderr
     # -v: one plain line per 429, naming the key and the wait; the phases announce themselves.
     throttled = [line for line in verbose.stderr.splitlines() if "acme/production" in line and ": 429 on attempt" in line]

@@ -4,9 +4,7 @@ when they need live data; secrets and keys never reach the output."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +59,7 @@ def write(tmp: Path, base: str = "http://127.0.0.1:9") -> Path:
 
 
 def run(*args: str, cwd: Path, scan: Any, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("WIZCHAT_") and k != "ACME_MCP_TOKEN"}
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", "wizsync.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60
-    )
-    scan.record(f"wizsync {args[0]} stdout", proc.stdout)
-    scan.record(f"wizsync {args[0]} stderr", proc.stderr)
-    return proc
+    return scan.run(list(args), cwd=cwd, env=env)  # type: ignore[no-any-return]
 
 
 def test_render_offline_prints_masked_yaml_and_needs_online_for_live_data(tmp_path: Path, secret_scan: Any) -> None:
