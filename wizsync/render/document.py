@@ -84,6 +84,10 @@ class RenderedDocument:
 
     def resolve(self, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The request body with real secret values. Never log, print, store or hash it."""
+        if not self.secret_slots:
+            # Nothing to put in: the masked document is the body. A new top level (the SDK takes
+            # its own shallow copy too); nothing below it is written to on the way out.
+            return dict(self.masked)
         environ = os.environ if environ is None else environ
         body = copy.deepcopy(self.masked)
         for slot in self.secret_slots:
@@ -175,12 +179,13 @@ def _render(
                 key=target.entry_path,
                 hint="Run with network access (the command fetches it), or use a file source",
             )
+        fresh = isinstance(source_document, BaseModel)  # dumped just now: nobody else holds it
         if isinstance(source_document, BaseModel):
             source_document = source_document.model_dump(mode="json", exclude_unset=True)
         where = f"live config of '{target.name}' ({target.source.kind})"
         # What the server sends is data, never checked against this wizsync's contract:
         # sections, keys and item fields it does not know are kept as they are.
-        spec = _source_spec(source_document, Origin(where, lambda p: None, (), target.name), strict=False)
+        spec = _source_spec(source_document, Origin(where, lambda p: None, (), target.name), strict=False, copy_it=not fresh)
         source_label = where
 
     for path, patch in _patches(manifest, target):
@@ -224,7 +229,7 @@ def _patches(manifest: Manifest, target: Target) -> list[tuple[tuple[Any, ...], 
     ]
 
 
-def _source_spec(data: Any, origin: Origin, *, strict: bool) -> dict[str, Any]:
+def _source_spec(data: Any, origin: Origin, *, strict: bool, copy_it: bool = True) -> dict[str, Any]:
     """The ``spec`` of a source document. ``strict`` (a file the user wrote) refuses what the
     contract check cannot read; a live config is taken as the server sent it."""
     if not isinstance(data, Mapping):
@@ -238,7 +243,7 @@ def _source_spec(data: Any, origin: Origin, *, strict: bool) -> dict[str, Any]:
         raise origin.error(("spec",), "missing or invalid 'spec' (a mapping of config sections)")
     if strict:
         reject_delete_markers(dict(spec), origin, ("spec",))
-    return copy.deepcopy(dict(spec))
+    return copy.deepcopy(dict(spec)) if copy_it else dict(spec)
 
 
 def _file_allow(data: Mapping[str, Any], origin: Origin) -> AllowUnknown:

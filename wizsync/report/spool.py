@@ -24,7 +24,7 @@ from .diff import Line, diff_segments
 from .jsonout import chatbot_entry
 from .model import SUMMARY_KEYS, ChatbotReport
 from .summary import DeleteRef, Totals, list_deletes
-from .values import forbidden_list
+from .values import forbidden_list, scrub
 
 __all__ = ["ReportSpool", "JSON", "TEXT"]
 
@@ -44,6 +44,7 @@ class ReportSpool:
             raise ValueError(f"unknown report kind {kind!r}")
         self.kind = kind
         self._fb = forbidden_list(forbidden)
+        self._encoded = [json.dumps(f, ensure_ascii=True)[1:-1] for f in self._fb]
         fd, self._path = tempfile.mkstemp(prefix="wizsync-report-", suffix=".db")
         os.close(fd)
         # A scratch file: nothing here needs to survive a crash (the journal holds the plan).
@@ -61,13 +62,22 @@ class ReportSpool:
         """One chatbot's row (rendered now, so the caller can drop the report)."""
         problem = bool(report.error or report.failed is not None or report.state == "failed")
         if self.kind == JSON:
-            body = json.dumps(chatbot_entry(report, self._fb), indent=2, ensure_ascii=True, allow_nan=False)
+            body = self._json_row(report)
         else:
             body = json.dumps(diff_segments(report, self._fb), ensure_ascii=False)
         self._pending.append((report.tenant, report.name, report.chatbot_id or "", int(report.has_changes), int(problem), body))
         self._count(report)
         if len(self._pending) >= 500:
             self._flush()
+
+    def _json_row(self, report: ChatbotReport) -> str:
+        # Scrubbing walks every value; the encoded text shows whether there is anything to scrub
+        # (a value holds a forbidden string only if its encoding holds the string's encoding).
+        entry = chatbot_entry(report)
+        body = json.dumps(entry, indent=2, ensure_ascii=True, allow_nan=False)
+        if any(e in body for e in self._encoded):
+            body = json.dumps(scrub(entry, self._fb), indent=2, ensure_ascii=True, allow_nan=False)
+        return body
 
     def _count(self, report: ChatbotReport) -> None:
         s = self._sums
