@@ -20,14 +20,20 @@ The pace, per phase:
 - *slow start*, before the first 429: from ``SLOW_START_RATE``, doubling
   every ``SLOW_START_DOUBLING`` accepted requests — fast enough for a server
   that never throttles, gentle enough that the first 429 comes alone;
-- after it, a *climb* from half the accepted rate of the last second (that
-  figure holds the burst, so it is too high), doubling every
-  ``CLIMB_DOUBLING`` accepted requests, until the next 429;
+- after it, a *climb*: from what slow start's allowance coming back says
+  (``reopened_rate``: the requests it got through, over the time until the
+  next one was accepted), doubling every ``CLIMB_DOUBLING`` accepted
+  requests or ``CLIMB_SECONDS``, until the next 429. That 429 measures the
+  rate (``climb_estimate``): the pace the last accepted requests held, which
+  a window limiter pins (it refuses within a window of going faster), tempered
+  by the accepted count net of the burst where the climb never ran below it
+  (a token bucket's burst carries a climb past the rate);
 - then *hold* at ``HOLD`` × the ceiling, a little under it: a window
   limiter (fixed or sliding) carries nothing over, so any pace above its
   rate draws 429s at once, and each one costs the whole key the
   Retry-After (often rounded up to a second);
-- *probe* after ``hold`` accepted requests without a 429: the pace doubles
+- *probe* after ``hold`` accepted requests without a 429 (``MIN_HOLD`` after
+  the climb: a probe is a 429 more, so they stay rare): the pace doubles
   every ``PROBE_DOUBLING`` accepted requests until a 429. The ceiling then
   becomes the larger of the measurement and the geometric mean of the old
   ceiling and the pace that was throttled (a bisection between a rate that
@@ -35,8 +41,8 @@ The pace, per phase:
   doubles ``hold`` (up to ``MAX_HOLD``), so probes get rarer as the ceiling
   proves right, and 429s stay a small share of the requests;
 - a 429 while holding means the ceiling is too high (or the server lowered
-  its limit): it drops to the measurement, which is exact there, since
-  under pressure nothing the server grants goes unused.
+  its limit): it drops to the geometric mean of the measurement (a lower
+  bound) and the pace that was throttled (an upper one).
 
 Pure and clock-free: every method takes the time it happens at.
 """
@@ -52,17 +58,19 @@ __all__ = ["GrantedRate", "GrantSnapshot"]
 
 SLOW_START_RATE = 8.0
 SLOW_START_DOUBLING = 2.0
-CLIMB_DOUBLING = 6.0
-CLIMB_SECONDS = 3.0  # ... or every this many seconds, whichever is sooner
+CLIMB_DOUBLING = 12.0
+CLIMB_SECONDS = 6.0  # ... or every this many seconds, whichever is sooner
 HOLD = 0.97
 CONFIRM = 1.1  # a probe that finds less than this × the ceiling confirms it
 PROBE_DOUBLING = 12.0
-MIN_HOLD = 32
+MIN_HOLD = 64
 MAX_HOLD = 4096
 CUBIC_BETA = 0.7  # botocore's decrease, when there is too little to measure
 # Fewer accepted requests than this between two 429s measure too coarsely:
 # the window then reaches back to an earlier 429.
 MIN_SAMPLE = 6
+REOPEN_SHARE = 0.9  # the climb starts this far under what slow start's allowance coming back said
+RECENT = 2  # intervals between the last accepted requests that tell the pace which held
 _KEEP_SECONDS = 300.0  # accepted send times older than this are forgotten
 _MAX_EXPONENT = 30.0  # 2**30 × the ceiling: unpaced, for all practical purposes
 
@@ -75,6 +83,42 @@ class GrantSnapshot:
     pace: float  # what we send at now
     phase: Phase
     throttles: int  # throttle episodes seen (one per slow-down)
+
+
+def reopened_rate(burst: int, elapsed: float) -> float | None:
+    """The rate ``burst`` requests say when they were accepted, then refused, and the next one
+    accepted ``elapsed`` s after the first of them: the allowance they spent came back by then.
+
+    A lower bound for a window limiter (its window reopened at most that late: a Retry-After
+    rounded up to whole seconds only lengthens ``elapsed``); a token bucket refills one
+    request's worth at a time, so the climb starts a little under it (``REOPEN_SHARE``).
+    """
+    if burst < 1 or elapsed <= 0:
+        return None
+    return burst / elapsed
+
+
+def climb_estimate(accepted: int, elapsed: float, burst: int, held: float, start_pace: float) -> float:
+    """The granted rate at the 429 that ends a climb (a pure function; tests/test_engine_grant.py).
+
+    ``accepted`` requests were accepted over the climb's ``elapsed`` seconds,
+    which began at ``start_pace``; ``held`` is the pace the last few of them
+    kept (``GrantedRate.recent_pace``), ``burst`` what slow start got through
+    before its 429.
+
+    Every limiter kind lets about ``burst`` through at once and then its rate,
+    so ``low = (accepted − burst) / elapsed`` bounds the rate from below — a
+    tight bound only if the whole climb was sent at least that fast: time spent
+    below the rate is allowance nobody used. ``held`` is close for a window
+    limiter (it refuses within a window of going faster) but high for a token
+    bucket, whose burst carries a climb well past the rate before a 429. So:
+    their geometric mean where ``low`` is tight, else ``held``.
+    """
+    if accepted >= MIN_SAMPLE + burst and elapsed > 0:
+        low = (accepted - burst) / elapsed
+        if start_pace >= low:
+            return math.sqrt(low * held) if held > low else low
+    return held
 
 
 class GrantedRate:
@@ -90,6 +134,8 @@ class GrantedRate:
         self._episodes = 0
         self._closed = 0  # 429s in a row with nothing accepted in between
         self._starts: list[float] = []  # send time of the first request accepted after each 429
+        self._first: float | None = None  # send time of the first request accepted at all
+        self._burst = 0  # requests accepted before the first 429
 
     @property
     def ceiling(self) -> float | None:
@@ -118,12 +164,22 @@ class GrantedRate:
     def on_accepted(self, sent_at: float) -> None:
         bisect.insort(self._accepted, sent_at)
         self._closed = 0
+        if self._first is None:
+            self._first = sent_at
         if self._n == 0 and self._throttles and sent_at > self._throttles[-1]:
             self._starts = [*self._starts[-7:], sent_at]
+            if self._climbing and len(self._throttles) == 1:
+                self._reopened(sent_at)
         self._n += 1
         if len(self._accepted) > 4096 or self._accepted[0] < sent_at - _KEEP_SECONDS:
             cut = bisect.bisect_left(self._accepted, sent_at - _KEEP_SECONDS)
             del self._accepted[: max(cut, len(self._accepted) - 4096)]
+
+    def _reopened(self, sent_at: float) -> None:
+        """The first request accepted after slow start's 429: the climb starts from what that says."""
+        reopen = reopened_rate(self._burst, sent_at - self._first) if self._first is not None else None
+        if reopen is not None and self._ceiling is not None:
+            self._ceiling = max(self._ceiling, REOPEN_SHARE * reopen)
 
     def _count(self, start: float, end: float) -> int:
         """Accepted requests sent in (start, end]."""
@@ -144,6 +200,16 @@ class GrantedRate:
                 return n / elapsed
         return None
 
+    def recent_pace(self, sent_at: float) -> float | None:
+        """The pace the last few accepted requests before ``sent_at`` held (since the last 429)."""
+        start = self._starts[-1] if self._starts else -math.inf
+        lo = bisect.bisect_left(self._accepted, start)
+        hi = bisect.bisect_right(self._accepted, sent_at)
+        last = self._accepted[lo:hi][-(RECENT + 1):]
+        if len(last) < 3 or last[-1] <= last[0]:
+            return None
+        return (len(last) - 1) / (last[-1] - last[0])
+
     def on_throttle(self, sent_at: float, now: float | None = None) -> None:
         """A 429 (or 503 + Retry-After) for a request sent at ``sent_at`` began a new episode."""
         self._episodes += 1
@@ -152,6 +218,7 @@ class GrantedRate:
             # Slow start overshot: the accepted rate over the last second bounds
             # the grant from above (the burst is in it); climb from half of it.
             recent = self._count(sent_at - 1.0, sent_at)
+            self._burst = self._n
             self._ceiling = max(self._min_rate, 0.5 * recent)
             self._climbing, self._hold, self._doubling = True, 0, CLIMB_DOUBLING
         elif n == 0 and self._throttles:
@@ -160,27 +227,38 @@ class GrantedRate:
             self._closed += 1
             return
         else:
-            measured = self.measured(sent_at)
-            old = self._ceiling
-            if phase == "hold":
-                # Throttled under the ceiling: the grant lies between the measurement
-                # (a lower bound) and the pace that was throttled. Bisect.
-                ceiling = math.sqrt(measured * pace) if measured is not None and measured < pace else old * CUBIC_BETA
-                self._hold = min(MAX_HOLD, 2 * self._hold)
-            else:
-                # Probe (or climb): between the ceiling that held and the pace that did not.
-                # The pace we actually reached: others (in-flight cap, latency) may have held us below it.
-                reached = min(pace, float(self._count(sent_at - 1.0, sent_at) + 1))
-                ceiling = max(measured or 0.0, math.sqrt(old * max(old, reached)))
-                if phase == "climb" or (measured is not None and measured > CONFIRM * old):
-                    self._hold = MIN_HOLD  # the server grants more than we held at: probe again soon
-                elif ceiling <= CONFIRM * old:
-                    self._hold = min(MAX_HOLD, 2 * self._hold)  # confirmed: probe more rarely
+            ceiling = self._hold_ceiling(sent_at, pace) if phase == "hold" else self._probe_ceiling(phase, sent_at, pace)
             self._ceiling = max(self._min_rate, ceiling)
             self._climbing, self._doubling = False, PROBE_DOUBLING
         self._throttles = [*self._throttles[-7:], sent_at]
         self._n = 0
         self._closed = 0
+
+    def _hold_ceiling(self, sent_at: float, pace: float) -> float:
+        """Throttled while holding under the ceiling: the grant lies between the measurement
+        (a lower bound) and the pace that was throttled. Bisect."""
+        measured, old = self.measured(sent_at), self._ceiling or pace
+        self._hold = min(MAX_HOLD, 2 * self._hold)
+        return math.sqrt(measured * pace) if measured is not None and measured < pace else old * CUBIC_BETA
+
+    def _probe_ceiling(self, phase: Phase, sent_at: float, pace: float) -> float:
+        """Throttled in a probe or the climb: between the ceiling that held and the pace that did not."""
+        measured, old = self.measured(sent_at), self._ceiling or pace
+        # The pace we actually reached: others (in-flight cap, latency) may have held us below it.
+        reached = min(pace, float(self._count(sent_at - 1.0, sent_at) + 1))
+        held = self.recent_pace(sent_at)
+        if phase == "climb" and held is not None and self._starts and self._throttles:
+            start = self._starts[-1]
+            accepted = self._count(start, sent_at) + 1  # the one at ``start`` included
+            start_pace = old * 2.0 ** min((start - self._throttles[-1]) / CLIMB_SECONDS, _MAX_EXPONENT)
+            ceiling = climb_estimate(accepted, sent_at - start, self._burst, min(held, reached), start_pace)
+        else:
+            ceiling = max(measured or 0.0, math.sqrt(old * max(old, reached)))
+        if phase == "climb" or (measured is not None and measured > CONFIRM * old):
+            self._hold = MIN_HOLD  # the server grants more than we held at: probe again soon
+        elif ceiling <= CONFIRM * old:
+            self._hold = min(MAX_HOLD, 2 * self._hold)  # confirmed: probe more rarely
+        return ceiling
 
     def wait_hint(self) -> float | None:
         """Seconds until one request's allowance is back, for a 429 that says nothing."""

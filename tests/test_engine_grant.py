@@ -1,0 +1,84 @@
+"""The blind limiter's decisions (wizsync/engine/grant.py) as tables: pure functions, no clock."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from wizsync.engine.grant import MIN_SAMPLE, GrantedRate, climb_estimate, reopened_rate
+
+
+@pytest.mark.parametrize(("burst", "elapsed", "expected"), [
+    (2, 1.0, 2.0),  # 2 per second came back after a second: a 2/s window
+    (2, 2.0, 1.0),  # a Retry-After rounded up makes it slower, never faster
+    (20, 1.0, 20.0),
+    (0, 1.0, None),  # nothing got through: nothing to say
+    (2, 0.0, None),
+    (2, -1.0, None),
+])
+def test_reopened_rate(burst: int, elapsed: float, expected: float | None) -> None:
+    assert reopened_rate(burst, elapsed) == expected
+
+
+B = 2
+LONG = MIN_SAMPLE + B  # accepted requests enough for the burst-net count to bound the rate
+
+
+@pytest.mark.parametrize(("accepted", "elapsed", "held", "start_pace", "expected", "why"), [
+    # A short climb: too few requests for the count; the pace the last ones held says it.
+    (4, 2.0, 1.95, 1.0, 1.95, "short climb: held pace"),
+    # A long climb that started under the count's figure: allowance went unused, so the
+    # count is low; the held pace says more (a window limiter pins it).
+    (LONG, 6.0, 1.93, 0.8, 1.93, "climb started low: held pace"),
+    # A long climb never under the count: it bounds the rate from below, the held pace
+    # (a token bucket's burst carried the climb past the rate) from above.
+    (LONG + 1, 4.0, 2.5, 1.8, math.sqrt((LONG + 1 - B) / 4.0 * 2.5), "tight count: geometric mean"),
+    # ... and where the held pace is no more than the count, the count itself.
+    (LONG + 1, 4.0, 1.5, 1.8, (LONG + 1 - B) / 4.0, "held under the count: the count"),
+    (LONG, 0.0, 1.9, 1.0, 1.9, "no elapsed time: held pace"),
+])
+def test_climb_estimate(accepted: int, elapsed: float, held: float, start_pace: float, expected: float, why: str) -> None:
+    assert climb_estimate(accepted, elapsed, B, held, start_pace) == pytest.approx(expected), why
+
+
+def test_recent_pace_is_the_pace_of_the_last_accepted_requests_since_the_last_429() -> None:
+    g = GrantedRate(min_rate=0.5)
+    for t in (0.0, 0.05):
+        g.on_accepted(t)
+    g.on_throttle(0.1, 0.12)
+    assert g.recent_pace(0.2) is None  # nothing accepted since the 429
+    for t in (1.0, 1.6, 2.1, 2.6):
+        g.on_accepted(t)
+    # the last two intervals (2.1 → 2.6 and 1.6 → 2.1): 2 per second; earlier ones left out
+    assert g.recent_pace(3.0) == pytest.approx(2.0)
+
+
+def test_slow_start_then_climb_then_hold_near_a_window_limiters_rate() -> None:
+    """A 2/s window: 2 accepted, a 429, the window back a second later, a climb, its 429."""
+    g = GrantedRate(min_rate=0.5)
+    assert g.phase() == "slow-start" and g.ceiling is None
+    g.on_accepted(0.00)
+    g.on_accepted(0.05)
+    g.on_throttle(0.10, 0.12)
+    assert g.phase() == "climb"
+    # The window reopened a second after the first request: the climb starts near 2/s.
+    g.on_accepted(1.00)
+    assert g.ceiling == pytest.approx(0.9 * 2 / 1.0)
+    for t in (1.52, 2.03, 2.53):
+        g.on_accepted(t)
+    g.on_throttle(2.95, 2.97)  # paced faster than 2/s: refused within the window
+    assert g.phase() == "hold"
+    assert g.ceiling is not None and 1.9 <= g.ceiling <= 2.0
+    assert g.pace(3.0) < 2.0  # held under it
+
+
+def test_a_429_with_nothing_accepted_since_the_last_is_no_news() -> None:
+    g = GrantedRate(min_rate=0.5)
+    g.on_accepted(0.0)
+    g.on_accepted(0.05)
+    g.on_throttle(0.1, 0.12)
+    ceiling, hint = g.ceiling, g.wait_hint()
+    g.on_throttle(0.7, 0.72)  # the window is still closed
+    assert g.ceiling == ceiling and g.snapshot().throttles == 2
+    assert hint is not None and g.wait_hint() == pytest.approx(2 * hint)  # waits twice as long
