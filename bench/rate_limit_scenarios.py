@@ -9,19 +9,22 @@ kind (``wizsync emulator --limiter/--no-rate-headers/--retry-after/--org-rate``)
 | token bucket, no headers | --no-rate-headers | ≤ 1.15, ≤ 3 % |
 | fixed window, bare 429 | --limiter fixed-window --no-rate-headers --retry-after none | ≤ 1.15, ≤ 3 % |
 | sliding-window log | --limiter sliding-window --no-rate-headers --retry-after http-date | ≤ 1.15, ≤ 3 % |
-| org-shared limit | --org-rate 2R --org-burst 2B, two keys per organization | ≤ 1.20, ≤ 3 % |
+| org-shared limit | --rate 2R --burst 2B --org-rate R --org-burst B | ≤ 1.20, ≤ 3 % |
 
-K tenants (one key each) × N/K chatbots, rate R and burst B per key (the
-org scenario: no per-key limit, one allowance of 2R/2B per organization of
-two keys), L ms added to every answer. wizsync runs as a CLI subprocess
+K tenants (one key each) × N/K chatbots, rate R and burst B per key, L ms
+added to every answer. The org scenario gives every tenant its own
+organization (wizsync refuses two tenants of one organization: docs/safety.md,
+"Wrong target"), each key a limit of 2R/2B of its own and the organization
+one of R/B, shared by all its keys: the organization's is the one that binds.
+wizsync runs as a CLI subprocess
 (`plan --json`); the baseline is botocore's own ClientRateLimiter (one per
 key, a pool of 10 threads per key: bench/baselines.py), sending the same
 dry-runs. Counts come from the emulator.
 
     T_floor = max over limits of (accepted − burst) / rate
 
-(accepted = requests − 429s; a limit is a key, or an organization in the
-org scenario). ``wall`` is the whole CLI process (start-up included);
+(accepted = requests − 429s; per key, which is per organization too in the
+org scenario: one key each). ``wall`` is the whole CLI process (start-up included);
 ``window`` is the request phase seen from the emulator (first request to
 last, ±50 ms), the figure comparable with the in-process baseline.
 
@@ -56,41 +59,20 @@ SCENARIOS: list[tuple[str, list[str], float, float]] = [
 ORG = "org-shared limit"
 
 
-def org_seed(doc: dict[str, Any]) -> dict[str, Any]:
-    """Two tenants' keys and chatbots per organization (tenants t000+t001, t002+t003, ...)."""
-    orgs = doc["organizations"]
-    merged = []
-    for i in range(0, len(orgs), 2):
-        pair = orgs[i : i + 2]
-        for o in pair:  # chatbot names are unique per organization
-            for c in o["chatbots"]:
-                c["name"] = c["config"]["core"]["name"] = f"{o['tenant']}-{c['name']}"
-        merged.append({"name": f"org-{i // 2}", "tenant": pair[0]["tenant"], "environment": fleetgen.ENV,
-                       "keys": [k for o in pair for k in o["keys"]],
-                       "chatbots": [c for o in pair for c in o["chatbots"]]})
-    return {**doc, "organizations": merged}
+def floor(per_key: dict[str, dict[str, int]], o: argparse.Namespace) -> float:
+    # One key per organization: in the org scenario the organization's allowance (R, B) binds,
+    # the key's own (2R, 2B) never does, so the floor is the same sum over the same requests.
+    return fleetgen.floor_seconds(per_key, o.rate, o.burst)
 
 
-def floor(per_key: dict[str, dict[str, int]], o: argparse.Namespace, org: bool) -> float:
-    if not org:
-        return fleetgen.floor_seconds(per_key, o.rate, o.burst)
-    labels = sorted(per_key)
-    grouped: dict[str, dict[str, int]] = {}
-    for index, label in enumerate(labels):  # labels sort as t000, t001, ...: pairs share an organization
-        g = grouped.setdefault(f"org-{index // 2}", {"requests": 0, "rate_limited": 0})
-        g["requests"] += per_key[label]["requests"]
-        g["rate_limited"] += per_key[label]["rate_limited"]
-    return fleetgen.floor_seconds(grouped, 2 * o.rate, 2 * o.burst)
-
-
-def measure(emu: EmulatorProcess, o: argparse.Namespace, org: bool, run: Any) -> dict[str, Any]:
+def measure(emu: EmulatorProcess, o: argparse.Namespace, run: Any) -> dict[str, Any]:
     before = emu.stats()
     with fleetgen.Window(emu) as window:
         wall, extra = run()
     per_key = fleetgen.stats_delta(before, emu.stats())
     requests = sum(s["requests"] for s in per_key.values())
     throttled = sum(s["rate_limited"] for s in per_key.values())
-    t_floor = floor(per_key, o, org)
+    t_floor = floor(per_key, o)
     win = window.seconds or 0.0
     return {
         "wall_s": round(wall, 2),
@@ -107,10 +89,11 @@ def measure(emu: EmulatorProcess, o: argparse.Namespace, org: bool, run: Any) ->
 
 def scenario(name: str, options: list[str], o: argparse.Namespace, work: Path) -> dict[str, Any]:
     org = name == ORG
-    doc = fleetgen.seed(o.n, o.keys)
+    doc = fleetgen.seed(o.n, o.keys)  # one organization per tenant, one key each
     if org:
-        doc = org_seed(doc)
-        limits = ["--org-rate", str(2 * o.rate), "--org-burst", str(2 * o.burst)]
+        # The organization's allowance is the tighter one: the key's own never binds.
+        limits = ["--rate", str(2 * o.rate), "--burst", str(2 * o.burst),
+                  "--org-rate", str(o.rate), "--org-burst", str(o.burst)]
     else:
         limits = ["--rate", str(o.rate), "--burst", str(o.burst)]
     seed = work / "seed.json"
@@ -131,7 +114,7 @@ def scenario(name: str, options: list[str], o: argparse.Namespace, work: Path) -
             return res.wall, {"chatbots": planned}
 
         time.sleep(o.burst / o.rate + 0.3)  # every allowance whole at the start
-        row["wizsync"] = measure(emu, o, org, wizsync)
+        row["wizsync"] = measure(emu, o, wizsync)
         if not o.skip_baseline:
             jobs = baselines.jobs(manifest, fleetgen.ENV, env)
             labels = sorted({j.label for j in jobs})
@@ -143,7 +126,7 @@ def scenario(name: str, options: list[str], o: argparse.Namespace, work: Path) -
                 return wall, {"chatbots": len(jobs) - c.failed}
 
             time.sleep(o.burst / o.rate + 1.0)
-            row["botocore"] = measure(emu, o, org, botocore)
+            row["botocore"] = measure(emu, o, botocore)
             for c in clients.values():
                 c.close()
     return row
@@ -153,7 +136,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="N=180 instead of 360")
     p.add_argument("--n", type=int, help="chatbots in all (default 360; --quick 180)")
-    p.add_argument("--keys", type=int, default=6, help="tenants = keys (default 6; even, for the org scenario)")
+    p.add_argument("--keys", type=int, default=6, help="tenants = keys (default 6)")
     p.add_argument("--rate", type=float, default=2.0, help="per-key rate, requests/s (default 2)")
     p.add_argument("--burst", type=int, default=2, help="per-key burst (default 2)")
     p.add_argument("--latency-ms", type=float, default=20.0, help="added server latency (default 20 ms)")
