@@ -135,7 +135,8 @@ class GrantedRate:
         self._closed = 0  # 429s in a row with nothing accepted in between
         self._starts: list[float] = []  # send time of the first request accepted after each 429
         self._first: float | None = None  # send time of the first request accepted at all
-        self._burst = 0  # requests accepted before the first 429
+        self._burst = 0  # requests sent before the first 429 and accepted (some answered after it)
+        self._started = True  # the episode's first request sent after its 429 was accepted
 
     @property
     def ceiling(self) -> float | None:
@@ -154,6 +155,15 @@ class GrantedRate:
         factor = 1.0 if self._climbing else HOLD
         return max(self._min_rate, self._ceiling * factor * math.pow(2.0, self._over(now)))
 
+    def in_flight_cap(self) -> int | None:
+        """How many requests may be in flight at once, or None: no cap beyond the pace.
+
+        In slow start, as many as have been accepted (at least one), as TCP's slow
+        start grows its window: what is in flight when the first 429 comes back is
+        refused too, so this bounds slow start's 429s by the burst it found.
+        """
+        return max(1, self._n) if self._ceiling is None else None
+
     def phase(self) -> Phase:
         if self._ceiling is None:
             return "slow-start"
@@ -166,7 +176,9 @@ class GrantedRate:
         self._closed = 0
         if self._first is None:
             self._first = sent_at
-        if self._n == 0 and self._throttles and sent_at > self._throttles[-1]:
+        # (Requests sent before the 429 may still be accepted after it: they start nothing.)
+        if not self._started and self._throttles and sent_at > self._throttles[-1]:
+            self._started = True
             self._starts = [*self._starts[-7:], sent_at]
             if self._climbing and len(self._throttles) == 1:
                 self._reopened(sent_at)
@@ -177,6 +189,7 @@ class GrantedRate:
 
     def _reopened(self, sent_at: float) -> None:
         """The first request accepted after slow start's 429: the climb starts from what that says."""
+        self._burst = bisect.bisect_left(self._accepted, self._throttles[0]) if self._throttles else 0
         reopen = reopened_rate(self._burst, sent_at - self._first) if self._first is not None else None
         if reopen is not None and self._ceiling is not None:
             self._ceiling = max(self._ceiling, REOPEN_SHARE * reopen)
@@ -218,7 +231,6 @@ class GrantedRate:
             # Slow start overshot: the accepted rate over the last second bounds
             # the grant from above (the burst is in it); climb from half of it.
             recent = self._count(sent_at - 1.0, sent_at)
-            self._burst = self._n
             self._ceiling = max(self._min_rate, 0.5 * recent)
             self._climbing, self._hold, self._doubling = True, 0, CLIMB_DOUBLING
         elif n == 0 and self._throttles:
@@ -231,6 +243,7 @@ class GrantedRate:
             self._ceiling = max(self._min_rate, ceiling)
             self._climbing, self._doubling = False, PROBE_DOUBLING
         self._throttles = [*self._throttles[-7:], sent_at]
+        self._started = False
         self._n = 0
         self._closed = 0
 

@@ -222,6 +222,9 @@ class KeyLimiter:
         if not self._paced:
             # Probing: a few requests go first; their headers describe the bucket.
             return 0.0 if self._in_flight < self._probe else math.inf
+        cap = self._blind.in_flight_cap() if self._blind is not None else None
+        if cap is not None and self._in_flight >= cap:
+            return math.inf  # an answer (on_response) frees a place
         self._refill(now)
         if self._tokens >= 1.0 - _EPSILON:  # float refill may land a hair below 1
             return 0.0
