@@ -82,3 +82,47 @@ def test_a_429_with_nothing_accepted_since_the_last_is_no_news() -> None:
     g.on_throttle(0.7, 0.72)  # the window is still closed
     assert g.ceiling == ceiling and g.snapshot().throttles == 2
     assert hint is not None and g.wait_hint() == pytest.approx(2 * hint)  # waits twice as long
+
+
+def test_an_answer_to_a_request_sent_before_the_429_starts_no_episode() -> None:
+    """Answers come late under load: what was sent before the 429 tells nothing about after it."""
+    g = GrantedRate(min_rate=0.5)
+    g.on_accepted(0.00)
+    g.on_throttle(0.20, 0.25)
+    g.on_accepted(0.15)  # sent before the 429, answered after it
+    assert g.recent_pace(0.3) is None
+    g.on_accepted(1.00)  # the first one sent after it: the window is back
+    # Slow start got 2 through (one answered late), and they came back a second after the first.
+    assert g.ceiling == pytest.approx(0.9 * 2 / 1.0)
+    for t in (1.52, 2.03, 2.53):
+        g.on_accepted(t)
+    assert g.recent_pace(2.9) == pytest.approx(2 / 1.01)
+
+
+@pytest.mark.parametrize(("accepted", "cap"), [(0, 1), (1, 1), (2, 2), (5, 5)])
+def test_slow_start_lets_as_many_in_flight_as_were_accepted(accepted: int, cap: int) -> None:
+    g = GrantedRate(min_rate=0.5)
+    for i in range(accepted):
+        g.on_accepted(0.1 * i)
+    assert g.in_flight_cap() == cap
+
+
+def test_after_slow_start_the_pace_alone_bounds_what_is_in_flight() -> None:
+    g = GrantedRate(min_rate=0.5)
+    g.on_accepted(0.0)
+    g.on_throttle(0.1, 0.12)
+    assert g.in_flight_cap() is None
+
+
+def test_a_blind_key_in_slow_start_waits_for_an_answer_before_sending_more() -> None:
+    from wizsync.engine.limiter import KeyLimiter
+
+    now = [100.0]
+    limiter = KeyLimiter(clock=lambda: now[0], probe=1)
+    limiter.on_response(limiter.take(), 200, {})  # no X-RateLimit-*: paced blind, 1 accepted
+    now[0] += limiter.poll()
+    first = limiter.take()
+    now[0] += 1.0
+    assert limiter.poll() == math.inf  # one in flight, one accepted: the window is full
+    limiter.on_response(first, 200, {})
+    assert limiter.poll() < 1.0  # two accepted: two may be in flight
