@@ -24,7 +24,7 @@ from typing import Any
 from apply_fleet import Cli, query, wait_for_run, wait_until, write_manifest
 from secret_scan import wizsync_env
 
-SLOW = {"latency_ms": 400, "jitter_ms": 0}
+SLOW = {"latency_ms": 200, "jitter_ms": 0}  # each phase lasts several answers: seconds to see it in the journal
 
 
 def _read_until(fd: int, needle: bytes, seen: bytearray, timeout: float = 60) -> bool:
@@ -80,11 +80,14 @@ def _runs(cli: Cli) -> list[dict[str, Any]]:
 def test_one_ctrl_c_at_the_prompt_on_a_terminal_aborts_at_once(emulator: Any, secret_scan: Any, tmp_path: Path) -> None:
     write_manifest(tmp_path, emulator)
     cli = Cli(secret_scan, tmp_path, emulator)
+    # Everything the child needs is made before the fork: a forked copy of this (threaded) process
+    # runs no Python beyond chdir and exec, so no lock another thread held can stall it.
+    argv = [sys.executable, "-m", "wizsync.cli", "apply", "wizsync.yaml", "--env", "production", "--allow-deletes"]
+    env = wizsync_env(cli.env)
     pid, fd = pty.fork()
     if pid == 0:  # the child: wizsync on the terminal, as a user runs it
         os.chdir(tmp_path)
-        os.execve(sys.executable, [sys.executable, "-m", "wizsync.cli", "apply", "wizsync.yaml", "--env", "production",
-                                   "--allow-deletes"], wizsync_env(cli.env))
+        os.execve(sys.executable, argv, env)
     seen = bytearray()
     try:
         assert _read_until(fd, b"is protected) [y/N]", seen), bytes(seen)
