@@ -180,7 +180,7 @@ def workspace(tmp_path: Path, base: str) -> dict[str, str]:
 
 @backends
 def test_plan_against_a_trickling_server_fails_that_chatbot_at_the_deadline(
-    backend: str, secret_scan: Any, tmp_path: Path
+    backend: str, fast_backoff: None, secret_scan: Any, tmp_path: Path
 ) -> None:
     secret_scan.register("api key", KEY)
     server = RawServer(listing_then(lambda method, target: ("trickle", 0.05)))
