@@ -237,11 +237,13 @@ class BatchRunner:
         if isinstance(live, CallFailure):
             self._finish(item, after_snapshot_failure(live))
             return
-        journal.save_snapshot(
-            run_id, item.name, snapshot_document(live), live.metadata.revision if live.metadata else plan.revision,
-            tenant=item.tenant, chatbot_id=item.chatbot_id, replace=step.replace_snapshot,
-        )
-        attempt = journal.mark_applying(run_id, item.name, doc_hash=item.desired.hash, revision_before=plan.revision)
+        # The snapshot and the write-ahead mark: one durable commit, before the request is sent.
+        with journal.write(durable=True):
+            journal.save_snapshot(
+                run_id, item.name, snapshot_document(live), live.metadata.revision if live.metadata else plan.revision,
+                tenant=item.tenant, chatbot_id=item.chatbot_id, replace=step.replace_snapshot,
+            )
+            attempt = journal.mark_applying(run_id, item.name, doc_hash=item.desired.hash, revision_before=plan.revision)
         result = await self._call(item, self._apply_request(item, dry_run=False))
         if result is None:
             # Stopped means the call sent nothing (a call that sent a request finishes,
