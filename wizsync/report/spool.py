@@ -8,7 +8,8 @@ memory: the running totals and the deletes (every delete is listed anyway).
 A row is stored already rendered for the output the command prints: the
 ``--json`` entry (:func:`.jsonout.chatbot_entry`) or the diff's styled lines
 (:func:`.diff.diff_segments`), both scrubbed of forbidden values. The file is
-a private temporary SQLite database, removed on close.
+a private temporary SQLite database (mode 0600), unlinked once open where the OS allows it,
+else removed on close.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class ReportSpool:
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute(_SCHEMA)
+        try:  # POSIX: the open connection keeps it; nothing is left behind if the process is killed
+            os.unlink(self._path)
+        except OSError:
+            pass  # Windows: removed on close
         self._pending: list[tuple[str, str, str, int, int, str]] = []
         self._sums = dict.fromkeys(("chatbots", "chatbots_with_changes", "errors", "failed", *SUMMARY_KEYS), 0)
         self._deletes: list[DeleteRef] = []
