@@ -32,15 +32,16 @@ def test_concurrent_apply_and_resume_refuse_and_a_killed_holder_leaves_no_stale_
     assert [r["id"] for r in query(cli.journal, "SELECT id FROM runs")] == [run_id]  # no run, so no request
 
     assert holder.poll() is None, "the first apply ended before the overlap was checked"
+    emulator.set_faults(**SLOW)  # the holder's fleet loading and plan, at 1 s an answer, would take ~20 s
     wait_until(lambda: _applied(cli, run_id) >= 1, what="the first apply")
     cli.kill9(holder, "apply (holder)")
     assert holder.returncode == -signal.SIGKILL
 
     # the kernel dropped the dead holder's lock: resume starts at once (slowed, to be overlapped)
-    emulator.set_faults(latency_ms=1000, jitter_ms=0)  # seconds of work left, even on a loaded machine
     resumer = cli.popen("resume", run_id, "--yes")
     wait_until(lambda: query(cli.journal, "SELECT 1 FROM events WHERE run_id = ? AND kind = 'run.resumed'", [run_id]) != [],
                what="the resume to start")
+    emulator.set_faults(latency_ms=1000, jitter_ms=0)  # seconds of work left, even on a loaded machine
     twice = cli.run("resume", run_id, "--yes")
     assert twice.returncode == 1 and f"process {resumer.pid}" in twice.stderr, twice.stderr
     other = cli.apply("--allow-deletes")
