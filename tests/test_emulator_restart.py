@@ -89,15 +89,18 @@ def run_with_outage(tmp_path: Path, secret_scan: Any, outage: float, extra: list
         time.sleep(outage)
         emu = emulator(state, seed, port, token)  # same port, same state file
         out, err = child.communicate(timeout=90)
+        secret_scan.record("apply stdout", out)
+        secret_scan.record("apply stderr", err)
+        assert "Traceback" not in err
+        doc = json.loads(out)
+        assert (child.returncode == 0) == (doc["status"] == "completed"), (child.returncode, doc["status"])
+    except BaseException:
+        emu.stop()  # the caller stops it once it is returned; a failure here must not leave it running
+        raise
     finally:
         if child.poll() is None:
             child.kill()
             child.communicate()
-    secret_scan.record("apply stdout", out)
-    secret_scan.record("apply stderr", err)
-    assert "Traceback" not in err
-    doc = json.loads(out)
-    assert (child.returncode == 0) == (doc["status"] == "completed"), (child.returncode, doc["status"])
     return doc, journal, emu, keys
 
 
