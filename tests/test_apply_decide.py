@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from wizchat_management import ApplyResult, WizChatApiError, WizChatConnectionError, WizChatTimeoutError
+from wizchat_management.models import Operation
 from wizsync.apply.decide import (
     Approval,
     Approved,
@@ -35,10 +36,15 @@ from wizsync.journal.states import ItemState as S
 from wizsync.journal.states import RunStatus as R
 
 
-def op(kind: str, section: str, key: str | None = None, *changes: tuple[str, Any, Any]) -> dict[str, Any]:
-    """An operation as the journal stores it (the SDK's ``Operation`` dumped as JSON)."""
-    return {"op": kind, "section": section, "key": key,
-            "changes": [{"path": p, "before": b, "after": a} for p, b, a in changes] or None}
+def op(kind: str, section: str, key: str | None = None, *changes: tuple[str, Any, Any]) -> Operation:
+    """One of the SDK's operations, as a dry-run answers it."""
+    return Operation.model_validate({"op": kind, "section": section, "key": key,
+                                     "changes": [{"path": p, "before": b, "after": a} for p, b, a in changes] or None})
+
+
+def stored(ops: list[Operation] | None) -> list[dict[str, Any]] | None:
+    """Operations as the journal stores them (wire form)."""
+    return None if ops is None else [o.model_dump(mode="json") for o in ops]
 
 
 TEMP = op("update", "core", None, ("temperature", 0.2, 0.4))
@@ -48,18 +54,19 @@ DROP_DOMAIN = op("delete", "domains", "old.example.com")
 NOOP = op("noop", "telemetry")
 
 
-def result(*ops: dict[str, Any], revision: int = 7, applied: list[dict[str, Any]] | None = None,
+def result(*ops: Operation, revision: int = 7, applied: list[Operation] | None = None,
            failed: dict[str, Any] | None = None) -> ApplyResult:
-    counts = {k: sum(1 for o in ops if o["op"] == k) for k in ("create", "update", "delete", "noop")}
+    counts = {k: sum(1 for o in ops if o.op == k) for k in ("create", "update", "delete", "noop")}
     return ApplyResult.model_validate({
-        "dryRun": applied is None, "applied": applied or [], "failed": failed, "revision": revision,
-        "plan": {"summary": counts, "operations": list(ops)},
+        "dryRun": applied is None, "applied": stored(applied or []), "failed": failed, "revision": revision,
+        "plan": {"summary": counts, "operations": stored(list(ops))},
     })
 
 
-def record(state: S, applied_ops: list[dict[str, Any]] | None = None, plan_ops: list[dict[str, Any]] | None = None,
+def record(state: S, applied_ops: list[Operation] | None = None, plan_ops: list[Operation] | None = None,
            attempts: int = 0) -> ItemRecord:
-    return ItemRecord("r1", "acme-support", state=state, applied_ops=applied_ops, plan_ops=plan_ops, attempts=attempts)
+    return ItemRecord("r1", "acme-support", state=state, applied_ops=stored(applied_ops), plan_ops=stored(plan_ops),
+                      attempts=attempts)
 
 
 # -- the one "may have applied" rule (apply keeps it; rollback restores it) -------------------
@@ -80,7 +87,7 @@ MAY_HAVE_APPLIED = {
 
 
 @pytest.mark.parametrize(("rec", "expected"), MAY_HAVE_APPLIED.values(), ids=MAY_HAVE_APPLIED.keys())
-def test_may_have_applied(rec: ItemRecord, expected: list[dict[str, Any]]) -> None:
+def test_may_have_applied(rec: ItemRecord, expected: list[Operation]) -> None:
     assert may_have_applied(rec) == expected
 
 
@@ -93,7 +100,7 @@ CARRIED = {
 
 
 @pytest.mark.parametrize(("prior", "expected"), CARRIED.values(), ids=CARRIED.keys())
-def test_carried_forward_before_the_dry_run(prior: Prior, expected: list[dict[str, Any]] | None) -> None:
+def test_carried_forward_before_the_dry_run(prior: Prior, expected: list[Operation] | None) -> None:
     assert carried_forward(prior) == expected
 
 
@@ -106,7 +113,7 @@ AFTER_422 = Prior(S.FAILED, 1, [TEMP])
 HASH = "sha256:doc"
 
 
-def approval(*ops: dict[str, Any], doc_hash: str | None = HASH, revision: int | None = None) -> Approval:
+def approval(*ops: Operation, doc_hash: str | None = HASH, revision: int | None = None) -> Approval:
     return Approval("r-plan", Approved(doc_hash, list(ops), revision))
 
 
@@ -239,7 +246,7 @@ AFTER_APPLY = {
 
 
 @pytest.mark.parametrize(("answer", "earlier", "expected"), AFTER_APPLY.values(), ids=AFTER_APPLY.keys())
-def test_after_the_apply_answer(answer: ApplyResult, earlier: list[dict[str, Any]], expected: Finish) -> None:
+def test_after_the_apply_answer(answer: ApplyResult, earlier: list[Operation], expected: Finish) -> None:
     assert after_apply(answer, earlier) == expected
 
 

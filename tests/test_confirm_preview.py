@@ -7,6 +7,7 @@ from typing import Any
 
 from docs_fleet import cli_env, write_manifest
 from wizchat_management.emulator import EmulatorServer
+from wizchat_management.models import Operation
 from wizsync.apply.batches import ApplyOptions
 from wizsync.engine import run
 from wizsync.report.prompt import confirmation_preview
@@ -15,10 +16,12 @@ from wizsync.fleet.session import open_session
 
 
 def test_preview_counts_sections_and_names_every_delete() -> None:
+    def op(kind: str, section: str, key: str | None = None) -> Operation:
+        return Operation.model_validate({"op": kind, "section": section, "key": key})
+
     ops = {
-        "acme/a": [{"op": "update", "section": "core"}, {"op": "delete", "section": "domains", "key": "old.example"},
-                   {"op": "noop", "section": "skills", "key": "x"}],
-        "acme/b": [{"op": "update", "section": "core"}, {"op": "create", "section": "mcpServers", "key": "search"}],
+        "acme/a": [op("update", "core"), op("delete", "domains", "old.example"), op("noop", "skills", "x")],
+        "acme/b": [op("update", "core"), op("create", "mcpServers", "search")],
     }
     text = confirmation_preview(ops, ["acme/a: domains[old.example]"])
     assert text.splitlines() == [
@@ -29,7 +32,7 @@ def test_preview_counts_sections_and_names_every_delete() -> None:
         "Deletes (1):",
         "  - acme/a: domains[old.example]",
     ]
-    assert confirmation_preview({"acme/a": [{"op": "noop", "section": "core"}]}, []) == "Nothing to change."
+    assert confirmation_preview({"acme/a": [op("noop", "core")]}, []) == "Nothing to change."
 
 
 def test_apply_asks_with_the_summary_and_deletes_and_sends_nothing_when_refused(secret_scan: Any, tmp_path: Path, monkeypatch: Any) -> None:

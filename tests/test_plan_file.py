@@ -40,6 +40,16 @@ def test_plan_file_applies_from_another_folder_and_refuses_a_drifted_chatbot(sec
         assert all(isinstance(c["revision"], int) for c in data["chatbots"])
         assert not any(v in text for v in emu.keys.values() if isinstance(v, str))
 
+        # A hand-edited plan whose operations are no longer operations: named, nothing sent.
+        broken = json.loads(text)
+        broken["chatbots"][1]["ops"] = [{"op": 5, "section": "core"}]
+        (checkout / "broken.json").write_text(json.dumps(broken))
+        before = emu.stats()["total"]["requests"]
+        refused = wizsync(["apply", "broken.json", "--yes"], env, checkout)
+        procs.append(refused)
+        assert refused.returncode == 1 and "chatbots[1].ops" in refused.stderr and "broken.json" in refused.stderr
+        assert "Traceback" not in refused.stderr and emu.stats()["total"]["requests"] == before
+
         # Someone changes one chatbot on the server after the plan was reviewed.
         cb_id = emu.state.chatbot_by_name("org_globex_production", "support-technical").id
         with WizChatClient(emu.key_env["WIZCHAT_GLOBEX_PRODUCTION_KEY"], base_url=emu.base_url) as c:

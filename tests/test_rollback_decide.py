@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from wizchat_management.models import Operation
 from wizsync.rollback.restore import Loss, restore_document
 
 SECRET_HEADER = {"Authorization": "<redacted>"}
@@ -27,8 +28,9 @@ SNAPSHOT = {
 UNTOUCHED = dict.fromkeys(("core", "security", "telemetry", "domains", "mcpServers", "skills"))
 
 
-def op(kind: str, section: str, key: str | None = None, *paths: str) -> dict[str, Any]:
-    return {"op": kind, "section": section, "key": key, "changes": [{"path": p, "before": None, "after": 1} for p in paths] or None}
+def op(kind: str, section: str, key: str | None = None, *paths: str) -> Operation:
+    return Operation.model_validate({"op": kind, "section": section, "key": key,
+                                     "changes": [{"path": p, "before": None, "after": 1} for p in paths] or None})
 
 
 def spec(**sections: Any) -> dict[str, Any]:
@@ -43,7 +45,7 @@ DELETED_WITH_SECRETS = ("deleted by run r1; it carried write-only secrets, so it
                         "re-add it with its secrets")
 SECRET_CHANGED = "changed by run r1; secret values are write-only and cannot be restored"
 
-ROWS: dict[str, tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], list[Loss]]] = {
+ROWS: dict[str, tuple[list[Operation], dict[str, Any], dict[str, Any], list[Loss]]] = {
     "nothing changed: every section unmanaged": ([], SNAPSHOT, spec(), []),
     "an object section comes back whole; others stay unmanaged": (
         [op("update", "core", None, "temperature")], SNAPSHOT, spec(core={"name": "Support", "temperature": 0.2}), []),
@@ -77,7 +79,7 @@ ROWS: dict[str, tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], list
 
 
 @pytest.mark.parametrize(("ops", "snapshot", "expected_spec", "expected_losses"), ROWS.values(), ids=ROWS.keys())
-def test_restore_document(ops: list[dict[str, Any]], snapshot: dict[str, Any], expected_spec: dict[str, Any],
+def test_restore_document(ops: list[Operation], snapshot: dict[str, Any], expected_spec: dict[str, Any],
                           expected_losses: list[Loss]) -> None:
     doc, losses = restore_document("acme-support", ops, snapshot, "r1")
     assert doc == {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": expected_spec}

@@ -352,7 +352,7 @@ def approved_from(
         raise JournalError(f"plan run {plan_run} planned environment '{run.environment}', not '{environment}'")
     if run.status != "completed":
         raise JournalError(f"plan run {plan_run} did not complete (status {run.status}): plan again")
-    return {r.name: Approved(r.doc_hash, list(r.plan_ops or [])) for r in journal.items(plan_run)}
+    return {r.name: Approved(r.doc_hash, r.planned_operations) for r in journal.items(plan_run)}
 
 
 def _shard_of(data: Any) -> tuple[int, int, tuple[str, ...]] | None:

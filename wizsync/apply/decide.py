@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from wizchat_management import ApplyResult
+from wizchat_management.models import Operation
 from wizchat_management.vocabulary import wire_value
 
 from ..engine import ResponseTooLarge, classify
@@ -55,13 +56,13 @@ class OpsRecord(Protocol):
     def state(self) -> str: ...
 
     @property
-    def applied_ops(self) -> Any: ...
+    def applied_operations(self) -> list[Operation] | None: ...
 
     @property
-    def plan_ops(self) -> Any: ...
+    def planned_operations(self) -> list[Operation]: ...
 
 
-def may_have_applied(record: OpsRecord) -> list[dict[str, Any]]:
+def may_have_applied(record: OpsRecord) -> list[Operation]:
     """The operations this run applied to the chatbot over all its attempts, or may have.
 
     ``applied_ops`` (what the server said it applied, accumulated across attempts), plus
@@ -69,12 +70,12 @@ def may_have_applied(record: OpsRecord) -> list[dict[str, Any]]:
     an ``applied`` item whose result recorded nothing. Noops left out, each operation once.
     A later attempt's result (or an all-noop re-plan) must not hide what an earlier one did.
     """
-    applied = list(record.applied_ops or [])
+    applied = list(record.applied_operations or [])
     uncertain = record.state == ItemState.APPLYING or (record.state == ItemState.APPLIED and not applied)
-    ops = applied + (list(record.plan_ops or []) if uncertain else [])
-    out: list[dict[str, Any]] = []
+    ops = applied + (record.planned_operations if uncertain else [])
+    out: list[Operation] = []
     for op in ops:
-        if op.get("op") != "noop" and op not in out:
+        if op.op != "noop" and op not in out:
             out.append(op)
     return out
 
@@ -85,7 +86,7 @@ class Prior:
 
     state: str
     attempts: int  # apply requests this run already sent for it
-    earlier: list[dict[str, Any]]  # may_have_applied: what earlier attempts changed, or may have
+    earlier: list[Operation]  # may_have_applied: what earlier attempts changed, or may have
 
     @classmethod
     def of(cls, record: ItemRecord) -> Prior:
@@ -97,7 +98,7 @@ class Approved:
     """What a plan run showed for one chatbot: ``--plan RUN_ID`` applies exactly this."""
 
     doc_hash: str | None
-    ops: list[dict[str, Any]]
+    ops: list[Operation]
     revision: int | None = None  # a plan file's: the chatbot must still be at the revision it planned against
 
 
@@ -130,7 +131,7 @@ class Finish:
 
     state: ItemState
     detail: str = ""
-    applied_ops: list[dict[str, Any]] | None = None  # None: keep what the journal has
+    applied_ops: list[Operation] | None = None  # None: keep what the journal has
     revision_after: int | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -152,7 +153,7 @@ class Proceed:
     replace_snapshot: bool
 
 
-def carried_forward(prior: Prior) -> list[dict[str, Any]] | None:
+def carried_forward(prior: Prior) -> list[Operation] | None:
     """``applied_ops`` to write before this attempt's dry-run, or None.
 
     An ``applying`` item's plan is about to be replaced by the fresh one: whatever this
@@ -200,12 +201,13 @@ def drift(plan: ApplyResult, approval: Approval | None, doc_hash: str) -> str | 
     return None
 
 
-def _normal_ops(ops: Sequence[Mapping[str, Any]] | None) -> list[Any]:
+def _normal_ops(ops: Sequence[Operation] | None) -> list[Any]:
     """Operations in a comparable form (order-insensitive, noops left out)."""
     out = [
-        (o.get("op"), o.get("section"), o.get("key"), sorted(((c.get("path"), repr(c.get("before")), repr(c.get("after"))) for c in (o.get("changes") or [])), key=repr))
+        (wire_value(o.op), wire_value(o.section), o.key,
+         sorted(((c.path, repr(c.before), repr(c.after)) for c in (o.changes or [])), key=repr))
         for o in ops or []
-        if o.get("op") != "noop"
+        if o.op != "noop"
     ]
     return sorted(out, key=repr)
 
@@ -215,7 +217,7 @@ def after_snapshot_failure(failure: CallFailure) -> Finish:
     return Finish(ItemState.FAILED, message, error_code=failure.code, error_message=message)
 
 
-def after_apply_failure(failure: CallFailure, planned: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> Finish:
+def after_apply_failure(failure: CallFailure, planned: list[Operation], earlier: list[Operation]) -> Finish:
     """An apply that ended in an error; when it may have reached the server, its plan joins ``applied_ops``.
 
     Rollback must see what it may have changed; a resume settles it by a fresh plan.
@@ -226,9 +228,9 @@ def after_apply_failure(failure: CallFailure, planned: list[dict[str, Any]], ear
     return Finish(ItemState.FAILED, message, applied_ops=_joined(earlier, planned), error_code=failure.code, error_message=message)
 
 
-def after_apply(result: ApplyResult, earlier: list[dict[str, Any]]) -> Finish:
+def after_apply(result: ApplyResult, earlier: list[Operation]) -> Finish:
     """The server's answer: ``applied``, or ``failed`` with the 422 detail (what ran before it is kept)."""
-    applied = [op.model_dump(mode="json") for op in result.applied]
+    applied = list(result.applied)
     kept = _joined(earlier, applied)  # this run's, over all attempts
     if result.failed is None:
         return Finish(ItemState.APPLIED, f"rev {result.revision}", applied_ops=kept, revision_after=result.revision)
@@ -241,7 +243,7 @@ def after_apply(result: ApplyResult, earlier: list[dict[str, Any]]) -> Finish:
     )
 
 
-def _joined(earlier: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _joined(earlier: list[Operation], more: list[Operation]) -> list[Operation]:
     return earlier + [op for op in more if op not in earlier]
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from wizchat_management import ApplyResult
+from wizchat_management.models import Operation
 from wizchat_management.vocabulary import wire_value
 
 from ..engine import Executor, Outcome
@@ -87,13 +87,9 @@ def summary_of(result: ApplyResult) -> dict[str, int]:
     return {"create": s.create, "update": s.update, "delete": s.delete, "noop": s.noop}
 
 
-def ops_of(result: ApplyResult, *, changed_only: bool = True) -> list[dict[str, Any]]:
-    """The plan's operations as JSON-able dicts (noops left out unless asked)."""
-    return [
-        op.model_dump(mode="json", exclude_none=False)
-        for op in result.plan.operations
-        if not changed_only or op.op != "noop"
-    ]
+def ops_of(result: ApplyResult, *, changed_only: bool = True) -> list[Operation]:
+    """The plan's operations (noops left out unless asked); the journal stores them in wire form."""
+    return [op for op in result.plan.operations if not changed_only or op.op != "noop"]
 
 
 def has_changes(result: ApplyResult) -> bool:

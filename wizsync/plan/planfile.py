@@ -27,6 +27,8 @@ from ..render.hashing import document_hash
 from ..render.secrets import SecretRef, SecretText
 
 if TYPE_CHECKING:
+    from wizchat_management.models import Operation
+
     from ..fleet.session import Session
     from ..render.document import RenderedDocument
     from .dryrun import PlanOutcome
@@ -111,6 +113,20 @@ class PlanFile:
 
     def chatbots(self) -> list[dict[str, Any]]:
         return list(self.data["chatbots"])
+
+    def operations(self, index: int) -> list[Operation]:
+        """The operations the plan showed for its ``index``-th chatbot; a hand-edited, broken one is named."""
+        from pydantic import ValidationError
+
+        from wizchat_management.models import Operation
+
+        try:
+            return [Operation.model_validate(op) for op in self.chatbots()[index].get("ops") or []]
+        except (ValidationError, AttributeError, TypeError) as exc:
+            first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise ManifestError(f"the plan file's operations of chatbot {index + 1} are not operations: {first}",
+                                file=str(self.path), key=f"chatbots[{index}].ops",
+                                hint="Plan again (wizsync plan ... --out FILE) rather than editing the file") from None
 
     def document(self, entry: Mapping[str, Any]) -> PlanFileDocument:
         doc = copy.deepcopy(entry["document"])
@@ -207,7 +223,8 @@ def plan_file_data(session: Session, plan_run: PlannedRun, *, no_prune: bool, ve
         chatbots.append({
             "name": item.name, "tenant": target.tenant, "environment": target.environment,
             "chatbot_id": item.chatbot_id, "label": item.label, "prune": effective_prune(item, no_prune),
-            "doc_hash": item.rendered.hash, "revision": result.revision, "ops": ops_of(result),
+            "doc_hash": item.rendered.hash, "revision": result.revision,
+            "ops": [op.model_dump(mode="json") for op in ops_of(result)],
             **plan_file_document(item.rendered),
         })
     return {

@@ -9,20 +9,22 @@ taken back from the server's side (rollback restores from snapshots).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+from wizchat_management.models import Operation
+from wizchat_management.vocabulary import wire_value
 
 __all__ = ["confirmation_preview"]
 
 _OPS = ("create", "update", "delete")
 
 
-def confirmation_preview(ops_by_chatbot: Mapping[str, Sequence[Mapping[str, Any]]], deletes: Sequence[str]) -> str:
+def confirmation_preview(ops_by_chatbot: Mapping[str, Sequence[Operation]], deletes: Sequence[str]) -> str:
     """``Changes by section:`` lines (chatbots and create/update/delete counts) then ``Deletes (n):`` one per line."""
     sections: dict[str, dict[str, int]] = {}
     chatbots: dict[str, set[str]] = {}
     for name, ops in ops_by_chatbot.items():
         for op in ops:
-            kind, section = op.get("op"), str(op.get("section"))
+            kind, section = wire_value(op.op), wire_value(op.section)
             if kind not in _OPS:
                 continue
             counts = sections.setdefault(section, dict.fromkeys(_OPS, 0))

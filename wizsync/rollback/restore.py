@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from wizchat_management import APPLY_ORDER, ITEM_KEYS, REDACTED
+from wizchat_management.models import Operation
+from wizchat_management.vocabulary import wire_value
 
 from ..apply.batches import RunItem, is_secret_change
 from ..apply.decide import may_have_applied
@@ -63,7 +65,7 @@ def _has_secret(item: Mapping[str, Any]) -> bool:
 
 
 def restore_document(
-    chatbot: str, ops: Sequence[Mapping[str, Any]], snapshot: Mapping[str, Any], parent_run: str
+    chatbot: str, ops: Sequence[Operation], snapshot: Mapping[str, Any], parent_run: str
 ) -> tuple[dict[str, Any], list[Loss]]:
     """The document that puts back the snapshot's content of every section ``ops`` touched; what it cannot.
 
@@ -74,7 +76,7 @@ def restore_document(
     losses: list[Loss] = []
     out_spec: dict[str, Any] = {s: None for s in APPLY_ORDER}
     for section in touched_sections(ops):
-        section_ops = [o for o in ops if o.get("section") == section]
+        section_ops = [o for o in ops if wire_value(o.section) == section]
         value, lost = _restored_section(section, spec.get(section), section_ops, chatbot, parent_run)
         out_spec[section] = value
         losses += lost
@@ -83,13 +85,13 @@ def restore_document(
     return doc, losses
 
 
-def touched_sections(ops: Sequence[Mapping[str, Any]]) -> list[str]:
+def touched_sections(ops: Sequence[Operation]) -> list[str]:
     """The sections ``ops`` change, in document order."""
-    return [s for s in APPLY_ORDER if any(o.get("section") == s for o in ops)]
+    return [s for s in APPLY_ORDER if any(wire_value(o.section) == s for o in ops)]
 
 
 def _restored_section(
-    section: str, value: Any, ops: Sequence[Mapping[str, Any]], chatbot: str, parent_run: str
+    section: str, value: Any, ops: Sequence[Operation], chatbot: str, parent_run: str
 ) -> tuple[Any, list[Loss]]:
     """The snapshot's ``value`` of one touched section, made to undo ``ops`` (this section's) on apply."""
     if section in ITEM_KEYS and isinstance(value, list):
@@ -100,10 +102,10 @@ def _restored_section(
 
 
 def restorable_items(
-    section: str, items: list[Any], ops: Sequence[Mapping[str, Any]], chatbot: str, parent_run: str
+    section: str, items: list[Any], ops: Sequence[Operation], chatbot: str, parent_run: str
 ) -> tuple[list[Any], list[Loss]]:
     """An array section's snapshot items, less those the run deleted that carried write-only secrets."""
-    deleted = {o.get("key") for o in ops if o.get("op") == "delete"}
+    deleted = {o.key for o in ops if o.op == "delete"}
     kept, losses = [], []
     for item in items:
         key = item.get(ITEM_KEYS[section])
@@ -114,26 +116,26 @@ def restorable_items(
     return kept, losses
 
 
-def _with_added_keys_removed(value: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _with_added_keys_removed(value: Mapping[str, Any], ops: Sequence[Operation]) -> dict[str, Any]:
     """Object sections merge on apply (a key not given stays): a key the run added,
     absent from the snapshot, is given as null to remove it."""
     out = dict(value)
     for op in ops:
-        for change in op.get("changes") or []:
-            top = re.split(r"[.\[]", str(change.get("path")), maxsplit=1)[0]
+        for change in op.changes or []:
+            top = re.split(r"[.\[]", change.path, maxsplit=1)[0]
             out.setdefault(top, None)
     return out
 
 
-def secret_losses(chatbot: str, ops: Sequence[Mapping[str, Any]], parent_run: str) -> list[Loss]:
+def secret_losses(chatbot: str, ops: Sequence[Operation], parent_run: str) -> list[Loss]:
     """Every secret field the run updated: write-only, so its old value cannot come back."""
     losses = []
     for op in ops:
-        section = str(op.get("section"))
-        for change in op.get("changes") or []:
-            path = str(change.get("path"))
-            if op.get("op") == "update" and is_secret_change(section, path):
-                key = f"[{op.get('key')}]" if op.get("key") else ""
+        section = wire_value(op.section)
+        for change in op.changes or []:
+            path = change.path
+            if op.op == "update" and is_secret_change(section, path):
+                key = f"[{op.key}]" if op.key else ""
                 losses.append(Loss(chatbot, f"{section}{key}.{path}", f"changed by run {parent_run}; secret values are write-only and cannot be restored"))
     return losses
 

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wizchat_management.models import Operation
+from wizchat_management.vocabulary import wire_value
+
 from ..apply.batches import ApplyOptions, BatchRunner, RunItem, RunSummary, approved_from
 from ..apply.decide import Approved
 from ..apply.schedule import cut_batches
@@ -62,7 +65,7 @@ def _phase(life: Lifecycle, title: str, total: int | None = None) -> None:
         life.reporter.phase(title, total)
 
 
-async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem], options: ApplyOptions) -> tuple[int, list[str], dict[str, list[dict[str, Any]]]]:
+async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem], options: ApplyOptions) -> tuple[int, list[str], dict[str, list[Operation]]]:
     """Plan everything before applying anything: deletes and the confirmation need the whole picture.
 
     Returns (chatbots with changes, deletes named ``chatbot: section[key]``, each chatbot's operations).
@@ -93,11 +96,11 @@ async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem
     return changed, deletes, {row["name"]: row["plan_ops"] for row in rows}
 
 
-def _approved_changes(approved: dict[str, Approved]) -> tuple[int, list[str], dict[str, list[dict[str, Any]]]]:
+def _approved_changes(approved: dict[str, Approved]) -> tuple[int, list[str], dict[str, list[Operation]]]:
     """(chatbots with changes, deletes, operations) of an approved plan run."""
     changed = sum(1 for a in approved.values() if a.ops)
-    deletes = [f"{n}: {o['section']}[{o.get('key')}]" for n, a in approved.items()
-               for o in a.ops if o.get("op") == "delete"]
+    deletes = [f"{n}: {wire_value(o.section)}[{o.key}]" for n, a in approved.items()
+               for o in a.ops if o.op == "delete"]
     return changed, deletes, {n: a.ops for n, a in approved.items()}
 
 
@@ -492,7 +495,8 @@ async def apply_plan_file(
         raise missing[0]
     forbidden = forbidden_values({n for doc in documents for n in doc.secret_names}, os.environ,
                                  [k.api_key for k in keys.values()])
-    approved = {e["name"]: Approved(e["doc_hash"], list(e["ops"]), revision=e.get("revision")) for e in entries}
+    approved = {e["name"]: Approved(e["doc_hash"], pf.operations(i), revision=e.get("revision"))
+                for i, e in enumerate(entries)}
     options.plan_run = str(pf.data.get("plan_run") or pf.path.name)
     changed, deletes, ops = _approved_changes(approved)
     _refuse_deletes(deletes, options)
