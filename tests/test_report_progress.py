@@ -9,7 +9,7 @@ from datetime import datetime
 from report_fixtures import CONTROL_RE
 from rich.console import Console
 
-from wizsync.report.progress import PlainReporter, RichReporter, make_reporter
+from wizsync.report.progress import KeyState, PlainReporter, RichReporter, make_reporter
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -18,10 +18,10 @@ def _drive(r) -> None:
     r.start(3, {"acme": 2, "globex": 1}, batches=2, title="apply")
     r.batch_started(1, 1)
     r.item_done("acme-support", "acme", "applied", "(rev 7) 0.31s")
-    r.stats("acme", 5, 2, 1)
+    r.keys({"acme": KeyState(5, 2, 1)})
     r.batch_started(2, 2)
     r.item_done("acme-sales", "acme", "failed", "mcp_unreachable: x.unreachable")
-    r.stats("globex", 2, 0, 3)
+    r.keys({"acme": KeyState(5, 2, 1), "globex": KeyState(2, 0, 3)})
     r.item_done("globex-bot", "globex", "unchanged")
     r.message("halting: failure budget 0 exceeded")
     r.finish()
@@ -63,17 +63,15 @@ def test_plain_progress_is_one_clean_line_per_event():
         "[12:00:01] apply: 3 chatbots, 2 tenants, 2 batches",
         "[12:00:01] batch 1/2 started: 1 chatbots",
         "[12:00:01] batch 1/2 acme-support applied (rev 7) 0.31s",
-        "[12:00:01] acme: 5 requests, 2 throttled (429), 1 retries",
         "[12:00:01] batch 2/2 started: 2 chatbots",
         "[12:00:01] batch 2/2 acme-sales failed mcp_unreachable: x.unreachable",
-        "[12:00:01] globex: 2 requests, 0 throttled (429), 3 retries",
         "[12:00:01] batch 2/2 globex-bot unchanged",
         "[12:00:01] halting: failure budget 0 exceeded",
-        out.splitlines()[9],
+        out.splitlines()[7],
         "[12:00:01] keys: acme 5 requests, 2 throttled (429), 1 retries; globex 2 requests, 0 throttled (429), 3 retries",
     ]
     assert re.fullmatch(
-        r"\[12:00:01\] done: 3/3 chatbots \(applied 1, failed 1, unchanged 1\) in \d+\.\ds", out.splitlines()[9]
+        r"\[12:00:01\] done: 3/3 chatbots \(applied 1, failed 1, unchanged 1\) in \d+\.\ds", out.splitlines()[7]
     )
 
 
@@ -81,23 +79,13 @@ def test_plain_progress_escapes_hostile_names_and_quiet_keeps_only_what_matters(
     buf = io.StringIO()
     reporter = make_reporter(buf, tty=False, quiet=True)
     reporter.start(2, ["t"])
-    reporter.stats("t", 1, 0, 0)
+    reporter.keys({"t": KeyState(1, 0, 0)})
     reporter.item_done("ok-bot", "t", "applied")
     reporter.item_done("evil\x1b[2J\rbot", "t", "failed", "boom\x07")
     reporter.finish()
     lines = buf.getvalue().splitlines()
     assert len(lines) == 1 and "evil\\x1b[2J\\rbot failed boom\\x07" in lines[0]
     assert not CONTROL_RE.search(buf.getvalue())
-
-
-def test_request_counts_alone_are_not_events_unless_verbose():
-    quiet_stats, loud_stats = io.StringIO(), io.StringIO()
-    for buf, verbose in ((quiet_stats, False), (loud_stats, True)):
-        r = make_reporter(buf, tty=False, verbose=verbose)
-        r.stats("acme", 1, 0, 0)
-        r.stats("acme", 2, 0, 0)
-    assert quiet_stats.getvalue() == ""
-    assert len(loud_stats.getvalue().splitlines()) == 2
 
 
 class _FakeTTY(io.StringIO):

@@ -130,13 +130,6 @@ class LoggingReporter:
         LOGGER.log(level, "%s (%s): %s%s", name, tenant, state, f" {detail}" if detail else "")
         self.inner.item_done(name, tenant, state, detail)
 
-    def stats(self, label: str, requests: int, throttled: int, retries: int) -> None:
-        _, t0, x0 = self._keys.get(label, (0, 0, 0))
-        self._keys[label] = (requests, throttled, retries)
-        level = logging.INFO if throttled > t0 or retries > x0 else logging.DEBUG
-        LOGGER.log(level, "%s: %d request(s), %d throttled (429), %d retries", label, requests, throttled, retries)
-        self.inner.stats(label, requests, throttled, retries)
-
     def phase(self, title: str, total: int | None = None) -> None:
         LOGGER.info("%s: started%s", title, f" ({total})" if total else "")
         self.inner.phase(title, total)

@@ -6,7 +6,7 @@ The plan/apply code calls a tiny interface and never cares which one it got::
     reporter.start(total=300, labels={"acme": 120, "globex": 180}, batches=5, title="apply")
     reporter.batch_started(2, 10)
     reporter.item_done("acme-support", "acme", "applied", "(rev 7) 0.31s")
-    reporter.stats("acme", requests=24, throttled=1, retries=0)   # cumulative counts per key label
+    reporter.keys({"acme/production": KeyState(requests=24, throttled=1)})   # cumulative, per key label
     reporter.message("halting: failure budget exceeded")
     reporter.finish()
 
@@ -100,7 +100,6 @@ class Reporter(Protocol):
     def advance(self, n: int = 1) -> None: ...
     def batch_started(self, n: int, size: int) -> None: ...
     def item_done(self, name: str, tenant: str, state: str, detail: str = "") -> None: ...
-    def stats(self, label: str, requests: int, throttled: int, retries: int) -> None: ...
     def keys(self, states: Mapping[str, KeyState]) -> None: ...
     def request_event(self, label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> None: ...
     def message(self, text: str) -> None: ...
@@ -220,13 +219,6 @@ class PlainReporter:
         text = " ".join(x for x in (tag, name, state, detail) if x)
         self._line(text, important=state in ATTENTION_STATES)
         self._maybe_progress()
-
-    def stats(self, label: str, requests: int, throttled: int, retries: int) -> None:
-        _, t0, x0 = self.c.keys.get(label, (0, 0, 0))
-        self.c.keys[label] = (requests, throttled, retries)
-        # A 429 or a retry is an event worth a line; plain request counts are not.
-        if self.verbose or throttled > t0 or retries > x0:
-            self._line(f"{label}: {requests} requests, {throttled} throttled (429), {retries} retries")
 
     def _maybe_progress(self) -> None:
         now = time.monotonic()
@@ -373,11 +365,6 @@ class RichReporter:
             t, x = self.c.totals()
             self.progress.update(self.run_task, info=_info(t, x))
 
-    def stats(self, label: str, requests: int, throttled: int, retries: int) -> None:
-        self.c.keys[label] = (requests, throttled, retries)
-        self.progress.update(self._row(label), info=_info(throttled, retries))
-        self._totals_to_run_row()
-
     def keys(self, states: Mapping[str, KeyState]) -> None:
         self.c.key_states = dict(states)
         for label, st in sorted(states.items()):
@@ -385,6 +372,14 @@ class RichReporter:
             if label not in self.key_rows:
                 self.key_rows[label] = self.progress.add_task(f"  key {safe_text(label)}", total=None, info="")
             self.progress.update(self.key_rows[label], info=safe_text(st.text()))
+        # A tenant's row counts the 429s and retries of its keys (labels "tenant/env").
+        by_tenant: dict[str, tuple[int, int]] = {}
+        for label, (_, throttled, retries) in self.c.keys.items():
+            t0, x0 = by_tenant.get(label.split("/", 1)[0], (0, 0))
+            by_tenant[label.split("/", 1)[0]] = (t0 + throttled, x0 + retries)
+        for tenant, (throttled, retries) in by_tenant.items():
+            if tenant in self.rows:
+                self.progress.update(self.rows[tenant], info=_info(throttled, retries))
         self._totals_to_run_row()
         self._ensure_started()
 
