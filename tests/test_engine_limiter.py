@@ -89,6 +89,18 @@ def test_without_hint_it_probes_then_paces_from_headers() -> None:
     assert limiter.snapshot().capacity == 10
 
 
+def test_a_bucket_of_one_is_paced_at_its_rate_not_below_it() -> None:
+    # Burst 1: every answer says Remaining 0, so the floored count bounds the rate only from
+    # above. A request that found the bucket full (Remaining = Limit - 1) measures it exactly.
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock, probe=1)
+    server = ServerBucket(clock, rate=5, burst=1)
+    counts = drive(limiter, server, clock, seconds=60, latency=0.005)
+    assert limiter.snapshot().server_rate == pytest.approx(5, rel=0.005)
+    assert counts["429"] == 0
+    assert counts["200"] >= 0.97 * 5 * 60  # at the floor, not the 90 % of a rate known only from above
+
+
 def test_the_hint_paces_from_the_first_request() -> None:
     clock = FakeClock()
     limiter = KeyLimiter(rate_hint=5, burst_hint=3, clock=clock)

@@ -65,6 +65,8 @@ _MAX_NAP = 0.5
 # Window of the measured send rate (the CUBIC w_max when no rate is known).
 _SEND_WINDOW = 2.0
 _EPSILON = 1e-6
+# X-RateLimit-Reset is sent in seconds with three decimals (openapi.json).
+_RESET_PRECISION = 0.0005
 # A wait this long or longer is announced (``on_wait``); shorter ones are pacing.
 WAIT_NOTICE = 1.0
 # The same capped value is reported at most once per this many seconds per key.
@@ -375,6 +377,12 @@ class KeyLimiter:
             # Remaining is floored: the true level lies in [remaining, remaining+1),
             # so the rate lies in ((used-1)/reset, used/reset].
             lo, hi = max(0.0, (used - 1.0) / reset), used / reset
+            if used == 1.0:
+                # Remaining = Limit − 1: the request found the bucket full (a level in
+                # [Limit, Limit + 1) is Limit, the cap), so Reset is exactly one token's
+                # refill, give or take its printed precision (ms). The only measure a
+                # bucket of 1 ever gives: without it the rate stays at 90 % of its bound.
+                lo = max(lo, 1.0 / (reset + _RESET_PRECISION))
             if hi < self._lo or lo > self._hi:  # the server changed its rate: start over
                 self._lo, self._hi = lo, hi
             else:
@@ -389,6 +397,7 @@ class KeyLimiter:
             self._refill(now)
             self._tokens = min(limit, remaining - self._in_flight)
             self._stamp = max(self._stamp, now)
+
 
     def _decrease(self, now: float, ticket: Ticket) -> None:
         if self._cubic is not None and ticket.seq <= self._cubic[3]:
