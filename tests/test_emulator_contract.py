@@ -53,11 +53,22 @@ def _auth(emulator: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {emulator.keys['acme/staging']}"}
 
 
+def _checks(case: Any) -> dict[str, Any]:
+    """A negative case that dropped the Authorization header gets it back from ``_auth``: whatever
+    else it broke may not survive serialization (an empty extra query parameter is sent as
+    nothing), so "it should have been rejected" no longer holds. The other checks still run."""
+    if case.meta is not None and case.meta.generation.mode == GenerationMode.NEGATIVE and not any(
+        name.lower() == "authorization" for name in (case.headers or {})
+    ):
+        return {"excluded_checks": [schemathesis.checks.negative_data_rejection]}
+    return {}
+
+
 @live_schema.parametrize()
 def test_contract_on_a_real_chatbot(case: Any, emu: Any) -> None:
-    case.call_and_validate(base_url=emu.base_url, headers=_auth(emu))
+    case.call_and_validate(base_url=emu.base_url, headers=_auth(emu), **_checks(case))
 
 
 @random_ids_schema.parametrize()
 def test_contract_with_generated_ids(case: Any, emu: Any) -> None:
-    case.call_and_validate(base_url=emu.base_url, headers=_auth(emu))
+    case.call_and_validate(base_url=emu.base_url, headers=_auth(emu), **_checks(case))
