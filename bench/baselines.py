@@ -157,11 +157,16 @@ def run_botocore(jobs_: Sequence[Job], clients: dict[str, WizChatClient], pool: 
         futures = [executor.submit(worker, label, q) for label, q in queues.items() for _ in range(pool)]
         for f in futures:
             f.result()
+    return time.perf_counter() - start, _summed(per_worker)
+
+
+def _summed(per_worker: Sequence[Counters]) -> Counters:
+    """Each worker keeps its own counters (no lock on the hot path); the run's are their sum."""
     total = Counters()
     for c in per_worker:
         for f in ("requests", "throttled", "retries", "failed"):
             setattr(total, f, getattr(total, f) + getattr(c, f))
-    return time.perf_counter() - start, total
+    return total
 
 
 def run(kind: str, jobs_: Sequence[Job], clients: dict[str, WizChatClient], parallelism: int = 10) -> tuple[float, Counters]:
@@ -192,11 +197,7 @@ def run(kind: str, jobs_: Sequence[Job], clients: dict[str, WizChatClient], para
     with ThreadPoolExecutor(parallelism) as pool:
         for f in [pool.submit(worker) for _ in range(parallelism)]:
             f.result()
-    total = Counters()
-    for c in per_worker:
-        for f in ("requests", "throttled", "retries", "failed"):
-            setattr(total, f, getattr(total, f) + getattr(c, f))
-    return time.perf_counter() - start, total
+    return time.perf_counter() - start, _summed(per_worker)
 
 
 def make_clients(keys: dict[str, str], base_url: str, labels: Sequence[str], env_name: Callable[[str], str]) -> dict[str, WizChatClient]:

@@ -11,12 +11,11 @@ from typing import Any
 
 import httpx
 import yaml
-from click.testing import CliRunner
 
 from wizchat_management import ApplyResult, OperationKind, WizChatClient
 from wizchat_management.emulator import EmulatorServer
 from wizchat_management.vocabulary import wire_value
-from wizsync.cli import cli
+from test_newer_contract import MANIFEST, cli_run  # the same one-chatbot fleet and in-process CLI
 
 SEED = {
     "keySeed": "newer-enum-values",
@@ -33,30 +32,6 @@ SEED = {
         }],
     }],
 }
-MANIFEST = """\
-version: 1
-environments:
-  staging: {{baseUrl: "{base}"}}
-tenants:
-  acme:
-    keys: {{staging: {{env: WIZCHAT_ACME_STAGING_KEY}}}}
-overlays:
-  staging:
-    spec:
-      core: {{temperature: {temperature}}}
-chatbots:
-  - name: bot
-    tenant: acme
-    source: {source}
-"""
-
-
-def cli_run(args: list[str], env: dict[str, str], scan: Any) -> Any:
-    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
-    scan.record(" ".join(args[:1]), result.output)
-    return result
-
-
 def transport_of(emu: EmulatorServer) -> Any:
     with WizChatClient(emu.keys["acme/staging"], base_url=emu.base_url) as client:
         (bot,) = client.list_chatbots()

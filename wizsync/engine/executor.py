@@ -41,6 +41,7 @@ import asyncio
 import contextvars
 import logging
 import os
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -420,6 +421,7 @@ class Executor:
         # A transport given by the caller is used as is (and closed by the caller); the
         # run's own are one per proxy route, nearly always a single one.
         self._networks: dict[str | None, httpx.AsyncBaseTransport] = {}
+        self._tls: ssl.SSLContext | None = None  # built with the first route, shared by all
         for label, spec in keys.items():
             limiter = KeyLimiter(rate_hint=spec.rate_hint, burst_hint=spec.burst_hint, clock=clock,
                                  on_wait=self._wait_notice(label), probe=PROBE_IN_FLIGHT)
@@ -435,7 +437,7 @@ class Executor:
     def _network_for(self, base_url: str, concurrency: int) -> httpx.AsyncBaseTransport:
         proxy = proxy_for(base_url or DEFAULT_BASE_URL, os.environ)
         if proxy not in self._networks:
-            if not self._networks:
+            if self._tls is None:
                 # Building a TLS context loads the CA bundle (~20 ms of CPU): one for the run.
                 self._tls = httpx.create_ssl_context()
             limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
