@@ -153,3 +153,18 @@ def test_a_key_whose_proof_fails_fails_only_its_chatbots_and_the_proof_listing_i
     assert query(cli.journal, "SELECT DISTINCT target FROM pins ORDER BY target") == [
         {"target": "acme/production"}, {"target": "acme/staging"}, {"target": "globex/staging"},
         {"target": "initech/production"}, {"target": "initech/staging"}]
+
+
+def test_a_rollback_with_a_key_it_cannot_prove_is_refused_before_any_apply(emulator, secret_scan, tmp_path: Path) -> None:
+    write_manifest(tmp_path, emulator, protected=False)
+    cli = Cli(secret_scan, tmp_path, emulator)
+    assert cli.apply("--allow-deletes").returncode == 0
+    run_id = cli.last_run()["id"]
+    applies = emulator.stats()["total"]["applies"]
+    # A rollback restores from snapshots, not through fleet loading: an unproven key must stop it.
+    emulator.force_429("globex/production", seconds=600)
+    back = cli.run("rollback", run_id, "--yes")
+    assert back.returncode == 1, back.stderr
+    assert "a rollback needs every target proved" in back.stderr and "globex/production" in back.stderr, back.stderr
+    assert "Traceback" not in back.stderr
+    assert emulator.stats()["total"]["applies"] == applies  # nothing restored anywhere

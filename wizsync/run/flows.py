@@ -21,7 +21,7 @@ from ..apply.batches import ApplyOptions, BatchRunner, RunItem, RunSummary, appr
 from ..apply.decide import Approved
 from ..apply.schedule import cut_batches
 from ..engine import Executor, Transport
-from ..fleet.load import FleetItem, list_tenants
+from ..fleet.load import FetchFailed, FleetItem, list_tenants
 from ..fleet.session import Session, manifest_hash, open_session
 from ..fleet.shards import Shard
 from ..journal import Journal, JournalError, LockTarget, RunLock, RunRecord, new_run_id
@@ -316,7 +316,7 @@ async def resume_run(
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
             life.graceful(ex)
-            await session.prove_targets(ex, journal, run_id, command="apply")
+            await _prove(session, ex, journal, run_id, every_key=run.command == "rollback")
             current = await _current_items(run, session, ex, options, outcome, journal, life)
             life.check()
             resumption = _recorded(journal, run_id, current, options)
@@ -408,7 +408,7 @@ async def rollback_run(
         async with session.executor(life.recorder) as ex:
             life.watch(ex)
             life.graceful(ex)
-            await session.prove_targets(ex, journal, run_id, command="apply")
+            await _prove(session, ex, journal, run_id, every_key=True)
             changed = await _changed_since_run(ex, session, journal, run_id, parent_id, items)
             left_alone = [] if force else changed
             # The question counts what will be restored, not what the run once changed.
@@ -426,15 +426,32 @@ async def rollback_run(
     return outcome
 
 
+async def _prove(session: Session, ex: Executor, journal: Journal, run_id: str, *, every_key: bool) -> None:
+    """The wrong-target proof before anything but listings is sent.
+
+    A key whose listing was not answered is unproven. Fleet loading fails only
+    that key's chatbots; items taken from snapshots (a rollback, or its resume)
+    do not pass through it, so there ``every_key`` refuses the run instead.
+    """
+    proof = await session.prove_targets(ex, journal, run_id, command="apply")
+    unproven = {label: page for label, page in proof.listings.items() if isinstance(page, FetchFailed)}
+    if every_key and unproven:
+        raise RefusedError("a rollback needs every target proved, and these could not be (nothing was applied): "
+                           + "; ".join(f"{label}: {page.error['message']}" for label, page in sorted(unproven.items())))
+
+
 async def _changed_since_run(
     ex: Executor, session: Session, journal: Journal, run_id: str, parent_id: str, items: Sequence[RunItem]
 ) -> list[ChangedSince]:
     """The chatbots whose live revision is no longer the one the parent run (or a rollback of it) left.
 
-    One listing per tenant (it carries every chatbot's revision).
+    One listing per tenant (it carries every chatbot's revision): the target proof's, just made.
     """
+    proven = session.proven_listings() or {}
     pairs = sorted({(i.tenant, i.environment) for i in items})
-    listed = await list_tenants(ex, session.manifest, pairs)
+    missing = [p for p in pairs if p[1] != session.environment or not isinstance(proven.get(p[0]), list)]
+    listed: dict[Any, Any] = {p: proven[p[0]] for p in pairs if p not in missing}
+    listed.update(await list_tenants(ex, session.manifest, missing) if missing else {})
     current: dict[str, int] = {}
     for result in listed.values():
         if isinstance(result, ManifestError):
