@@ -10,10 +10,13 @@ becomes the httpx error of the same meaning, so both backends fail alike.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+
+from .transport import WholeBody
 
 __all__ = ["AiohttpBackend", "httpx_error"]
 
@@ -39,22 +42,43 @@ def httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportEr
     return None
 
 
-class _Stream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._inner = inner
+class _Body(WholeBody):
+    """The answer's body as aiohttp holds it: read whole in one call (``read_whole``), or streamed."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
         self._request = request
+
+    async def read_whole(self, limit: int) -> bytes | None:
+        content = self._response.content
+        try:
+            declared = self._response.content_length
+            if declared is not None and declared <= limit:
+                return await content.read()  # aiohttp's parser stops at Content-Length
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := await content.readany():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except aiohttp.ClientError as exc:
+            raise _remapped(exc, self._request) from exc
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._inner:
+            async for chunk in self._response.content.iter_chunked(self.CHUNK):
                 yield chunk
-        except (httpx.TransportError, aiohttp.ClientError) as exc:
+        except aiohttp.ClientError as exc:
             raise _remapped(exc, self._request) from exc
 
     async def aclose(self) -> None:
         try:
-            await self._inner.aclose()
-        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            await self._response.__aexit__(None, None, None)  # releases the connection
+        except aiohttp.ClientError as exc:
             raise _remapped(exc, self._request) from exc
 
 
@@ -101,18 +125,40 @@ class AiohttpBackend(AiohttpTransport):
         return aiohttp.ClientSession(connector=connector, middlewares=(_no_silent_resend,))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = request.extensions.get("timeout")
-        if timeout and timeout.get("pool") is not None and timeout.get("connect") is not None:
-            # aiohttp's ``connect`` (which the base class feeds from httpx's ``pool``)
-            # spans waiting for a pooled connection *and* opening one; httpx's pool
-            # timeout is the wait alone. Allow both, as httpx would.
-            request.extensions = {**request.extensions, "timeout": {**timeout, "pool": timeout["pool"] + timeout["connect"]}}
+        # The base class's conversion, without its per-request costs: headers go over as
+        # decoded pairs (not through httpx.Headers' mapping view), the body as bytes.
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        timeout = request.extensions.get("timeout") or {}
+        pool, connect = timeout.get("pool"), timeout.get("connect")
+        if pool is not None and connect is not None:
+            # aiohttp's ``connect`` spans waiting for a pooled connection *and* opening
+            # one; httpx's pool timeout is the wait alone. Allow both, as httpx would.
+            pool += connect
+        data: Any
         try:
-            response = await super().handle_async_request(request)
+            data = request.content or None
+        except httpx.RequestNotRead:
+            data = request.stream
+            request.headers.pop("transfer-encoding", None)  # aiohttp frames the body itself
+        proxy = self.proxy
+        try:
+            response = await self.client.request(
+                request.method, str(request.url),
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+                data=data, allow_redirects=False, auto_decompress=False, compress=False,
+                timeout=aiohttp.ClientTimeout(sock_connect=connect, sock_read=timeout.get("read"), connect=pool),
+                server_hostname=request.extensions.get("sni_hostname"),
+                proxy=str(proxy.url) if proxy else None,
+                proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
+                proxy_headers=proxy.headers if proxy else None,
+            ).__aenter__()
         except _Unretried as exc:
             raise _remapped(exc.error, request) from exc.error
         except (httpx.TransportError, aiohttp.ClientError) as exc:
             raise _remapped(exc, request) from exc
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _Stream(response.stream, request)
-        return response
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode()
+        return httpx.Response(response.status, headers=response.raw_headers, stream=_Body(response, request),
+                              request=request, extensions=extensions)

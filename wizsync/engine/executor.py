@@ -57,6 +57,7 @@ from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatCl
 from .limiter import KeyLimiter, Ticket
 from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, throttle_delay
 from .transport import Transport, is_read_only, make_network_transport, proxy_for, read_capped
+from .wire import RequestBuilder
 
 if sys.version_info >= (3, 11):
     from asyncio import Timeout as _Timeout
@@ -217,8 +218,8 @@ class _ApiClient(httpx.AsyncClient):
     def __init__(self, *, transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout) -> None:
         super().__init__(transport=transport, timeout=timeout)
         self._paced = transport
-        self._defaults = dict(self.headers.items())
         self._timeout_ext = timeout.as_dict()
+        self._builder = RequestBuilder(self.headers)
 
     @property
     def cookies(self) -> Any:
@@ -240,12 +241,11 @@ class _ApiClient(httpx.AsyncClient):
         timeout: Any = httpx.USE_CLIENT_DEFAULT,
         **unused: Any,
     ) -> httpx.Request:
-        if unused:  # data/files/cookies/extensions: not this SDK's requests
+        if unused or not isinstance(url, str):  # data/files/cookies/extensions, a relative URL: not this SDK's requests
             return super().build_request(method, url, params=params, headers=headers, json=json, content=content,
                                          timeout=timeout, **unused)
         ext = self._timeout_ext if timeout is httpx.USE_CLIENT_DEFAULT else httpx.Timeout(timeout).as_dict()
-        return httpx.Request(method, url, params=params, headers={**self._defaults, **(headers or {})}, json=json,
-                             content=content, extensions={"timeout": ext})
+        return self._builder.build(method, url, timeout=ext, params=params, headers=headers, json=json, content=content)
 
     async def send(self, request: httpx.Request, *, stream: bool = False, **unused: Any) -> httpx.Response:
         if self.is_closed:
