@@ -57,6 +57,7 @@ from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatCl
 from .limiter import KeyLimiter, Ticket
 from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, throttle_delay
 from .transport import Transport, is_read_only, make_network_transport, proxy_for, read_capped
+from .slots import Slots
 from .wire import RequestBuilder
 
 if sys.version_info >= (3, 11):
@@ -283,13 +284,6 @@ class _PacedTransport(httpx.AsyncBaseTransport):
             return await limiter.acquire()
         return await ex._unless_stopped(limiter.acquire, lambda t: limiter.on_failure(t))  # type: ignore[no-any-return]
 
-    async def _slot(self, call: _CallState | None) -> None:
-        ex = self._executor
-        if call is None or (not ex._stop.is_set() and not ex._slots.locked()):
-            await ex._slots.acquire()
-        else:
-            await ex._unless_stopped(ex._slots.acquire, lambda _: ex._slots.release())
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         ex, key = self._executor, self._key
         call = _CURRENT_CALL.get()
@@ -297,7 +291,7 @@ class _PacedTransport(httpx.AsyncBaseTransport):
         ticket = await self._token(call)
         key.stats.limiter_wait_seconds += time.monotonic() - t0
         try:
-            await self._slot(call)
+            await ex._slots.acquire(stoppable=call is not None)
         except BaseException:
             key.limiter.on_failure(ticket)
             raise
@@ -408,7 +402,7 @@ class Executor:
         self._backoff_cap = backoff_cap
         self.http = http if http is not None else Transport()
         self.stop_grace = stop_grace
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = Slots(concurrency, Stopped)
         self._stop = asyncio.Event()
         self._in_flight: set[_Timeout] = set()  # the deadlines of requests being sent or read
         self._keys: dict[str, _Key] = {}
@@ -465,6 +459,7 @@ class Executor:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._slots.stop()
         try:
             cutoff = self._loop_time() + self.stop_grace
         except RuntimeError:  # no running loop: nothing is in flight
