@@ -9,6 +9,8 @@ imports none.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import os
 import sys
@@ -167,6 +169,12 @@ def cli(ctx: click.Context, log_file: str | None) -> None:
 
 def main() -> None:
     """Entry point: a bug shows as one paragraph (WIZSYNC_DEBUG=1 for the traceback), never a secret."""
+    # At exit, after every command has closed what it opened: the interpreter's teardown runs the
+    # cycle collector over the whole heap several times (~0.17 s of CPU after a 1,000-chatbot plan).
+    # Frozen, it does not; refcounting still frees and finalizes everything else, the journal is
+    # committed and closed already, and Python never promised __del__ of what lives at exit
+    # (https://docs.python.org/3/reference/datamodel.html#object.__del__).
+    atexit.register(gc.freeze)
     try:
         cli(standalone_mode=True)
     except Exception as exc:  # click handles its own errors; this is only what escaped as a bug
