@@ -13,7 +13,11 @@ sending it does not move the floor). Targets: T/T_floor ≤ 1.10, 429s ≤ 1 %.
 T is the CLI's whole wall time (process start, manifest, journal included);
 ``startup`` is the wall time of `wizsync validate` on the same manifest, the
 part of T that no request pacing can shorten. ``window`` is the request phase
-alone, seen from the emulator (first to last request, ±50 ms).
+alone, seen from the emulator (first to last request, ±50 ms);
+``before_first_request_s`` (process start to the first request) and
+``after_last_request_s`` (the last request to the process's exit: the last
+answers, the report, the journal's close, interpreter teardown) are the rest
+of T: T = before + window + after.
 
 Baselines, same emulator settings, same documents, dry-runs like plan:
 (a) a sequential loop over the sync SDK; (b) a fixed pool of 10 threads
@@ -156,8 +160,8 @@ def wide(o: argparse.Namespace) -> int:
     doc = {"bench": "rate_limit_floor --wide", "targets": {"t_over_floor": 1.10}, "phases": rows}
     print(json.dumps(doc, indent=2))
     if not o.json_only:
-        cols = ["phase", "wall_s", "floor_s", "t_over_floor", "window_s", "window_over_floor", "startup_s", "requests",
-                "429s", "cpu_s", "peak_rss_mb"]
+        cols = ["phase", "wall_s", "floor_s", "t_over_floor", "window_s", "window_over_floor", "before_first_request_s",
+                "after_last_request_s", "startup_s", "requests", "429s", "cpu_s", "peak_rss_mb"]
         print(file=sys.stderr)
         print(fleetgen.table(rows, cols), file=sys.stderr)
     return 0
@@ -211,8 +215,9 @@ def report(o: argparse.Namespace, rows: list[dict[str, Any]], startup: Any) -> N
     }
     print(json.dumps(doc, indent=2))
     if not o.json_only:
-        cols = ["phase", "chatbots", "wall_s", "floor_s", "t_over_floor", "window_s", "window_over_floor", "requests", "429s", "429_pct", "retries",
-                "cpu_s", "peak_rss_mb", "wizsync_plan_speedup"]
+        cols = ["phase", "chatbots", "wall_s", "floor_s", "t_over_floor", "window_s", "window_over_floor",
+                "before_first_request_s", "after_last_request_s", "requests", "429s", "429_pct", "retries", "cpu_s",
+                "peak_rss_mb", "wizsync_plan_speedup"]
         print(file=sys.stderr)
         print(f"N={o.n} K={o.keys} R={o.rate}/s B={o.burst} L={o.latency_ms} ms; startup (validate) {startup.wall:.2f} s",
               file=sys.stderr)
