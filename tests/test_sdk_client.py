@@ -486,6 +486,19 @@ def test_none_is_never_sent_as_null_where_the_contract_forbids_null(kind: str) -
     assert json.loads(rec.last.content)["spec"]["domains"] == [{"hostname": "a.example", "future": None}]
 
 
+def test_text_that_reads_like_null_is_sent_as_it_is_and_real_nulls_still_follow_the_contract(kind: str) -> None:
+    prompt = 'Answer ":null", "[null,null]" or ",null" when unsure.'
+    plain = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"core": {"systemPrompt": prompt}}}
+    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    run_client(kind, rec, "apply_config", "cb_1", plain, dry_run=True)
+    assert json.loads(rec.last.content) == plain
+    assert rec.last.headers["content-type"] == "application/json"
+    mixed = {**plain, "spec": {**plain["spec"], "domains": [{"hostname": "a.example", "primary": None}]}}
+    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    run_client(kind, rec, "apply_config", "cb_1", mixed, dry_run=True)
+    assert json.loads(rec.last.content) == {**plain, "spec": {**plain["spec"], "domains": [{"hostname": "a.example"}]}}
+
+
 def test_a_field_change_without_before_parses_as_a_create(kind: str) -> None:
     # openapi.json: FieldChange.before is absent (or null) when the value is created.
     plan = {"summary": {"create": 1, "update": 0, "delete": 0, "noop": 0}, "operations": [

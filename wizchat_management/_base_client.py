@@ -65,12 +65,15 @@ class BaseClient:
 
     # -- requests -----------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
-        return {
+    def _headers(self, *, json_body: bool = False) -> dict[str, str]:
+        headers = {
             "Authorization": f"Bearer {self.__api_key}",
             "Accept": "application/json",
             "User-Agent": f"wizchat-management-python/{__version__}",
         }
+        if json_body:
+            headers["Content-Type"] = "application/json"
+        return headers
 
     def _url(self, *segments: str) -> str:
         parts = []
@@ -99,17 +102,22 @@ class BaseClient:
         does not admit as ``null`` (an optional, non-nullable field such as
         ``transport``) means "not given" and is left out, never sent as ``null``.
         """
-        if isinstance(document, BaseModel):
-            body = document.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        elif isinstance(document, Mapping):
-            body = dict(document)
-        else:
-            raise TypeError(
-                f"document must be a ChatbotConfigDocument or a mapping, not {type(document).__name__}"
-            )
-        body.pop("dryRun", None)  # the query parameter is the single source of truth
-        cleaned: dict[str, Any] = drop_forbidden_nulls(body, component_schema("ChatbotConfigDocument"))
+        cleaned: dict[str, Any] = drop_forbidden_nulls(_as_body(document), component_schema("ChatbotConfigDocument"))
         return cleaned
+
+    @staticmethod
+    def _document_json(document: ChatbotConfigDocument | Mapping[str, Any]) -> bytes:
+        """``_document_body`` encoded as JSON (UTF-8, compact, as httpx encodes ``json=``).
+
+        Most documents hold no ``null`` at all: their encoding shows it (every
+        null token follows ``:``, ``[`` or ``,``), and the contract walk that
+        drops forbidden nulls (~50 µs a document) runs only when one may be there.
+        """
+        body = _as_body(document)
+        encoded = _encode(body)
+        if b":null" in encoded or b"[null" in encoded or b",null" in encoded:
+            encoded = _encode(drop_forbidden_nulls(body, component_schema("ChatbotConfigDocument")))
+        return encoded
 
     # -- responses ----------------------------------------------------------
 
@@ -206,6 +214,21 @@ class BaseClient:
                 raise WizChatApiError(200, "invalid_response", f"GET {url}: the server repeated cursor {cursor!r}")
             seen.add(cursor)
         return cursor
+
+
+def _as_body(document: ChatbotConfigDocument | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(document, BaseModel):
+        body: dict[str, Any] = document.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    elif isinstance(document, Mapping):
+        body = dict(document)
+    else:
+        raise TypeError(f"document must be a ChatbotConfigDocument or a mapping, not {type(document).__name__}")
+    body.pop("dryRun", None)  # the query parameter is the single source of truth
+    return body
+
+
+def _encode(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -45,10 +45,11 @@ class WizChatClient(BaseClient):
             self._timeout = NOT_GIVEN
         self._client = http_client
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, url: str, *, body: bytes | None = None, **kwargs: Any) -> httpx.Response:
         if self._timeout is not NOT_GIVEN:
             kwargs["timeout"] = self._timeout
-        request = self._client.build_request(method, url, headers=self._headers(), **kwargs)
+        request = self._client.build_request(method, url, headers=self._headers(json_body=body is not None),
+                                             content=body, **kwargs)
         try:
             return self._client.send(request)
         except httpx.TransportError as exc:
@@ -88,7 +89,7 @@ class WizChatClient(BaseClient):
             "POST",
             self._url(chatbot_id, "apply"),
             params=self._apply_params(dry_run, prune),
-            json=self._document_body(document),
+            body=self._document_json(document),
         )
         return self._parse_apply(response)
 
@@ -128,10 +129,11 @@ class AsyncWizChatClient(BaseClient):
             self._timeout = NOT_GIVEN
         self._client = http_client
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, url: str, *, body: bytes | None = None, **kwargs: Any) -> httpx.Response:
         if self._timeout is not NOT_GIVEN:
             kwargs["timeout"] = self._timeout
-        request = self._client.build_request(method, url, headers=self._headers(), **kwargs)
+        request = self._client.build_request(method, url, headers=self._headers(json_body=body is not None),
+                                             content=body, **kwargs)
         try:
             return await self._client.send(request)
         except httpx.TransportError as exc:
@@ -173,7 +175,7 @@ class AsyncWizChatClient(BaseClient):
             "POST",
             self._url(chatbot_id, "apply"),
             params=self._apply_params(dry_run, prune),
-            json=self._document_body(document),
+            body=self._document_json(document),
         )
         return self._parse_apply(response)
 
