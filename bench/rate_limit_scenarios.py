@@ -83,6 +83,8 @@ def measure(emu: EmulatorProcess, o: argparse.Namespace, run: Any) -> dict[str, 
         "requests": requests,
         "429s": throttled,
         "429_pct": round(100.0 * throttled / requests, 2) if requests else 0.0,
+        # How the 429s fall over the keys: learning a limit blind costs a few per key (docs/rate-limits.md).
+        "429s_per_key": sorted(s["rate_limited"] for s in per_key.values()),
         **extra,
     }
 

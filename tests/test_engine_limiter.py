@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
+from typing import Any
 
 import pytest
 
@@ -99,6 +101,104 @@ def test_a_bucket_of_one_is_paced_at_its_rate_not_below_it() -> None:
     assert limiter.snapshot().server_rate == pytest.approx(5, rel=0.005)
     assert counts["429"] == 0
     assert counts["200"] >= 0.97 * 5 * 60  # at the floor, not the 90 % of a rate known only from above
+
+
+def drive_counted_on_arrival(limiter: KeyLimiter, server: ServerBucket, clock: FakeClock, n: int,
+                             up: list[float], down: float) -> tuple[dict[str, int], list[float]]:
+    """``n`` requests, each one as soon as the limiter allows, several in flight if it lets them.
+
+    The server counts a request when it *arrives*, ``up[i]`` s after its send (a real gateway's
+    way, and the emulator's: it counts before it adds latency), and answers ``down`` s later.
+    Returns the counts and the instants the server counted the accepted requests.
+    """
+    counts = {"200": 0, "429": 0}
+    events: list[tuple[float, int, str, Any]] = []  # (time, order, kind, payload)
+    arrivals: list[float] = []
+    order = 0
+    sent = 0
+    answered = 0
+    while answered < n:
+        wait = limiter.poll() if sent < n else math.inf
+        due = events[0][0] if events else math.inf
+        if wait <= 0 and clock() <= due:
+            ticket = limiter.take()
+            heapq.heappush(events, (clock() + up[sent % len(up)], order, "arrive", ticket))
+            sent, order = sent + 1, order + 1
+            continue
+        at = min(due, clock() + min(wait, 1.0))
+        clock.advance(max(0.0, at - clock()))
+        if events and events[0][0] <= clock():
+            _, _, kind, payload = heapq.heappop(events)
+            if kind == "arrive":
+                status, headers = server.hit()
+                if status == 200:
+                    arrivals.append(clock())
+                heapq.heappush(events, (clock() + down, order, "answer", (payload, status, headers, server.retry_after_exact())))
+                order += 1
+            else:
+                ticket, status, headers, retry_after = payload
+                limiter.on_response(ticket, status, headers)
+                counts[str(status)] += 1
+                if status == 429:
+                    sent -= 1  # retried
+                    limiter.block(retry_after)
+                else:
+                    answered += 1
+    return counts, arrivals
+
+
+def test_a_bucket_of_one_is_paced_from_the_send_not_from_the_answer() -> None:
+    # Counted on arrival, answered 40 ms later: anchored at the answers, a key would send
+    # every 0.04 + 0.2 s. Once the rate is exact it is paced from the send, so the
+    # server sees a request every 1/R (plus a margin of a few ms), and refuses none.
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock, probe=1)
+    server = ServerBucket(clock, rate=5, burst=1)
+    counts, arrivals = drive_counted_on_arrival(limiter, server, clock, 100, up=[0.001], down=0.04)
+    assert counts["429"] == 0
+    gaps = sorted(b - a for a, b in zip(arrivals[5:], arrivals[6:]))
+    assert gaps[len(gaps) // 2] <= 1.02 * 0.2  # the median: at the rate, not 1.2x it
+    assert gaps[0] >= 0.2  # never early for the server's count
+
+
+def test_a_bucket_of_one_sends_nothing_while_an_answer_is_out() -> None:
+    # Two requests in flight on a bucket of one token: the second is refused if the first
+    # reaches the server late (a busy client, a slow network), whatever the pace says.
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock, probe=1)
+    limiter.on_response(limiter.take(), 200, _headers(1, 0, 0.2))
+    clock.advance(0.201)
+    assert limiter.poll() == 0.0
+    limiter.take()
+    clock.advance(0.5)  # no answer yet: the bucket has refilled in our model, not at the server
+    assert limiter.poll() == math.inf
+
+
+def test_a_delayed_trip_there_costs_at_most_one_429_then_the_answers_pace() -> None:
+    # The trip to the server is fast for a while (the fastest round trip is learnt), then
+    # every other request is held up 30 ms on the way: sent on time from the send, the
+    # one after a held-up request arrives early. The margin covers the round trip's excess
+    # over the fastest; if the server still refuses one, the key goes back to pacing from
+    # the answers for good.
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock, probe=1)
+    server = ServerBucket(clock, rate=5, burst=1)
+    up = [0.001] * 10 + [0.031, 0.001] * 45
+    counts, arrivals = drive_counted_on_arrival(limiter, server, clock, 100, up=up, down=0.02)
+    assert counts["429"] <= 1
+    assert counts["200"] == 100
+
+
+def test_a_429_says_nothing_exact_about_the_rate() -> None:
+    # Remaining = Limit - 1 on an accepted request means it found the bucket full, so Reset
+    # is one token's refill. A refused request took nothing: its Reset is shorter, and
+    # must not raise the rate above what the server grants.
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock, probe=1)
+    limiter.on_response(limiter.take(), 200, _headers(1, 0, 0.2))
+    assert limiter.snapshot().server_rate == pytest.approx(5, rel=0.005)
+    limiter.on_response(limiter.take(), 429, _headers(1, 0, 0.05))
+    assert limiter.snapshot().server_rate <= 5.0
 
 
 def test_the_hint_paces_from_the_first_request() -> None:

@@ -71,6 +71,14 @@ _RESET_PRECISION = 0.0005
 WAIT_NOTICE = 1.0
 # The same capped value is reported at most once per this many seconds per key.
 _CAP_NOTICE_EVERY = 10.0
+# Seconds added to the estimated instant the server counted a request (Reset's
+# printed precision, clock granularity), when refill is counted from the send.
+ANCHOR_MARGIN = 0.002
+# Round trips seen before the fastest one is trusted as the trip without delay (the first
+# carries the connection's set-up).
+_ANCHOR_SAMPLES = 3
+# The rate counts as known exactly once its bracket from the headers is this narrow.
+_EXACT_RATE = 0.02
 # Header-paced throttle episodes after which the headers are not trusted to pace.
 _SURPRISES_TO_DISTRUST = 2
 
@@ -148,6 +156,11 @@ class KeyLimiter:
         self._distrust_headers = False
         self._blind_seq = -1  # newest request sent before the last blind slow-down
         self._probe = max(1, probe)
+        # Header pacing counts refill from near the send, not the answer (_refilled_since_counted).
+        self._send_anchored = True
+        self._anchored_since: int | None = None  # newest request sent before the first send-anchored count
+        self._rtt_min: float | None = None  # fastest round trip seen on this key
+        self._rtts: deque[float] = deque(maxlen=_ANCHOR_SAMPLES + 1)  # the last accepted answers' round trips
         self._min_rate = min_rate
         now = clock()
         self._stamp = now
@@ -224,7 +237,7 @@ class KeyLimiter:
         if not self._paced:
             # Probing: a few requests go first; their headers describe the bucket.
             return 0.0 if self._in_flight < self._probe else math.inf
-        cap = self._blind.in_flight_cap() if self._blind is not None else None
+        cap = self._blind.in_flight_cap() if self._blind is not None else self._one_at_a_time()
         if cap is not None and self._in_flight >= cap:
             return math.inf  # an answer (on_response) frees a place
         self._refill(now)
@@ -276,7 +289,10 @@ class KeyLimiter:
             self._blind = None
             self._cubic = None
         self._headers_seen = True
-        self._learn(now, ticket, limit, min(remaining, limit), reset)
+        self._learn(now, ticket, limit, min(remaining, limit), reset, throttled)
+        if throttled and self._anchored_since is not None and ticket.seq > self._anchored_since:
+            # Sent too early for the server's count: pace from its answers from now on.
+            self._send_anchored = False
         if throttled and remaining < 1 and (self._cubic is None or ticket.seq > self._cubic[3]):
             # A 429 the headers did not foresee, the allowance really used up: someone
             # else spends from it (a limit shared by an organization's keys, a gateway's).
@@ -366,7 +382,7 @@ class KeyLimiter:
             self._tokens = min(self._tokens, 0.0)
         self._changed.set()
 
-    def _learn(self, now: float, ticket: Ticket, limit: float, remaining: float, reset: float | None) -> None:
+    def _learn(self, now: float, ticket: Ticket, limit: float, remaining: float, reset: float | None, throttled: bool = False) -> None:
         self._metered = True
         self._capacity = limit
         used = limit - remaining
@@ -377,11 +393,12 @@ class KeyLimiter:
             # Remaining is floored: the true level lies in [remaining, remaining+1),
             # so the rate lies in ((used-1)/reset, used/reset].
             lo, hi = max(0.0, (used - 1.0) / reset), used / reset
-            if used == 1.0:
+            if used == 1.0 and not throttled:
                 # Remaining = Limit − 1: the request found the bucket full (a level in
                 # [Limit, Limit + 1) is Limit, the cap), so Reset is exactly one token's
                 # refill, give or take its printed precision (ms). The only measure a
                 # bucket of 1 ever gives: without it the rate stays at 90 % of its bound.
+                # (Not a 429's: it took nothing, its level lies anywhere under 1.)
                 lo = max(lo, 1.0 / (reset + _RESET_PRECISION))
             if hi < self._lo or lo > self._hi:  # the server changed its rate: start over
                 self._lo, self._hi = lo, hi
@@ -390,13 +407,54 @@ class KeyLimiter:
             # The tight lower bound once known; until then a cautious 90 % of the upper one.
             # (No MIN_RATE floor here: that bounds our own slow-down, not what the server grants.)
             self._server_rate = max(self._lo, 0.9 * self._hi)
+        rtt = max(0.0, now - ticket.sent_at)
+        if not throttled:  # a refusal may take another, shorter path through the server
+            self._rtt_min = rtt if self._rtt_min is None else min(self._rtt_min, rtt)
+            self._rtts.append(rtt)
         if ticket.seq > self._applied_seq:
             # The newest answer wins; requests still in flight will spend from
             # what the server reported, so count them as already spent.
             self._applied_seq = ticket.seq
             self._refill(now)
-            self._tokens = min(limit, remaining - self._in_flight)
+            level = remaining + self._refilled_since_counted(now, ticket, rtt)
+            self._tokens = min(limit, level) - self._in_flight
             self._stamp = max(self._stamp, now)
+
+    def _refilled_since_counted(self, now: float, ticket: Ticket, rtt: float) -> float:
+        """Tokens the server has refilled since it counted ``ticket``'s request (docs/rate-limits.md, "Pacing from the send").
+
+        The server counts a request when it arrives, somewhere between our send and its
+        answer. Anchored at the answer (0 here), a key whose bucket holds one token sends
+        every latency + 1/R instead of every 1/R. Once the rate is known to within
+        ``_EXACT_RATE`` the count is anchored near the send instead, late by this
+        answer's round trip beyond the fastest one seen (what the trip there may have
+        been delayed by) plus ``ANCHOR_MARGIN``; never later than the answer. A 429 the
+        headers did not foresee turns this off for the key (``_on_headers``).
+        """
+        rate = self._rate(now)
+        if not self._send_anchored or rate is None or len(self._rtts) < _ANCHOR_SAMPLES or not self._rate_exact():
+            return 0.0
+        assert self._rtt_min is not None
+        late = max(rtt - self._rtt_min, max(self._rtts) - min(self._rtts))
+        counted = min(now, ticket.sent_at + late + ANCHOR_MARGIN)
+        if counted < now and self._anchored_since is None:
+            self._anchored_since = self._seq  # what is sent from here on is paced from the send
+        return rate * (now - counted)
+
+    def _one_at_a_time(self) -> int | None:
+        """1 for a bucket of one token whose answers come back within one token's refill, else None.
+
+        Such a bucket is never spent by two requests in flight at once, and the server
+        counts a request when it arrives, which a busy client or network can delay past
+        our send: sending the next one before the answer would risk a 429 for nothing.
+        """
+        rate = self._server_rate
+        if self._capacity != 1.0 or not self._headers_seen or rate is None or self._rtt_min is None:
+            return None
+        return 1 if self._rtt_min * rate < 1.0 else None
+
+    def _rate_exact(self) -> bool:
+        return self._lo > 0 and self._hi <= self._lo * (1.0 + _EXACT_RATE)
 
 
     def _decrease(self, now: float, ticket: Ticket) -> None:
