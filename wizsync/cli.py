@@ -197,6 +197,7 @@ def main() -> None:
     # committed and closed already, and Python never promised __del__ of what lives at exit
     # (https://docs.python.org/3/reference/datamodel.html#object.__del__).
     _register_exit_freeze()
+    _skip_httpx_cli()
     try:
         cli(standalone_mode=True)
     except Exception as exc:  # click handles its own errors; this is only what escaped as a bug
@@ -218,6 +219,19 @@ def main() -> None:
 
 
 _exit_freeze: list[bool] = []
+
+
+def _skip_httpx_cli() -> None:
+    """Keep httpx from importing its own command-line client into this process.
+
+    ``import httpx`` imports ``httpx._main`` (rich's console, progress, syntax and
+    pygments: ~50 ms before a command's first request) whenever those happen to
+    be installed, and falls back to a stub when that import fails. wizsync never
+    runs httpx's CLI; a ``None`` in ``sys.modules`` makes that one import fail
+    (https://docs.python.org/3/reference/import.html#the-module-cache).
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def _register_exit_freeze() -> None:

@@ -19,15 +19,16 @@ strings. Values go through :mod:`.values`: elided, escaped, secrets masked.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from wizchat_management import APPLY_ORDER, ITEM_KEYS
 from wizchat_management.models import Operation
 
 from .model import ChatbotReport
+if TYPE_CHECKING:  # rich is imported when a diff is drawn: a --json run never needs it
+    from rich.console import Console
+    from rich.text import Text
+
 from .values import (
     DEFAULT_LIMIT,
     MASK,
@@ -162,6 +163,8 @@ def _defend(line: Line, fb: Sequence[str]) -> Line:
 
 def to_text(lines: list[Line]) -> Text:
     """Styled lines as one rich ``Text``."""
+    from rich.text import Text
+
     text = Text()
     for i, line in enumerate(lines):
         if i:

@@ -22,11 +22,11 @@ import sys
 import time
 from datetime import datetime
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterable, Mapping, Protocol
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported by the live reporter only: a --json or CI run never needs it
+    from rich.console import Console
+    from rich.progress import TaskID
 
 from .terminal import color_enabled, is_tty, make_console
 from .values import safe_text
@@ -276,6 +276,8 @@ class RichReporter:
     how long it is waiting)."""
 
     def __init__(self, console: Console, quiet: bool = False, verbose: bool = False) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         self.console, self.quiet, self.verbose = console, quiet, verbose
         self.c = _Counts()
         self.progress = Progress(
@@ -341,6 +343,8 @@ class RichReporter:
         self._ensure_started()
 
     def _print(self, text: str, style: str | None = None) -> None:
+        from rich.text import Text
+
         self.progress.console.print(Text(safe_text(text), style=style or ""))
 
     def batch_started(self, n: int, size: int) -> None:
@@ -439,6 +443,8 @@ def make_reporter(
     color = color_enabled(stream, tty=True) if color is None else color
     live = make_console(stream, color=color)
     if not color:
+        from rich.console import Console
+
         # Cursor movement needs a terminal even when colours are off.
         live = Console(file=stream, force_terminal=True, color_system=None, highlight=False, emoji=False)
     return RichReporter(live, quiet=quiet, verbose=verbose)

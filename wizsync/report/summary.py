@@ -10,9 +10,7 @@ the fleet needs at least ``max_k`` of that.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Mapping
-
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from wizchat_management.vocabulary import wire_value
 
@@ -21,6 +19,9 @@ from ..engine.limiter import floor_seconds
 from .diff import Line, render_diffs, summary_phrase, to_text
 from .model import SUMMARY_KEYS, ChatbotReport
 from .values import forbidden_list, safe_text, scrub
+
+if TYPE_CHECKING:  # rich is imported when the text report is drawn: a --json run never needs it
+    from rich.text import Text
 
 KEY_STAT_FIELDS = ("requests", "throttled", "retries")
 
@@ -173,6 +174,8 @@ def render_summary(
 
     ``keys``: ``{label: {"requests": n, "throttled": n, "retries": n}}`` (plain dicts).
     """
+    from rich.text import Text
+
     fb = forbidden_list(forbidden)
     t = Text()
     t.append(f"{safe_text(title)}: ", "bold")
@@ -245,6 +248,8 @@ def print_report(
     ``diffs``: each shown chatbot's styled lines, in report order, already chosen (``only_changes``,
     ``only_failures``); ``totals``/``deletes`` are the whole fleet's.
     """
+    from rich.text import Text
+
     printed = False
     for lines in diffs:
         if printed:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO, Mapping
+from typing import IO, TYPE_CHECKING, Mapping
 
-from rich.console import Console
+if TYPE_CHECKING:  # imported when a console is made: a --json run never makes one
+    from rich.console import Console
 
 
 def is_tty(stream: IO[str] | None) -> bool:
@@ -37,6 +38,8 @@ def color_enabled(
 
 def make_console(stream: IO[str] | None = None, color: bool = False, width: int | None = None) -> Console:
     """A Console on ``stream``: ANSI styles when ``color``, otherwise bytes-plain text."""
+    from rich.console import Console
+
     stream = stream if stream is not None else sys.stderr
     if color:
         return Console(
