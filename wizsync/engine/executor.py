@@ -798,13 +798,15 @@ _RUN_GC_THRESHOLD = 50_000
 @contextlib.contextmanager
 def _collector_for_a_run() -> Iterator[None]:
     old = gc.get_threshold()
+    caller_froze = gc.get_freeze_count() > 0  # the CLI freezes its imports and unfreezes on return
     gc.freeze()  # what is alive now is never traversed during the run (refcounting still frees it)
     gc.set_threshold(max(old[0], _RUN_GC_THRESHOLD), *old[1:])
     try:
         yield
     finally:
         gc.set_threshold(*old)
-        gc.unfreeze()
+        if not caller_froze:  # the heap as the caller had it; a freezing caller unfreezes itself
+            gc.unfreeze()
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
