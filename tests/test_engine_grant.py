@@ -126,3 +126,34 @@ def test_a_blind_key_in_slow_start_waits_for_an_answer_before_sending_more() -> 
     assert limiter.poll() == math.inf  # one in flight, one accepted: the window is full
     limiter.on_response(first, 200, {})
     assert limiter.poll() < 1.0  # two accepted: two may be in flight
+
+
+def test_sustained_is_what_the_accepted_requests_prove_the_server_grants() -> None:
+    g = GrantedRate(min_rate=0.5)
+    assert g.sustained(1.0) is None  # no 429 yet: no burst known to take off
+    g.on_accepted(0.0)
+    g.on_accepted(0.05)
+    g.on_throttle(0.1, 0.12)  # slow start got 2 through: the burst is at most 2
+    g.on_accepted(1.0)
+    for i in range(1, 9):
+        g.on_accepted(1.0 + 0.5 * i)  # 8 more at 2/s
+    # From the first request: 11 accepted less the burst of 2, over 5 s; from the first one
+    # after the 429: 9 less 2 over 4 s. The larger bound wins.
+    assert g.sustained(5.1) == pytest.approx(max((11 - 2) / 5.0, (9 - 2) / 4.0))
+
+
+def test_a_token_buckets_burst_does_not_carry_the_hold_above_the_rate() -> None:
+    """The bench's case (issue 10): a bucket of 2 at 2/s. After the wait the bucket is full,
+    so the climb runs past 2/s before its 429 and the last intervals say ~2.6/s. What the
+    accepted requests prove (~1.95/s) brings the hold under the rate: no 429 while holding."""
+    g = GrantedRate(min_rate=0.5)
+    g.on_accepted(0.0)
+    g.on_accepted(0.076)
+    g.on_throttle(0.143, 0.147)
+    sends = [1.152, 1.697, 2.230, 2.733, 3.207, 3.656, 4.083, 4.493, 4.885, 5.255]  # a climb's sends
+    for t in sends:
+        g.on_accepted(t)
+    assert g.recent_pace(5.6) is not None and g.recent_pace(5.6) > 2.5  # the burst carried it
+    g.on_throttle(5.609, 5.613)
+    assert g.phase() == "hold"
+    assert 1.85 <= g.pace(6.0) < 2.0

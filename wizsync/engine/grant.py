@@ -69,6 +69,8 @@ CUBIC_BETA = 0.7  # botocore's decrease, when there is too little to measure
 # Fewer accepted requests than this between two 429s measure too coarsely:
 # the window then reaches back to an earlier 429.
 MIN_SAMPLE = 6
+# The climb's figure is lowered to what the accepted requests prove, but not below this share of it.
+CLIMB_FLOOR = 0.75
 REOPEN_SHARE = 0.9  # the climb starts this far under what slow start's allowance coming back said
 RECENT = 2  # intervals between the last accepted requests that tell the pace which held
 _KEEP_SECONDS = 300.0  # accepted send times older than this are forgotten
@@ -213,6 +215,28 @@ class GrantedRate:
                 return n / elapsed
         return None
 
+    def sustained(self, sent_at: float) -> float | None:
+        """The rate every request accepted so far proves the server grants at least (a pure bound).
+
+        However its limiter counts, a server lets through at most its burst plus its
+        rate × the time: so ``(accepted − burst) / elapsed``, counted from the first
+        request accepted at all or the first one after a 429, with ``burst`` what slow
+        start got through (at least the server's burst: slow start spent it whole). The
+        largest over the accepted requests is the tightest such bound.
+        """
+        if self._first is None or not self._throttles:
+            return None
+        hi = bisect.bisect_right(self._accepted, sent_at)
+        best = None
+        for anchor in (self._first, *self._starts):  # at any of them the allowance was at most whole
+            lo = bisect.bisect_left(self._accepted, anchor)
+            for i in range(lo + self._burst, hi):
+                elapsed = self._accepted[i] - anchor
+                if elapsed > 0:
+                    rate = (i - lo + 1 - self._burst) / elapsed
+                    best = rate if best is None or rate > best else best
+        return best
+
     def recent_pace(self, sent_at: float) -> float | None:
         """The pace the last few accepted requests before ``sent_at`` held (since the last 429)."""
         start = self._starts[-1] if self._starts else -math.inf
@@ -265,6 +289,13 @@ class GrantedRate:
             accepted = self._count(start, sent_at) + 1  # the one at ``start`` included
             start_pace = old * 2.0 ** min((start - self._throttles[-1]) / CLIMB_SECONDS, _MAX_EXPONENT)
             ceiling = climb_estimate(accepted, sent_at - start, self._burst, min(held, reached), start_pace)
+            sustained = self.sustained(sent_at)
+            if sustained is not None and accepted >= MIN_SAMPLE + self._burst:
+                # A long climb's figure is lowered toward what the accepted requests prove (a
+                # token bucket's burst carries a climb past the rate), but not far: that bound
+                # is low by whatever allowance went unused while we waited or climbed. (A short
+                # climb, which a window limiter ends, proves too little to lower it.)
+                ceiling = min(ceiling, max(sustained / HOLD, CLIMB_FLOOR * ceiling))
         else:
             ceiling = max(measured or 0.0, math.sqrt(old * max(old, reached)))
         if phase == "climb" or (measured is not None and measured > CONFIRM * old):
