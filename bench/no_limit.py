@@ -14,7 +14,9 @@ law); the latency per request is taken from a sequential probe.
     cpu_ms/req   = CPU of the plan process / requests it sent
     peer rows    = the same requests (list, get_config, dry-run) from AsyncWizChatClient alone, 16 in
                    flight, over a plain httpx.AsyncClient and over httpx + AiohttpTransport: what the
-                   HTTP layer itself costs (CPU of this process around the requests)
+                   HTTP layer itself costs (CPU of this process around the requests); and from a bare
+                   aiohttp.ClientSession (no httpx, no SDK; answers validated into the same pydantic
+                   models): the floor of any client that keeps typed answers
 
 CPU is user + system time from the kernel (os.wait4 for the CLI child,
 getrusage for the peers), never wall time: the machine is shared.
@@ -93,6 +95,45 @@ async def peer_requests(backend: str, base_url: str, keys: dict[str, str], concu
         return _cpu() - cpu0, requests
 
 
+async def bare_aiohttp(base_url: str, keys: dict[str, str], concurrency: int) -> tuple[float, int]:
+    """The same requests from aiohttp alone, answers validated into the SDK's models; (CPU seconds, requests)."""
+    import aiohttp
+
+    from wizchat_management.models import ApplyResult, ChatbotConfigDocument, ChatbotList
+
+    url = f"{base_url}/api/v1/chatbots"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        auth = [{"Authorization": f"Bearer {key}", "Accept": "application/json"} for key in keys.values()]
+        cpu0 = _cpu()
+        requests = 0
+        ids: list[tuple[dict[str, str], str]] = []
+        for headers in auth:
+            cursor: str | None = None
+            while True:
+                params = {"limit": "200", **({"cursor": cursor} if cursor else {})}
+                async with session.get(url, params=params, headers=headers) as r:
+                    page = ChatbotList.model_validate_json(await r.read())
+                requests += 1
+                ids += [(headers, b.id) for b in page.data]
+                cursor = page.nextCursor
+                if not cursor:
+                    break
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(headers: dict[str, str], chatbot_id: str) -> None:
+            async with gate:
+                async with session.get(f"{url}/{chatbot_id}/config", headers=headers) as r:
+                    doc = ChatbotConfigDocument.model_validate_json(await r.read())
+                body = doc.model_dump(mode="json", by_alias=True, exclude_unset=True)
+                body["spec"]["core"] = {**(body["spec"].get("core") or {}), "temperature": 0.5}
+                async with session.post(f"{url}/{chatbot_id}/apply", params={"dryRun": "true"}, json=body,
+                                        headers=headers) as r:
+                    ApplyResult.model_validate_json(await r.read())
+
+        await asyncio.gather(*(one(h, c) for h, c in ids))
+        return _cpu() - cpu0, requests + 2 * len(ids)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="N=300")
@@ -162,6 +203,12 @@ def main() -> int:
                                  "concurrency": 16, "chatbots": o.n, "requests": seen, "cpu_s": round(cpu, 3),
                                  "cpu_ms_per_chatbot": round(1000 * cpu / o.n, 3),
                                  "cpu_ms_per_request": round(1000 * cpu / max(seen, sent), 3)})
+                before = emu.stats()
+                cpu, sent = asyncio.run(bare_aiohttp(emu.base_url, keys, 16))
+                seen = sum(s["requests"] for s in fleetgen.stats_delta(before, emu.stats()).values())
+                rows.append({"run": "aiohttp.ClientSession alone (no httpx, no SDK)", "concurrency": 16, "chatbots": o.n,
+                             "requests": seen, "cpu_s": round(cpu, 3), "cpu_ms_per_chatbot": round(1000 * cpu / o.n, 3),
+                             "cpu_ms_per_request": round(1000 * cpu / max(seen, sent), 3)})
 
     doc = {
         "bench": "no_limit",
