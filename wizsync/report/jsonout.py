@@ -54,9 +54,9 @@ shown instead; any forbidden value (resolved secrets, API keys) is replaced by
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from .jsontext import indented
 from .model import SUMMARY_KEYS, ChatbotReport
 from .summary import Estimate, compute_totals, list_deletes
 from .values import forbidden_list, scrub, secret_display
@@ -187,7 +187,7 @@ def plan_document(reports: Iterable[ChatbotReport], **kw: Any) -> dict[str, Any]
 
 def dumps(doc: Mapping[str, Any]) -> str:
     """Deterministic text of a document: ASCII, indent 2, trailing newline."""
-    return json.dumps(doc, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+    return indented(doc) + "\n"
 
 
 def stream_document(command: str, rows: Iterable[str], totals: Any, deletes: Iterable[Any], *,

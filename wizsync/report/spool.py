@@ -23,6 +23,7 @@ from typing import Any
 
 from .diff import Line, diff_segments
 from .jsonout import chatbot_entry
+from .jsontext import indented
 from .model import SUMMARY_KEYS, ChatbotReport
 from .summary import DeleteRef, Totals, list_deletes
 from .values import forbidden_list, scrub
@@ -79,9 +80,9 @@ class ReportSpool:
         # Scrubbing walks every value; the encoded text shows whether there is anything to scrub
         # (a value holds a forbidden string only if its encoding holds the string's encoding).
         entry = chatbot_entry(report)
-        body = json.dumps(entry, indent=2, ensure_ascii=True, allow_nan=False)
+        body = indented(entry)
         if any(e in body for e in self._encoded):
-            body = json.dumps(scrub(entry, self._fb), indent=2, ensure_ascii=True, allow_nan=False)
+            body = indented(scrub(entry, self._fb))
         return body
 
     def _count(self, report: ChatbotReport) -> None:
