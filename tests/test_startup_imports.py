@@ -2,7 +2,8 @@
 
 rich and pygments are for people at a terminal (the live progress, the text
 report); httpx's own command-line client would bring them too. A CI job asking
-for JSON pays for none of them before its first request or after its last.
+for JSON pays for none of them before its first request or after its last;
+nor for the retry machinery (tenacity) while no request needs a retry.
 """
 
 from __future__ import annotations
@@ -45,3 +46,4 @@ def test_a_json_plan_imports_no_terminal_renderer(secret_scan: Any, tmp_path: Pa
     assert "aiohttp" in loaded  # the probe sees the run's imports (the default HTTP backend)
     renderers = {m for m in loaded if m.split(".")[0] in ("rich", "pygments")} | ({"httpx._main"} & loaded)
     assert sorted(renderers) == []
+    assert doc["keys"] and not any(k["retries"] for k in doc["keys"].values()) and "tenacity" not in loaded

@@ -49,10 +49,9 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatClient, WizChatApiError, WizChatConnectionError
 
@@ -61,6 +60,9 @@ from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, thr
 from .transport import Transport, is_read_only, make_network_transport, proxy_for, read_capped
 from .slots import Slots
 from .wire import RequestBuilder
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 if sys.version_info >= (3, 11):
     from asyncio import Timeout as _Timeout
@@ -585,6 +587,8 @@ class Executor:
                 first_delay = self._retry_wait(state, exc)
                 before_sleep(exc, first_delay)
                 await self._nap(first_delay)
+            # Imported by the first call that retries: a run without one never loads tenacity.
+            from tenacity import AsyncRetrying, retry_if_exception
 
             def outcome_of(rs: RetryCallState) -> BaseException:
                 exc = rs.outcome.exception() if rs.outcome is not None else None
