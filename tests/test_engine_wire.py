@@ -120,3 +120,29 @@ def test_the_sdks_urls_take_the_built_path_the_comparisons_above_cover(url: str)
 def test_urls_httpx_would_rewrite_are_left_to_httpx(url: str) -> None:
     origin, _ = RequestBuilder(_CLIENT.headers)._split(url)
     assert origin is None
+
+
+@pytest.mark.parametrize(("method", "query", "read_only"), [
+    ("GET", "limit=200", True), ("POST", "dryRun=true", True), ("POST", "prune=false&dryRun=true", True),
+    ("POST", "dryRun=false&dryRun=true", False), ("POST", "xdryRun=true", False), ("POST", "", False),
+    ("POST", "dryRun=True", False),
+])
+def test_a_request_is_read_only_as_its_first_dry_run_parameter_says(method: str, query: str, read_only: bool) -> None:
+    from wizsync.engine.transport import is_read_only
+
+    request = httpx.Request(method, "http://wizchat.test/api/v1/chatbots/cb_1/apply" + (f"?{query}" if query else ""))
+    assert is_read_only(request) is read_only
+    if method == "POST" and query.count("dryRun") == 1:  # httpx's own reading of the same query agrees
+        assert read_only is (request.url.params.get("dryRun") == "true")
+
+
+def test_the_limiter_is_given_the_pacing_headers_as_httpx_reads_them() -> None:
+    from wizsync.engine.transport import pacing_headers
+
+    headers = httpx.Headers([(b"Content-Type", b"application/json"), (b"X-RateLimit-Limit", b"100"),
+                             (b"x-ratelimit-remaining", b"99"), (b"X-RateLimit-Reset", b"1.5"), (b"Retry-After", b"2"),
+                             (b"retry-after", b"3"), (b"X-Request-Id", b"req_1")])
+    expected = {k: v for k, v in headers.items()
+                if k in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after")}
+    assert pacing_headers(headers) == expected == {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "99",
+                                                   "x-ratelimit-reset": "1.5", "retry-after": "2, 3"}

@@ -57,7 +57,7 @@ from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatCl
 
 from .limiter import KeyLimiter, Ticket
 from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, throttle_delay
-from .transport import Transport, is_read_only, make_network_transport, proxy_for, read_capped
+from .transport import Transport, is_read_only, make_network_transport, pacing_headers, proxy_for, read_capped
 from .slots import Slots
 from .wire import RequestBuilder
 
@@ -332,7 +332,7 @@ class _PacedTransport(httpx.AsyncBaseTransport):
                     key.stats.responses[str(status)] = key.stats.responses.get(str(status), 0) + 1
                     if status == 429:
                         key.stats.throttled += 1
-                    key.limiter.on_response(ticket, status, response.headers)
+                    key.limiter.on_response(ticket, status, pacing_headers(response.headers))
                     return await read_capped(response, request, ex.http.max_response_bytes)
                 finally:
                     ex._in_flight.discard(cm)

@@ -47,6 +47,7 @@ __all__ = [
     "read_capped",
     "WholeBody",
     "is_read_only",
+    "pacing_headers",
 ]
 
 HttpBackend = Literal["aiohttp", "httpx"]
@@ -241,5 +242,32 @@ _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_read_only(request: httpx.Request) -> bool:
-    """Whether the request changes nothing on the server: a GET, or an apply with ``dryRun=true``."""
-    return request.method in _READ_ONLY_METHODS or request.url.params.get("dryRun") == "true"
+    """Whether the request changes nothing on the server: a GET, or an apply with ``dryRun=true``.
+
+    Read from the raw query (parsing it into ``QueryParams`` costs more than the rest of this
+    check): the first ``dryRun`` pair decides, as ``params.get`` would; a spelling other than
+    the SDK's own (``dryRun=true``) counts as a write, the cautious side.
+    """
+    if request.method in _READ_ONLY_METHODS:
+        return True
+    first = next((p for p in request.url.query.split(b"&") if p.startswith(b"dryRun=")), None)
+    return first == b"dryRun=true"
+
+
+_PACING = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset", b"retry-after"})
+
+
+def pacing_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The answer's headers a limiter reads (``X-RateLimit-*``, ``Retry-After``), as httpx reads them.
+
+    Lower-cased names, repeated values joined with ", " (``httpx.Headers.items``). A dict of at
+    most four: the limiter lower-cases the names it is given, and over httpx.Headers' mapping
+    view that decoded every header of every answer.
+    """
+    out: dict[str, str] = {}
+    for key, value in headers.raw:
+        name = key.lower()
+        if name in _PACING:
+            text, name_text = value.decode(headers.encoding), name.decode("ascii")
+            out[name_text] = f"{out[name_text]}, {text}" if name_text in out else text
+    return out
