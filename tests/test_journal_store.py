@@ -268,8 +268,8 @@ def test_failed_write_rolls_back_the_whole_transaction(journal: Journal) -> None
     assert [e.kind for e in journal.events(run_id)] == ["run.start"]
 
 
-def test_sqlite_utils_writes_join_the_open_transaction(journal: Journal) -> None:
-    # add_items/save_snapshot go through sqlite-utils (upsert_all, upsert): they must not commit early.
+def test_row_writes_join_the_open_transaction(journal: Journal) -> None:
+    # add_items/save_snapshot write rows through journal/database.py's upserts: they must not commit early.
     run_id = start(journal)
     with pytest.raises(RuntimeError):
         with journal.write():

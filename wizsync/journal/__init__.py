@@ -1,4 +1,4 @@
-"""The run journal (SQLite through sqlite-utils) and the run lock.
+"""The run journal (SQLite) and the run lock.
 
 Typical use by a command::
 

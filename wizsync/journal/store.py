@@ -1,4 +1,4 @@
-"""The journal: one SQLite file (through sqlite-utils) recording every run.
+"""The journal: one SQLite file recording every run (plain ``sqlite3``, :mod:`.database`).
 
 Durability and concurrency choices (docs/journal.md, "Write-ahead
 discipline"; https://www.sqlite.org/wal.html):
@@ -36,11 +36,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
 if TYPE_CHECKING:
     from wizchat_management.models import Operation
 
+from .database import Database
 from .errors import (
     JournalDamagedError,
     JournalError,
@@ -290,7 +289,7 @@ def _create_private(path: Path) -> None:
                 os.chmod(file, 0o600)
 
 
-def _connect_read_only(path: Path, timeout: float) -> sqlite_utils.Database:
+def _connect_read_only(path: Path, timeout: float) -> Database:
     """A read-only connection; ``immutable`` when SQLite cannot even share the WAL index (read-only directory).
 
     ``mode=ro`` reads a WAL journal while a run writes it, but needs the ``-shm``
@@ -320,7 +319,7 @@ def _connect_read_only(path: Path, timeout: float) -> sqlite_utils.Database:
                 f"this journal has schema version {version}, newer than this wizsync "
                 f"understands ({SCHEMA_VERSION}); upgrade wizsync to read it"
             )
-        return sqlite_utils.Database(conn)
+        return Database(conn)
     assert last is not None
     raise _translated(last, path, "read") if isinstance(last, sqlite3.DatabaseError) else JournalError(
         f"cannot read the journal at {path}: {last}"
@@ -333,7 +332,7 @@ def _connect_read_only(path: Path, timeout: float) -> sqlite_utils.Database:
 class Journal:
     """A handle on one journal file. Open with :meth:`Journal.open`; close it (or use ``with``)."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, db: Database, path: Path, *, readonly: bool = False) -> None:
         self.db = db
         self.path = path
         self.readonly = readonly
@@ -382,7 +381,7 @@ class Journal:
         try:
             _quick_check(conn, path)
             _prove_writable(conn)
-            db = sqlite_utils.Database(conn)
+            db = Database(conn)
             db.enable_wal()
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -533,7 +532,7 @@ class Journal:
                         break
                 else:  # pragma: no cover - 20 clashes in a row
                     raise JournalError("could not allocate a unique run id")
-            self.db.table("runs").insert({"id": run_id, **row})
+            self.db.insert("runs", {"id": run_id, **row})
             self._insert_event(
                 run_id, "run.start", None,
                 {"command": command, "environment": environment, "pid": row["pid"], "host": row["host"],
@@ -906,7 +905,7 @@ class Journal:
             ).fetchone()
             if exists and not replace:
                 return False
-            self.db.table("snapshots").upsert(row, pk=("run_id", "name"))
+            self.db.upsert_all("snapshots", [row], pk=("run_id", "name"))
             self._insert_event(run_id, "snapshot", name, {"revision": revision, "replaced": bool(exists)})
         return True
 
@@ -1020,7 +1019,7 @@ class Journal:
         for r in rows:
             groups.setdefault(frozenset(r), []).append(r)
         for group in groups.values():
-            self.db.table("items").upsert_all(group, pk=("run_id", "name"), batch_size=10_000)
+            self.db.upsert_all("items", group, pk=("run_id", "name"))
 
     # Records take the columns they know, so a newer schema's extra columns don't break reads.
     @staticmethod
