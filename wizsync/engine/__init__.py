@@ -2,8 +2,10 @@
 
 ``retry`` holds the pure timing/sorting functions, ``limiter`` the adaptive
 per-key token bucket, ``transport`` the HTTP backend and the limits every
-answer is held to (deadline, size cap), ``executor`` the concurrent runner on
-``AsyncWizChatClient`` that every API-calling command shares.
+answer is held to (deadline, size cap), ``wire`` the SDK's requests built
+without httpx's per-request parsing, ``slots`` the global in-flight cap,
+``executor`` the concurrent runner on ``AsyncWizChatClient`` that every
+API-calling command shares.
 """
 
 from .executor import (

@@ -4,8 +4,8 @@ Shape of one HTTP request, in order (docs/rate-limits.md, "The shape of one requ
 
 1. a rate token from the key's own ``KeyLimiter`` — only this key's callers
    queue there, so a throttled tenant never delays another;
-2. a slot of the global in-flight cap (``concurrency``) — taken *after* the
-   token, so a task parked on a slow key holds no slot other keys need;
+2. a slot of the global in-flight cap (``concurrency``, ``slots.Slots``) — taken
+   *after* the token, so a task parked on a slow key holds no slot other keys need;
 3. send, on the key's own ``httpx.AsyncClient`` whose pool is at least the
    cap: in-flight ≤ pool, so httpx never raises ``PoolTimeout`` however many
    tasks are queued (encode/httpx #1171);
@@ -213,11 +213,11 @@ class _ApiClient(httpx.AsyncClient):
 
     The SDK sends absolute URLs with its own headers, and this API sets no
     cookies, uses no client-level auth or params and never redirects (a 3xx is
-    an error to report, not to follow). So a request is built once, with the
-    client's default headers under the SDK's, and goes straight to the paced
-    transport (which reads the body and enforces the deadline and cap).
-    Building and sending through the full client cost ~25 % of the client
-    CPU per request (bench/no_limit.py).
+    an error to report, not to follow). So a request is built once
+    (``wire.RequestBuilder``: the client's default headers under the SDK's, the
+    origin parsed once), and goes straight to the paced transport (which reads
+    the body and enforces the deadline and cap). Building and sending through
+    the full client cost ~25 % of the client CPU per request (bench/no_limit.py).
     """
 
     def __init__(self, *, transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout) -> None:
