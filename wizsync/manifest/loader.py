@@ -62,7 +62,8 @@ def read_text_file(path: Path, shown_as: str, limit: int = MAX_FILE_BYTES) -> st
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Load ``path`` into a validated ``Manifest``; raise ``ManifestError`` on any problem."""
     shown = str(path)
-    doc = load_located_yaml(read_text_file(Path(path), shown), shown)
+    text = read_text_file(Path(path), shown)
+    doc = load_located_yaml(text, shown)
     if not isinstance(doc.data, Mapping):
         raise ManifestError(
             "the manifest must be a YAML mapping starting with 'version: 1'", file=shown, line=doc.line_of(()) or 1
@@ -74,7 +75,7 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
         raise ManifestErrors(manifest_errors_from_validation(exc, doc, Manifest)) from None
     manifest._file = shown
     manifest._base_dir = Path(path).resolve().parent
-    manifest._lines = dict(doc.lines)
+    manifest.keep_text(text)  # not doc.lines: rebuilt from the text if an error needs a line
     check_references(manifest)
     return manifest
 

@@ -9,6 +9,7 @@ validation by ``references.check_references``, where the key's line is known.
 from __future__ import annotations
 
 import re
+import zlib
 from fractions import Fraction
 from typing import Any, Literal, Optional, Union
 
@@ -396,7 +397,15 @@ class Manifest(_Model):
     # Where it was loaded from, for errors raised after loading (render, keys).
     _file: str = PrivateAttr(default="<manifest>")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
-    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+    # The line of every key path, built from the manifest's text on first use (an error): a fleet's
+    # manifest holds five keys per chatbot, and a run that finds nothing wrong never asks for one.
+    _lines: dict[tuple[Any, ...], int] | None = PrivateAttr(default=None)
+    _text: bytes | None = PrivateAttr(default=None)  # zlib of the UTF-8 text it was loaded from
+
+    def keep_text(self, text: str) -> None:
+        """Keep ``text`` (what this manifest was loaded from) for the line index, compressed."""
+        self._text = zlib.compress(text.encode("utf-8"), 1)
+        self._lines = None
 
     @property
     def file(self) -> str:
@@ -410,6 +419,11 @@ class Manifest(_Model):
 
     def line_of(self, path: "tuple[Any, ...] | list[Any]") -> int | None:
         """Line of a key path in the manifest, or of its nearest located ancestor."""
+        if self._lines is None:
+            from .yaml_marks import located_lines  # yaml: only when an error needs a line
+
+            text = zlib.decompress(self._text).decode("utf-8") if self._text is not None else ""
+            self._lines = located_lines(text, self._file) if text else {}
         path = tuple(path)
         while path:
             if path in self._lines:

@@ -26,7 +26,7 @@ import yaml.reader
 
 from .errors import ManifestError
 
-__all__ = ["LocatedYaml", "load_located_yaml", "MAX_ALIASES", "MAX_ALIAS_EXPANSION"]
+__all__ = ["LocatedYaml", "load_located_yaml", "located_lines", "MAX_ALIASES", "MAX_ALIAS_EXPANSION"]
 
 # Far above what anchors in a real manifest add (a shared block per chatbot of a
 # 10,000-chatbot fleet is 10,000 uses), far below what costs a runner its memory.
@@ -97,6 +97,19 @@ def load_located_yaml(text: str, file: str) -> LocatedYaml:
     finally:
         loader.dispose()
     return LocatedYaml(data, file, lines)
+
+
+def located_lines(text: str, file: str) -> dict[KeyPath, int]:
+    """The line index of a text ``load_located_yaml`` has already accepted (no data built again)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[KeyPath, int] = {}
+        if node is not None:
+            _walk(node, (), lines, file)
+        return lines
+    finally:
+        loader.dispose()
 
 
 # A quoted fragment of PyYAML's messages quotes the file ("found undefined alias 'x'",

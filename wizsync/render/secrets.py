@@ -10,7 +10,7 @@ secret, never a value.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from wizsync.manifest.errors import ManifestError
@@ -20,12 +20,20 @@ __all__ = ["SecretRef", "SecretText", "forbidden_values", "mask"]
 
 @dataclass(frozen=True)
 class SecretRef:
-    """``${secret:NAME}``; ``file``/``line``/``key`` say where it was written (for errors)."""
+    """``${secret:NAME}``; ``file``/``line``/``key`` say where it was written (for errors).
+
+    ``line`` may be given as a lookup, called only when an error needs it: the manifest's
+    line index is built on first use (``Manifest.line_of``), and a reference is no error.
+    """
 
     name: str
     file: str | None = field(default=None, compare=False)
-    line: int | None = field(default=None, compare=False)
+    where: int | Callable[[], int | None] | None = field(default=None, compare=False, repr=False)
     key: str | None = field(default=None, compare=False)
+
+    @property
+    def line(self) -> int | None:
+        return self.where() if callable(self.where) else self.where
 
     def missing_error(self, used_by: str) -> ManifestError:
         return ManifestError(

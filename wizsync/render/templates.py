@@ -102,7 +102,7 @@ def _reference_value(ref: str, scopes: Sequence[tuple[str, Mapping[str, Any]]], 
     secret = _SECRET.match(ref)
     if secret:
         full = origin.prefix + path
-        return SecretRef(secret.group(1), origin.file, origin.line_of(full), format_key_path(full) or None)
+        return SecretRef(secret.group(1), origin.file, lambda: origin.line_of(full), format_key_path(full) or None)
     if ref.startswith("secret:"):
         raise origin.error(path, f"bad secret reference '${{{ref}}}'", "Write ${secret:NAME} with NAME an environment variable name")
     if not _VAR.match(ref):
