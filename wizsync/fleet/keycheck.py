@@ -14,11 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wizchat_management import PublicChatbot
-
 from ..engine import KeySpec, Transport
 from ..journal import Journal
-from ..manifest import Manifest, ManifestError, resolve_targets
+from ..manifest import Listed, Manifest, ManifestError, resolve_targets
 from .load import key_label, key_specs, list_tenants
 from .pinning import decide, expectations, target_pins_error
 from .session import make_executor
@@ -62,7 +60,7 @@ async def check_keys(
     readable = [p for p in pairs if key_label(*p) in keys]
     async with make_executor(keys, concurrency, http=transport) as ex:
         listed = await list_tenants(ex, manifest, readable)
-    listings: dict[tuple[str, str], list[PublicChatbot]] = {}
+    listings: dict[tuple[str, str], list[Listed]] = {}
     for pair, result in listed.items():
         if isinstance(result, ManifestError):
             check.errors.append(result)

@@ -22,11 +22,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from wizchat_management import ChatbotConfigDocument, PublicChatbot, WizChatApiError, WizChatError
+from wizchat_management import WizChatApiError, WizChatError
 
 from ..engine import Executor, KeySpec
 from ..engine.errors import CallError, error_info, key_refused
-from ..manifest import Manifest, ManifestError, Target, TargetPlan, raise_all, read_api_key
+from ..manifest import Listed, Manifest, ManifestError, Target, TargetPlan, raise_all, read_api_key
 from ..render import RenderedDocument, check_manifest, live_config_needed, render_target
 from ..render.promotion import promotion_gaps
 from ..render.sources import LiveConfigRef
@@ -56,7 +56,7 @@ def key_label(tenant: str, environment: str) -> str:
     return f"{tenant}/{environment}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FleetItem:
     """One selected chatbot, bound to its live id, with its desired document."""
 
@@ -148,9 +148,9 @@ def precheck(manifest: Manifest, environments: Sequence[str], environ: Mapping[s
     raise_all(check_manifest(manifest, list(environments), environ).errors)
 
 
-async def _listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> list[PublicChatbot]:
+async def _listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> list[Listed]:
     try:
-        return await ex.call(key_label(tenant, env), lambda c: c.list_chatbots(), context=f"list:{tenant}")
+        return await _lister(ex, tenant, env)()
     except WizChatError as exc:
         raise api_error(manifest, tenant, env, "list_chatbots", exc) from None
 
@@ -183,7 +183,7 @@ async def bind_targets(ex: Executor, plan: TargetPlan) -> list[Target]:
     return (await _bind(ex, plan))[0]
 
 
-async def _bind(ex: Executor, plan: TargetPlan) -> tuple[list[Target], dict[str, list[PublicChatbot]]]:
+async def _bind(ex: Executor, plan: TargetPlan) -> tuple[list[Target], dict[str, list[Listed]]]:
     tenants = plan.listings_needed()
     pages = await asyncio.gather(*(_listing(ex, plan.manifest, t, plan.environment) for t in tenants))
     listings = dict(zip(tenants, pages))
@@ -194,18 +194,23 @@ async def _bind(ex: Executor, plan: TargetPlan) -> tuple[list[Target], dict[str,
     return targets, listings
 
 
-def _lister(ex: Executor, tenant: str, env: str) -> Callable[[], Awaitable[list[PublicChatbot]]]:
-    return lambda: ex.call(key_label(tenant, env), lambda c: c.list_chatbots(), context=f"list:{tenant}")
+def _lister(ex: Executor, tenant: str, env: str) -> Callable[[], Awaitable[list[Listed]]]:
+    async def listed() -> list[Listed]:
+        # Kept for the whole run (the proof's listings bind the fleet): the few fields read, not the models.
+        page = await ex.call(key_label(tenant, env), lambda c: c.list_chatbots(), context=f"list:{tenant}")
+        return [Listed.of(c) for c in page]
+
+    return listed
 
 
-async def tolerant_listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> list[PublicChatbot] | FetchFailed:
+async def tolerant_listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> list[Listed] | FetchFailed:
     """One key's ``list_chatbots``, or what failed; a refused key (401/403) raises, naming its manifest line."""
     return await _tolerant(ex, manifest, tenant, env, "list_chatbots", _lister(ex, tenant, env))
 
 
 async def _bind_tolerant(
-    ex: Executor, plan: TargetPlan, proven: Mapping[str, list[PublicChatbot] | FetchFailed] | None = None,
-) -> tuple[list[Target], dict[str, list[PublicChatbot]], dict[str, FetchFailed]]:
+    ex: Executor, plan: TargetPlan, proven: Mapping[str, list[Listed] | FetchFailed] | None = None,
+) -> tuple[list[Target], dict[str, list[Listed]], dict[str, FetchFailed]]:
     """Like ``_bind``, but a tenant whose listing failed fails only its targets that needed it.
 
     ``proven``: each tenant's listing from the target proof of this run
@@ -228,8 +233,8 @@ async def _bind_tolerant(
 
 def _failed_by_listing(
     plan: TargetPlan,
-    listed: Mapping[str, list[PublicChatbot] | FetchFailed],
-    proven: Mapping[str, list[PublicChatbot] | FetchFailed],
+    listed: Mapping[str, list[Listed] | FetchFailed],
+    proven: Mapping[str, list[Listed] | FetchFailed],
 ) -> dict[str, FetchFailed]:
     """The targets a failed listing fails: those that needed it to bind, and every target of an unproven key."""
     failed = {t: page for t, page in listed.items() if isinstance(page, FetchFailed)}
@@ -249,7 +254,7 @@ def no_match_error(plan: TargetPlan) -> ManifestError:
 
 
 async def _source_refs(
-    ex: Executor, plan: TargetPlan, targets: Sequence[Target], target_listings: Mapping[str, Sequence[PublicChatbot]],
+    ex: Executor, plan: TargetPlan, targets: Sequence[Target], target_listings: Mapping[str, Sequence[Listed]],
     notices: list[str],
 ) -> tuple[dict[str, LiveConfigRef], dict[str, FetchFailed]]:
     """Every live source bound to its chatbot id, or the listing that failed for it."""
@@ -273,27 +278,32 @@ async def _sources(
     ex: Executor,
     plan: TargetPlan,
     targets: Sequence[Target],
-    target_listings: Mapping[str, Sequence[PublicChatbot]],
+    target_listings: Mapping[str, Sequence[Listed]],
     notices: list[str],
-) -> tuple[dict[str, ChatbotConfigDocument], dict[str, FetchFailed]]:
-    """The live config each target renders from (environment/self sources), or why it could not be fetched."""
+) -> tuple[dict[str, RenderedDocument], dict[str, FetchFailed]]:
+    """Each live-source target rendered from the config it was fetched (environment/self sources),
+    or why that could not be fetched. Rendered as each answer lands: no fetched config waits for the rest."""
     bound, failures = await _source_refs(ex, plan, targets, target_listings, notices)
     if not bound:
         return {}, failures
     manifest = plan.manifest
+    by_name = {t.name: t for t in targets if t.name in bound}
 
-    async def fetch(name: str) -> ChatbotConfigDocument | FetchFailed:
+    async def fetch(name: str) -> RenderedDocument | FetchFailed:
         ref = bound[name]
         chatbot_id = ref.chatbot_id
         assert chatbot_id is not None
         action = f"get_config of source '{ref.chatbot_name}' ({chatbot_id})"
-        return await _tolerant(ex, manifest, ref.tenant, ref.environment, action, lambda: ex.call(
+        got = await _tolerant(ex, manifest, ref.tenant, ref.environment, action, lambda: ex.call(
             key_label(ref.tenant, ref.environment), lambda c: c.get_config(chatbot_id), context=name))
+        return got if isinstance(got, FetchFailed) else render_target(manifest, by_name[name], got)
 
-    documents: dict[str, ChatbotConfigDocument] = {}
-    for outcome in await ex.map(list(bound), fetch):
+    documents: dict[str, RenderedDocument] = {}
+    # Per key (``key=``): a key's fetches wait in its queue, not as a suspended call each (executor.map).
+    key = lambda name: key_label(bound[name].tenant, bound[name].environment)  # noqa: E731
+    for outcome in await ex.map(list(bound), fetch, key=key):
         if outcome.error is not None:
-            raise outcome.error  # not an API error (a stop, a bug of ours): not one chatbot's failure
+            raise outcome.error  # not an API error (a stop, a bug of ours, a render error): not one chatbot's failure
         assert outcome.value is not None
         if isinstance(outcome.value, FetchFailed):
             failures[outcome.item] = outcome.value
@@ -302,7 +312,7 @@ async def _sources(
     return documents, failures
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FleetFailure:
     """A selected chatbot fleet loading could not render: a listing or a live source the server did not give."""
 
@@ -348,7 +358,7 @@ class LoadedFleet:
 
 async def load(
     ex: Executor, plan: TargetPlan, *, check_secrets: bool = True, notices: list[str] | None = None,
-    proven: Mapping[str, list[PublicChatbot] | FetchFailed] | None = None,
+    proven: Mapping[str, list[Listed] | FetchFailed] | None = None,
 ) -> LoadedFleet:
     """Bind, fetch live sources and render every selected target, in manifest order.
 
@@ -375,7 +385,7 @@ async def load(
             continue
         for t in bound.get(planned.entry_path, []):
             failed = failures.get(t.name)
-            entries.append(FleetFailure(t, failed) if failed else FleetItem(t, render_target(plan.manifest, t, sources.get(t.name))))
+            entries.append(FleetFailure(t, failed) if failed else FleetItem(t, sources.get(t.name) or render_target(plan.manifest, t)))
     fleet = LoadedFleet(entries)
     if check_secrets:
         missing = [err for item in fleet.items for err in item.rendered.missing_secrets(os.environ)]
@@ -397,10 +407,10 @@ async def load_fleet(
     return fleet.items
 
 
-async def list_tenants(ex: Executor, manifest: Manifest, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[PublicChatbot] | ManifestError]:
+async def list_tenants(ex: Executor, manifest: Manifest, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[Listed] | ManifestError]:
     """``list_chatbots`` of every (tenant, environment) concurrently: its listing, or the error naming its key."""
 
-    async def one(pair: tuple[str, str]) -> list[PublicChatbot] | ManifestError:
+    async def one(pair: tuple[str, str]) -> list[Listed] | ManifestError:
         try:
             return await _listing(ex, manifest, *pair)
         except ManifestError as exc:

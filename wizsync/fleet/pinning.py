@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
-from wizchat_management import PublicChatbot
+from ..manifest import Listed
 
 from ..engine import Executor
 from ..journal import Journal
@@ -93,9 +93,9 @@ class PinCheck:
     problems: dict[str, list[str]] = field(default_factory=dict)
     record: dict[str, frozenset[str]] = field(default_factory=dict)
     # Each target key's listing (or what failed: that key is unproven), for fleet loading.
-    listings: dict[str, list[PublicChatbot] | FetchFailed] = field(default_factory=dict)
+    listings: dict[str, list[Listed] | FetchFailed] = field(default_factory=dict)
 
-    def proven_listings(self, environment: str) -> dict[str, list[PublicChatbot] | FetchFailed]:
+    def proven_listings(self, environment: str) -> dict[str, list[Listed] | FetchFailed]:
         """The listings of ``environment``'s keys, by tenant."""
         return {label.split("/", 1)[0]: page for label, page in self.listings.items()
                 if label.split("/", 1)[1] == environment}
@@ -223,13 +223,13 @@ def expectations(manifest: Manifest) -> dict[str, list[str]]:
 
 async def list_seen(
     ex: Executor, manifest: Manifest, labels: Sequence[str]
-) -> tuple[dict[str, frozenset[str]], dict[str, list[PublicChatbot] | FetchFailed]]:
+) -> tuple[dict[str, frozenset[str]], dict[str, list[Listed] | FetchFailed]]:
     """One listing per target key: the chatbot ids each key sees, and each listing (or what failed).
 
     A refused key (401/403) raises, naming its manifest line; any other failure
     leaves that key unproven (its chatbots fail, the others go on).
     """
-    async def one(label: str) -> list[PublicChatbot] | FetchFailed:
+    async def one(label: str) -> list[Listed] | FetchFailed:
         tenant, env = label.split("/", 1)
         listing = await tolerant_listing(ex, manifest, tenant, env)
         if isinstance(listing, FetchFailed):

@@ -23,7 +23,7 @@ from .load import FleetItem, fetch_pairs, key_pairs, key_specs, no_match_error, 
 from .shards import Shard, ShardSpec, assign, restrict, shard_journal_name
 
 if TYPE_CHECKING:
-    from wizchat_management import PublicChatbot
+    from ..manifest import Listed
 
     from .load import FetchFailed
     from .pinning import PinCheck
@@ -73,7 +73,7 @@ class Session:
                                          command=command)
         return self.proof
 
-    def proven_listings(self) -> dict[str, list[PublicChatbot] | FetchFailed] | None:
+    def proven_listings(self) -> dict[str, list[Listed] | FetchFailed] | None:
         """This environment's listings from ``prove_targets`` (by tenant), or None before it ran."""
         return self.proof.proven_listings(self.environment) if self.proof is not None else None
 

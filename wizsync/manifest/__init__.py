@@ -5,7 +5,7 @@ Public API::
     load_manifest(path) -> Manifest                      # raises ManifestError
     resolve_targets(manifest, env, *, select=(), chatbots=()) -> TargetPlan
     TargetPlan.listings_needed() -> list[str]            # tenants to list_chatbots() for
-    TargetPlan.bind(listings: Mapping[str, Sequence[PublicChatbot]]) -> list[Target]
+    TargetPlan.bind(listings: Mapping[str, Sequence[ListedChatbot]]) -> list[Target]
     read_api_key(manifest, tenant, env, environ=None) -> str
     parse_selection(select, chatbots) -> Selection
 
@@ -31,7 +31,7 @@ from .model import (
     parse_percent,
 )
 from .selectors import Selection, parse_selection
-from .targets import Target, TargetPlan, find_chatbot_id, resolve_targets
+from .targets import Listed, ListedChatbot, Target, TargetPlan, find_chatbot_id, resolve_targets
 
 __all__ = [
     "DEFAULT_WAVE",
@@ -40,6 +40,8 @@ __all__ = [
     "DocumentPatch",
     "Environment",
     "KeyRef",
+    "Listed",
+    "ListedChatbot",
     "Manifest",
     "ManifestError",
     "ManifestErrors",

@@ -22,9 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
-
-from wizchat_management import PublicChatbot
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ManifestError, raise_all
 from .model import DEFAULT_WAVE, ChatbotEntry, Discover, DocumentPatch, Manifest, Source
@@ -33,7 +31,35 @@ from .selectors import Selection, parse_selection
 if TYPE_CHECKING:
     from wizsync.fleet.shards import Shard
 
-__all__ = ["Target", "TargetPlan", "address", "resolve_targets", "find_chatbot_id"]
+__all__ = ["Listed", "ListedChatbot", "Target", "TargetPlan", "address", "resolve_targets", "find_chatbot_id"]
+
+
+class ListedChatbot(Protocol):
+    """What binding reads of a listed chatbot: a ``PublicChatbot``, or the ``Listed`` kept of one."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def revision(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """The part of a listed chatbot a run keeps: a listing is read once per key and held for the
+    whole run (binding, promotion gaps, rollback's changed-since check), so not as the SDK's models."""
+
+    id: str
+    name: str
+    description: str | None
+    revision: int
+
+    @classmethod
+    def of(cls, chatbot: ListedChatbot) -> Listed:
+        return cls(chatbot.id, chatbot.name, chatbot.description, chatbot.revision)
 
 
 def address(tenant: str, name: str) -> str:
@@ -41,7 +67,7 @@ def address(tenant: str, name: str) -> str:
     return f"{tenant}/{name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """One chatbot in one environment, as the manifest describes it.
 
@@ -51,6 +77,9 @@ class Target:
     only on an unbound discover placeholder, where ``discover`` is set.
     ``chatbot_id`` is None until bound (matched by name through a listing).
     ``entry_path`` is the manifest key path of the entry, for errors.
+
+    A fleet holds one per chatbot for the whole run: slots, and ``labels``/``vars``
+    are the entry's own mappings (read, never written), not copies.
     """
 
     name: str
@@ -94,7 +123,7 @@ class TargetPlan:
                 needed.append(target.tenant)
         return needed
 
-    def bind(self, listings: Mapping[str, Sequence[PublicChatbot]] | None = None) -> list[Target]:
+    def bind(self, listings: Mapping[str, Sequence[ListedChatbot]] | None = None) -> list[Target]:
         """Bind every target to a chatbot id; expand ``discover`` entries; re-apply the selection.
 
         ``listings[tenant]`` is that tenant's ``list_chatbots()`` in this environment.
@@ -127,7 +156,7 @@ class TargetPlan:
         return result
 
     def _discovered(
-        self, target: Target, found: list[PublicChatbot], explicit: set[tuple[str | None, str | None]], claimed_ids: set[str]
+        self, target: Target, found: list[ListedChatbot], explicit: set[tuple[str | None, str | None]], claimed_ids: set[str]
     ) -> list[Target]:
         """The selected targets one ``discover`` entry adds; claims their ids in ``claimed_ids``."""
         names = [c.name for c in found]
@@ -151,7 +180,7 @@ class TargetPlan:
                 added.append(bound)
         return added
 
-    def _ambiguous(self, target: Target, name: str, found: list[PublicChatbot]) -> ManifestError:
+    def _ambiguous(self, target: Target, name: str, found: list[ListedChatbot]) -> ManifestError:
         same = [c.id for c in found if c.name == name]
         return self.manifest.error(
             target.entry_path + ("discover",),
@@ -160,7 +189,7 @@ class TargetPlan:
             "Add an explicit chatbots entry with ids for each, or rename them",
         )
 
-    def _listing(self, listings: Mapping[str, Sequence[PublicChatbot]], target: Target) -> Sequence[PublicChatbot]:
+    def _listing(self, listings: Mapping[str, Sequence[ListedChatbot]], target: Target) -> Sequence[ListedChatbot]:
         if target.tenant not in listings:
             raise ManifestError(
                 f"internal: no chatbot listing for tenant '{target.tenant}' in '{self.environment}'",
@@ -169,12 +198,12 @@ class TargetPlan:
         return listings[target.tenant]
 
 
-def _discover_matches(discover: Discover, listing: Sequence[PublicChatbot]) -> list[PublicChatbot]:
+def _discover_matches(discover: Discover, listing: Sequence[ListedChatbot]) -> list[ListedChatbot]:
     """The listed chatbots a ``discover`` glob matches, by name then id (a stable order)."""
     return sorted((c for c in listing if fnmatchcase(c.name, discover.match)), key=lambda c: (c.name, c.id))
 
 
-def _no_match(manifest: Manifest, target: Target, env: str, listing: Sequence[PublicChatbot]) -> ManifestError:
+def _no_match(manifest: Manifest, target: Target, env: str, listing: Sequence[ListedChatbot]) -> ManifestError:
     """A ``discover`` that matches nothing is a typo until proven otherwise: name the pattern and what exists."""
     assert target.discover is not None
     pattern = target.discover.match
@@ -204,7 +233,7 @@ def _closest(pattern: str, names: Sequence[str]) -> list[str]:
 
 def find_chatbot_id(
     manifest: Manifest,
-    listing: Sequence[PublicChatbot],
+    listing: Sequence[ListedChatbot],
     name: str,
     tenant: str,
     environment: str,
@@ -246,8 +275,9 @@ def resolve_targets(
         )
     selection = select if isinstance(select, Selection) else parse_selection(select, chatbots)
     targets: list[Target] = []
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}
     for index, entry in enumerate(manifest.chatbots):
-        target = _target(manifest, environment, index, entry)
+        target = _target(manifest, environment, index, entry, shared)
         if target.discover is not None:
             if selection.may_match_unnamed(
                 tenant=target.tenant, wave=target.wave, labels=target.labels, name_glob=target.discover.match
@@ -258,12 +288,14 @@ def resolve_targets(
     return TargetPlan(manifest, environment, selection, tuple(targets))
 
 
-def _target(manifest: Manifest, env: str, index: int, entry: ChatbotEntry) -> Target:
+def _target(manifest: Manifest, env: str, index: int, entry: ChatbotEntry,
+            shared: dict[tuple[str, ...], tuple[str, ...]]) -> Target:
     source = entry.source or manifest.defaults.source
     assert source is not None  # check_references guarantees it
     tenant = entry.discover.tenant if entry.discover else entry.tenant
     assert tenant is not None
     # An unbound discover placeholder is named by its rule; binding replaces it.
+    sections = tuple(entry.sections if entry.sections is not None else manifest.defaults.sections)
     name = address(tenant, entry.name) if entry.name else f"discover:{tenant}/{entry.discover.match if entry.discover else ''}"
     return Target(
         name=name,
@@ -271,12 +303,12 @@ def _target(manifest: Manifest, env: str, index: int, entry: ChatbotEntry) -> Ta
         environment=env,
         chatbot_id=entry.ids.get(env),
         chatbot_name=entry.name,
-        labels=dict(entry.labels),
+        labels=entry.labels,
         wave=entry.wave or DEFAULT_WAVE,
         source=source,
-        vars=dict(entry.vars),
+        vars=entry.vars,
         override=entry.overrides.get(env),
-        sections=tuple(entry.sections if entry.sections is not None else manifest.defaults.sections),
+        sections=shared.setdefault(sections, sections),  # one tuple for every entry with the same list
         prune=manifest.defaults.prune if entry.prune is None else entry.prune,
         entry_path=("chatbots", index),
         description=entry.description,

@@ -16,10 +16,10 @@ body and should be called only right before sending it.
 from __future__ import annotations
 
 import copy
-import functools
 import os
+import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -40,7 +40,7 @@ from .secrets import SecretText
 from .sources import load_source_file
 from .templates import Origin, expand
 
-__all__ = ["RenderedDocument", "SecretSlot", "render_target", "template_scopes"]
+__all__ = ["Packed", "RenderedDocument", "SecretSlot", "render_target", "template_scopes"]
 
 API_VERSION = "wizchat.com/v1"
 KIND = "ChatbotConfig"
@@ -54,13 +54,46 @@ class SecretSlot:
     text: SecretText
 
 
-@dataclass(frozen=True)
+class Packed:
+    """A masked document kept as bytes until it is needed, and its hash once computed.
+
+    A fleet's documents wait for their dry-run a long while: as bytes (a pickle, which keeps
+    every key order and value type exactly) one costs a few hundred bytes instead of a tree
+    of dicts and strings ten times that. Shared by the copies of one render (``memo``), so
+    the hash is computed once.
+    """
+
+    __slots__ = ("data", "hash")
+
+    def __init__(self, masked: dict[str, Any]) -> None:
+        self.data = pickle.dumps(masked, protocol=pickle.HIGHEST_PROTOCOL)
+        self.hash: str | None = None
+
+    def unpack(self) -> dict[str, Any]:
+        """A new copy of the masked document (nobody else holds it)."""
+        return pickle.loads(self.data)  # type: ignore[no-any-return]  # our own bytes, from this process
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedDocument:
     """The desired config of one target. ``masked`` is safe to show; ``resolve`` is not."""
 
     target: Target
-    masked: dict[str, Any]
+    packed: Packed
     secret_slots: tuple[SecretSlot, ...] = ()
+    _masked: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, target: Target, masked: dict[str, Any], secret_slots: tuple[SecretSlot, ...] = ()) -> RenderedDocument:
+        return cls(target, Packed(masked), secret_slots)
+
+    @property
+    def masked(self) -> dict[str, Any]:
+        # Unpacked on first use (the dry-run, the report row) and let go of with this object.
+        if self._masked is None:
+            object.__setattr__(self, "_masked", self.packed.unpack())
+        assert self._masked is not None
+        return self._masked
 
     @property
     def secret_names(self) -> list[str]:
@@ -69,10 +102,13 @@ class RenderedDocument:
             names.extend(n for n in slot.text.names if n not in names)
         return names
 
-    @functools.cached_property
+    @property
     def hash(self) -> str:
-        # Asked for by the journal's item row, the plan row and the plan file: hashed once.
-        return document_hash(self.masked)
+        # Asked for by the journal's item row, the plan row and the plan file: hashed once, from a
+        # copy of its own, so a fleet's item rows do not unpack every document ahead of its dry-run.
+        if self.packed.hash is None:
+            self.packed.hash = document_hash(self.packed.unpack())
+        return self.packed.hash
 
     def missing_secrets(self, environ: Mapping[str, str] | None = None) -> list[ManifestError]:
         """One located error per secret reference whose variable is unset (no value ever in it)."""
@@ -213,7 +249,7 @@ def _render(
     masked = _mask(document, (), slots)
     if target.source.kind == "file" and patched:  # unpatched, it is the file, checked above
         _check_document(masked, manifest, target, source_label, allow)
-    return RenderedDocument(target, masked, tuple(slots))
+    return RenderedDocument.of(target, masked, tuple(slots))
 
 
 def _with_templates(unexpanded: list[ManifestError], checked: list[ManifestError]) -> list[ManifestError]:

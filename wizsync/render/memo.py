@@ -21,18 +21,20 @@ if TYPE_CHECKING:
 
 __all__ = ["lookup", "store", "forget"]
 
-# id(manifest) -> (a weak reference to it, {(name, environment): [(target, rendered)]})
-_KEPT: dict[int, tuple[weakref.ref[Any], dict[tuple[str, str], list[tuple[Any, Any]]]]] = {}
+# id(manifest) -> (a weak reference to it, {(name, environment): rendered}). One render per
+# address: a render holds its own target (the one compared on lookup) and its document packed.
+_KEPT: dict[int, tuple[weakref.ref[Any], dict[tuple[str, str], Any]]] = {}
 
 
-def _entries(manifest: Manifest, create: bool) -> dict[tuple[str, str], list[tuple[Any, Any]]] | None:
+def _entries(manifest: Manifest, create: bool) -> dict[tuple[str, str], Any] | None:
     kept = _KEPT.get(id(manifest))
     if kept is not None and kept[0]() is manifest:
         return kept[1]
     if not create:
         return None
     key = id(manifest)
-    ref = weakref.ref(manifest, lambda _r: _KEPT.pop(key, None))
+    # ``kept`` bound now: at interpreter exit a manifest may outlive this module's globals.
+    ref = weakref.ref(manifest, lambda _r, kept=_KEPT: kept.pop(key, None))  # type: ignore[misc]
     _KEPT[key] = (ref, {})
     return _KEPT[key][1]
 
@@ -41,16 +43,19 @@ def lookup(manifest: Manifest, target: Target) -> RenderedDocument | None:
     entries = _entries(manifest, create=False)
     if not entries:
         return None
-    for kept_target, rendered in entries.get((target.name, target.environment), ()):
-        if dataclasses.replace(kept_target, chatbot_id=target.chatbot_id) == target:
-            return dataclasses.replace(rendered, target=target)  # type: ignore[no-any-return]
+    rendered = entries.get((target.name, target.environment))
+    if rendered is None:
+        return None
+    kept = rendered.target
+    if kept is target or dataclasses.replace(kept, chatbot_id=target.chatbot_id) == target:
+        return dataclasses.replace(rendered, target=target)  # type: ignore[no-any-return]
     return None
 
 
 def store(manifest: Manifest, target: Target, rendered: RenderedDocument) -> None:
     entries = _entries(manifest, create=True)
     assert entries is not None
-    entries.setdefault((target.name, target.environment), []).append((target, rendered))
+    entries[(target.name, target.environment)] = rendered  # another target of that address replaces it
 
 
 def forget(manifest: Manifest) -> None:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from wizchat_management import PublicChatbot
-
 from wizsync.manifest import Manifest, ManifestError, TargetPlan
+from wizsync.manifest.targets import ListedChatbot
 
 from .sources import LiveConfigRef
 
@@ -61,8 +60,8 @@ class PromotionGap:
 def promotion_gaps(
     plan: TargetPlan,
     refs: Sequence[LiveConfigRef],
-    source_listings: Mapping[tuple[str, str], Sequence[PublicChatbot]],
-    target_listings: Mapping[str, Sequence[PublicChatbot]],
+    source_listings: Mapping[tuple[str, str], Sequence[ListedChatbot]],
+    target_listings: Mapping[str, Sequence[ListedChatbot]],
 ) -> list[PromotionGap]:
     """Every entry of ``plan`` whose promotion has chatbots on one side only, in manifest order.
 

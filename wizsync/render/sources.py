@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wizchat_management import PublicChatbot
-
 from wizsync.manifest import Manifest, ManifestError, Target, find_chatbot_id
 from wizsync.manifest.files import OutsideRoots, confined_source
 from wizsync.manifest.loader import read_text_file
+from wizsync.manifest.targets import ListedChatbot
 from wizsync.manifest.yaml_marks import LocatedYaml, load_located_yaml
 
 __all__ = ["LiveConfigRef", "live_config_needed", "load_source_file"]
@@ -37,7 +36,7 @@ class LiveConfigRef:
     target_name: str
     entry_path: tuple[object, ...]
 
-    def bind(self, manifest: Manifest, listing: Sequence[PublicChatbot]) -> "LiveConfigRef":
+    def bind(self, manifest: Manifest, listing: Sequence[ListedChatbot]) -> "LiveConfigRef":
         if self.chatbot_id is not None:
             return self
         chatbot_id = find_chatbot_id(
