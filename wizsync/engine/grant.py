@@ -33,7 +33,8 @@ The pace, per phase:
   rate draws 429s at once, and each one costs the whole key the
   Retry-After (often rounded up to a second);
 - *probe* after ``hold`` accepted requests without a 429 (``MIN_HOLD`` after
-  the climb: a probe is a 429 more, so they stay rare): the pace doubles
+  the climb: a probe is a 429 or more, for a few % of pace at best once the
+  climb has measured the rate, so they stay rare): the pace doubles
   every ``PROBE_DOUBLING`` accepted requests until a 429. The ceiling then
   becomes the larger of the measurement and the geometric mean of the old
   ceiling and the pace that was throttled (a bisection between a rate that
@@ -63,7 +64,7 @@ CLIMB_SECONDS = 6.0  # ... or every this many seconds, whichever is sooner
 HOLD = 0.97
 CONFIRM = 1.1  # a probe that finds less than this × the ceiling confirms it
 PROBE_DOUBLING = 12.0
-MIN_HOLD = 64
+MIN_HOLD = 256
 MAX_HOLD = 4096
 CUBIC_BETA = 0.7  # botocore's decrease, when there is too little to measure
 # Fewer accepted requests than this between two 429s measure too coarsely:
