@@ -73,6 +73,7 @@ MIN_SAMPLE = 6
 # The climb's figure is lowered to what the accepted requests prove, but not below this share of it.
 CLIMB_FLOOR = 0.75
 REOPEN_SHARE = 0.9  # the climb starts this far under what slow start's allowance coming back said
+_SUSTAINED_SPAN = 128  # accepted requests ``sustained`` looks back over
 RECENT = 2  # intervals between the last accepted requests that tell the pace which held
 _KEEP_SECONDS = 300.0  # accepted send times older than this are forgotten
 _MAX_EXPONENT = 30.0  # 2**30 × the ceiling: unpaced, for all practical purposes
@@ -217,24 +218,25 @@ class GrantedRate:
         return None
 
     def sustained(self, sent_at: float) -> float | None:
-        """The rate every request accepted so far proves the server grants at least (a pure bound).
+        """The rate the requests accepted up to ``sent_at`` prove the server grants at least (a pure bound).
 
-        However its limiter counts, a server lets through at most its burst plus its
-        rate × the time: so ``(accepted − burst) / elapsed``, counted from the first
-        request accepted at all or the first one after a 429, with ``burst`` what slow
-        start got through (at least the server's burst: slow start spent it whole). The
-        largest over the accepted requests is the tightest such bound.
+        However its limiter counts, a server holds at most its burst at any instant and
+        adds its rate × the time: so for any two accepted requests, ``(accepted from
+        one to the other − burst) / the time between``, with ``burst`` what slow start
+        got through (at least the server's burst: slow start spent it whole). The
+        largest over the last ``_SUSTAINED_SPAN`` accepted requests is the tightest such
+        bound: the stretch where we sent at the rate, not the time we waited.
         """
         if self._first is None or not self._throttles:
             return None
         hi = bisect.bisect_right(self._accepted, sent_at)
+        times = self._accepted[max(0, hi - _SUSTAINED_SPAN):hi]
         best = None
-        for anchor in (self._first, *self._starts):  # at any of them the allowance was at most whole
-            lo = bisect.bisect_left(self._accepted, anchor)
-            for i in range(lo + self._burst, hi):
-                elapsed = self._accepted[i] - anchor
+        for i, anchor in enumerate(times):
+            for j in range(i + self._burst, len(times)):
+                elapsed = times[j] - anchor
                 if elapsed > 0:
-                    rate = (i - lo + 1 - self._burst) / elapsed
+                    rate = (j - i + 1 - self._burst) / elapsed
                     best = rate if best is None or rate > best else best
         return best
 
