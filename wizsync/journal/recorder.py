@@ -84,8 +84,12 @@ class Recorder:
         """
         if self.journal is None or self.run_id is None:
             return
-        for context, counters in sorted(self.items.items()):
-            if counters.requests or counters.throttled or counters.retries:
-                self.journal.event(self.run_id, "requests.other", item=None, context=context,
-                                   key=self.labels.get(context), **counters.as_fields())
+        # One transaction for them all (each event joins it): a fleet of 200 keys has 200 listings
+        # to account for at the run's end, and a commit each was ~0.1 ms apiece of its tail.
+        counted = [(c, n) for c, n in sorted(self.items.items()) if n.requests or n.throttled or n.retries]
+        if counted:
+            with self.journal.write():
+                for context, counters in counted:
+                    self.journal.event(self.run_id, "requests.other", item=None, context=context,
+                                       key=self.labels.get(context), **counters.as_fields())
         self.items.clear()
