@@ -92,3 +92,30 @@ def test_errors_after_loading_still_name_file_line_and_key(manifest_path: Path) 
     with pytest.raises(ManifestError) as info:
         raise manifest.error(("chatbots", 1, "overrides"), "probe")
     assert str(info.value).startswith(f"{manifest_path}:{override_line - 1}: chatbots[1].overrides: probe")
+
+
+EQUIVALENT = [
+    MANIFEST,
+    "a: 1\nb: [1.5, true, null, ~, 2026-01-02, '3', 0x1f, .inf]\nc: {d: !!str 5, e: \"x\\ty\"}\n",
+    "a: &base {k: 1}\nb: {<<: *base, j: 2}\nc: *base\n",  # anchors and merge keys: the composing way
+    "---\n- 1\n- [a, {b: c}]\n",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", EQUIVALENT)
+def test_a_manifest_reads_the_same_without_a_node_tree(text: str) -> None:
+    from wizsync.manifest.yaml_marks import load_located_yaml, load_plain_yaml
+
+    assert load_plain_yaml(text, "m.yaml") == load_located_yaml(text, "m.yaml").data
+
+
+@pytest.mark.parametrize("text", ["a: 1\nb:\n  c: 2\n  c: 3\n", "a: [1\n", "a: 1\n---\nb: 2\n", "a: *nope\n"])
+def test_bad_yaml_is_refused_the_same_way(text: str) -> None:
+    from wizsync.manifest.yaml_marks import load_located_yaml, load_plain_yaml
+
+    with pytest.raises(ManifestError) as plain:
+        load_plain_yaml(text, "m.yaml")
+    with pytest.raises(ManifestError) as composed:
+        load_located_yaml(text, "m.yaml")
+    assert str(plain.value) == str(composed.value)

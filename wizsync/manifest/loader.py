@@ -10,7 +10,7 @@ schema and reference checks report every problem they find at once
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from wizchat_management import API_KEY_PREFIX, API_KEY_RE
 from .model import Manifest
 from .references import check_references
 from .validation_errors import manifest_errors_from_validation
-from .yaml_marks import LocatedYaml, load_located_yaml
+from .yaml_marks import LocatedYaml, load_plain_yaml, located_lines
 
 __all__ = ["load_manifest", "read_text_file"]
 
@@ -63,20 +63,24 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Load ``path`` into a validated ``Manifest``; raise ``ManifestError`` on any problem."""
     shown = str(path)
     text = read_text_file(Path(path), shown)
-    doc = load_located_yaml(text, shown)
-    if not isinstance(doc.data, Mapping):
+    data = load_plain_yaml(text, shown)
+    # Lines only for an error: rebuilt from the text then (no line is kept for a manifest that loads).
+    def located() -> LocatedYaml:
+        return LocatedYaml(data, shown, located_lines(text, shown))
+
+    if not isinstance(data, Mapping):
         raise ManifestError(
-            "the manifest must be a YAML mapping starting with 'version: 1'", file=shown, line=doc.line_of(()) or 1
+            "the manifest must be a YAML mapping starting with 'version: 1'", file=shown, line=located().line_of(()) or 1
         )
-    _reject_inline_keys(doc, doc.data, ())
+    _reject_inline_keys(located, data, ())
     try:
-        manifest = Manifest.model_validate(doc.data)
+        manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        raise ManifestErrors(manifest_errors_from_validation(exc, doc, Manifest)) from None
+        raise ManifestErrors(manifest_errors_from_validation(exc, located(), Manifest)) from None
     _share_common(manifest)
     manifest._file = shown
     manifest._base_dir = Path(path).resolve().parent
-    manifest.keep_text(text)  # not doc.lines: rebuilt from the text if an error needs a line
+    manifest.keep_text(text)
     check_references(manifest)
     return manifest
 
@@ -105,7 +109,7 @@ def _share_common(manifest: Manifest) -> None:
                 held[name] = empty
 
 
-def _reject_inline_keys(doc: LocatedYaml, node: Any, path: tuple[Any, ...]) -> None:
+def _reject_inline_keys(doc: Callable[[], LocatedYaml], node: Any, path: tuple[Any, ...]) -> None:
     """Any string that looks like a WizChat API key is refused, without echoing it."""
     if isinstance(node, Mapping):
         for key, value in node.items():
@@ -114,7 +118,7 @@ def _reject_inline_keys(doc: LocatedYaml, node: Any, path: tuple[Any, ...]) -> N
         for index, value in enumerate(node):
             _reject_inline_keys(doc, value, path + (index,))
     elif isinstance(node, str) and (API_KEY_RE.search(node) or node.startswith(API_KEY_PREFIX)):
-        raise doc.error(
+        raise doc().error(
             path,
             "this value looks like a WizChat API key; a key must never be written in the manifest",
             "Put it in an environment variable or a key file and reference it from tenants.<name>.keys.<env> "

@@ -26,7 +26,7 @@ import yaml.reader
 
 from .errors import ManifestError
 
-__all__ = ["LocatedYaml", "load_located_yaml", "located_lines", "MAX_ALIASES", "MAX_ALIAS_EXPANSION"]
+__all__ = ["LocatedYaml", "load_located_yaml", "load_plain_yaml", "located_lines", "MAX_ALIASES", "MAX_ALIAS_EXPANSION"]
 
 # Far above what anchors in a real manifest add (a shared block per chatbot of a
 # 10,000-chatbot fleet is 10,000 uses), far below what costs a runner its memory.
@@ -72,31 +72,52 @@ def load_located_yaml(text: str, file: str) -> LocatedYaml:
         lines: dict[KeyPath, int] = {}
         _walk(node, (), lines, file)
         data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file) from None
+    finally:
+        loader.dispose()
+    return LocatedYaml(data, file, lines)
+
+
+def load_plain_yaml(text: str, file: str) -> Any:
+    """The data of one YAML document, with no line kept and no node tree built for a plain tree
+    (``yaml_stream``); anything else takes ``load_located_yaml``'s way. Errors as there."""
+    from .yaml_stream import NotPlain, plain_tree
+
+    loader = _Loader(text)
+    try:
+        return plain_tree(loader, file)
+    except NotPlain:
+        pass
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file) from None
+    finally:
+        loader.dispose()
+    return load_located_yaml(text, file).data
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str) -> ManifestError:
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         context = exc.context
         if context and exc.context_mark and mark and exc.context_mark.line != mark.line:
             context += f" (started at line {exc.context_mark.line + 1})"
         problem = _without_content(" ".join(filter(None, [context, exc.problem])))
-        raise ManifestError(
+        return ManifestError(
             f"invalid YAML: {problem or 'syntax error'}",
             file=file,
             line=line,
             hint="Check the indentation and quoting around that line (a value holding ': ' or starting with '{', '[', '*', '&' or '@' needs quotes)",
-        ) from None
-    except yaml.reader.ReaderError as exc:
+        )
+    if isinstance(exc, yaml.reader.ReaderError):
         char = exc.character if isinstance(exc.character, int) else (exc.character or b"?")[0]
-        raise ManifestError(
+        return ManifestError(
             f"invalid YAML: character #x{char:02x} at offset {exc.position} is not allowed in YAML text",
             file=file,
             hint="Is this a text file? Remove control characters from it",
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"invalid YAML ({type(exc).__name__})", file=file) from None
-    finally:
-        loader.dispose()
-    return LocatedYaml(data, file, lines)
+        )
+    return ManifestError(f"invalid YAML ({type(exc).__name__})", file=file)
 
 
 def located_lines(text: str, file: str) -> dict[KeyPath, int]:
