@@ -5,8 +5,9 @@
 2. `wizsync plan` of N = 2,500 / 5,000 / 10,000 of them against an unlimited emulator
    (a subprocess): wall, CPU and peak RSS per N, and RSS per chatbot between sizes. Results
    stream to the journal and both reports (--json and human, also run at the largest N) stream
-   their rows, so what grows with N is the manifest's own entries (target: ≤ 150 MB at 10,000,
-   issue 14).
+   their rows, and documents wait packed for their dry-run, so what grows with N is about one
+   manifest entry per chatbot (target: ≤ 150 MB at 10,000 and a flat curve to 50,000, issue 14;
+   docs/benchmarks.md "Scale").
 
     python bench/scale.py                  # 10,000 chatbots / 50 tenants (~2 min)
     python bench/scale.py --quick          # 2,000 chatbots, plans of 500/1,000/2,000
