@@ -94,3 +94,68 @@ def test_a_plan_file_of_another_format_or_with_selection_options_is_refused(secr
     result = runner.invoke(cli, ["apply", str(old), "--yes", "--select", "tier=gold"])
     secret_scan.record("select", result.output)
     assert result.exit_code == 2 and "--select" in result.stderr
+
+
+def test_the_streamed_plan_file_has_the_bytes_of_the_whole_one(secret_scan: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    # `plan --out` writes each chatbot's entry as its dry-run lands; the file must be the one the
+    # whole-plan builder makes from every outcome, in the fleet's order, keys included.
+    import wizsync.journal
+    from wizsync.engine import run
+    from wizsync.fleet.session import open_session
+    from wizsync.plan.planfile import PlanFileWriter, plan_file_data, write_plan_file
+    from wizsync.run.plan_run import run_plan
+
+    monkeypatch.setattr(wizsync.journal, "now_rfc3339", lambda: "2026-12-02T00:00:00Z")
+    with EmulatorServer(seed="demo") as emu:
+        secret_scan.register_all(emu.keys)
+        manifest = write_manifest(tmp_path, emu.base_url)
+        for name, value in cli_env(emu.key_env).items():
+            monkeypatch.setenv(name, value)
+        session = open_session(manifest, "production", journal=tmp_path / "j.db", concurrency=8)
+        with PlanFileWriter(session, no_prune=False) as writer:
+            result = run(run_plan(session, keep_outcomes=True, plan_file=writer))
+            assert not result.errors and len(result.outcomes) == 5
+            writer.write(tmp_path / "streamed.json", result.run_id, "1.2.3")
+        write_plan_file(tmp_path / "whole.json", plan_file_data(session, result, no_prune=False, version="1.2.3"))
+    streamed, whole = (tmp_path / "streamed.json").read_text(), (tmp_path / "whole.json").read_text()
+    assert streamed == whole
+    data = json.loads(streamed)
+    assert [c["name"] for c in data["chatbots"]] == [o.item.name for o in result.outcomes]
+    assert len(data["keys"]) >= 2 and "${secret:" + SECRET_NAME + "}" in streamed and SECRET_VALUE not in streamed
+    assert not (tmp_path / "streamed.json.tmp").exists()
+    secret_scan.record("streamed plan file", streamed)
+
+
+def test_an_interrupted_plan_file_write_leaves_the_old_file(secret_scan: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    from wizsync.engine import run
+    from wizsync.fleet.session import open_session
+    from wizsync.plan.planfile import PlanFileWriter
+    from wizsync.run.plan_run import run_plan
+
+    with EmulatorServer(seed="demo") as emu:
+        secret_scan.register_all(emu.keys)
+        manifest = write_manifest(tmp_path, emu.base_url)
+        for name, value in cli_env(emu.key_env).items():
+            monkeypatch.setenv(name, value)
+        session = open_session(manifest, "production", journal=tmp_path / "j.db")
+        target = tmp_path / "plan.json"
+        target.write_text("the old plan\n")
+        with PlanFileWriter(session, no_prune=False) as writer:
+            result = run(run_plan(session, keep_outcomes=False, plan_file=writer))
+            chunks = writer._chunks
+
+            def broken(run_id: str, version: str) -> Any:
+                it = chunks(run_id, version)
+                yield next(it)
+                yield next(it)
+                raise KeyboardInterrupt  # the operator's ^C half-way through the rows
+
+            monkeypatch.setattr(writer, "_chunks", broken)
+            try:
+                writer.write(target, result.run_id, "1.2.3")
+            except KeyboardInterrupt:
+                pass
+            else:
+                raise AssertionError("the write was not interrupted")
+    assert target.read_text() == "the old plan\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("plan.json")) == ["plan.json"]

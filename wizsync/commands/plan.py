@@ -9,7 +9,7 @@ import click
 from wizsync import __version__
 from wizsync.engine import Transport, run
 from wizsync.run.plan_run import PlanRun, run_plan
-from wizsync.plan.planfile import plan_file_data, write_plan_file
+from wizsync.plan.planfile import PlanFileWriter
 from wizsync.report.errordoc import emit_stream
 from wizsync.report.model import plan_report
 from wizsync.report.jsonout import stream_document
@@ -94,24 +94,30 @@ def plan(
     """
     as_json = as_json or output_format == "json"
     markdown = output_format == "markdown" and not as_json
-    # The JSON and text reports stream from a spool of rows; markdown (bounded to a comment's size)
-    # and --out (the whole plan in one file) take the outcomes.
+    # The JSON and text reports stream from a spool of rows, --out from a spool of plan-file entries;
+    # markdown (bounded to a comment's size) takes the outcomes.
     with user_errors():
         session = open_session(
             manifest_path, environment, select=select, chatbots=chatbots, concurrency=concurrency, journal=journal,
             shard=shard,
             transport=transport,
         )
-        result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color),
-                              repin=parse_repin(session.manifest, repin),
-                              report=None if markdown else ("json" if as_json else "text"),
-                              keep_outcomes=markdown or bool(out_file)))
+    plan_file = PlanFileWriter(session, no_prune=no_prune) if out_file else None
     try:
-        _report(result, session, manifest_path, environment, out_file, no_prune, as_json, markdown, verbose, quiet,
-                no_color)
+        with user_errors():
+            result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color),
+                                  repin=parse_repin(session.manifest, repin),
+                                  report=None if markdown else ("json" if as_json else "text"),
+                                  keep_outcomes=markdown, plan_file=plan_file))
+        try:
+            _report(result, session, manifest_path, environment, out_file, plan_file, as_json, markdown, verbose,
+                    quiet, no_color)
+        finally:
+            if result.spool is not None:
+                result.spool.close()
     finally:
-        if result.spool is not None:
-            result.spool.close()
+        if plan_file is not None:
+            plan_file.close()
     if result.errors:
         sys.exit(1)
     if detailed_exitcode and result.changed:
@@ -119,12 +125,13 @@ def plan(
 
 
 def _report(result: PlanRun, session: Session, manifest_path: str, environment: str, out_file: str | None,
-            no_prune: bool, as_json: bool, markdown: bool, verbose: bool, quiet: bool, no_color: bool) -> None:
-    if out_file:
+            plan_file: PlanFileWriter | None, as_json: bool, markdown: bool, verbose: bool, quiet: bool,
+            no_color: bool) -> None:
+    if out_file and plan_file is not None:
         if result.errors:
             click.echo(f"no plan file written: {len(result.errors)} chatbot(s) could not be planned", err=True)
         else:
-            write_plan_file(out_file, plan_file_data(session, result, no_prune=no_prune, version=__version__))
+            plan_file.write(out_file, result.run_id, __version__)
             click.echo(f"Plan file {out_file}: apply exactly this plan anywhere with `wizsync apply {out_file}`", err=True)
     keys = {label: s for label, s in result.stats.items()}
     if markdown:

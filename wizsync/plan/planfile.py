@@ -16,7 +16,9 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     from ..render.document import RenderedDocument
     from .dryrun import PlanOutcome
 
-__all__ = ["FORMAT", "PlanFile", "PlanFileDocument", "is_plan_file", "load_plan_file", "plan_file_document", "write_plan_file"]
+__all__ = ["FORMAT", "PlanFile", "PlanFileDocument", "PlanFileWriter", "is_plan_file", "load_plan_file",
+           "plan_file_document", "write_plan_file"]
 
 FORMAT = "wizsync.planfile/v1"
 _REF = re.compile(r"\$\{secret:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -206,36 +209,137 @@ def write_plan_file(path: str | os.PathLike[str], data: Mapping[str, Any]) -> No
     os.replace(tmp, path)
 
 
-def plan_file_data(session: Session, plan_run: PlannedRun, *, no_prune: bool, version: str) -> dict[str, Any]:
-    """The plan file of a completed plan run (``plan --out``): nothing in it is a key or a secret value."""
+def _chatbot_entry(session: Session, outcome: PlanOutcome, no_prune: bool) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """One planned chatbot as the file holds it, with its key's label and entry."""
     from ..fleet.load import FleetItem
-    from ..journal import now_rfc3339
     from .dryrun import effective_prune, ops_of
 
-    keys: dict[str, dict[str, Any]] = {}
-    chatbots = []
-    for outcome in plan_run.outcomes:
-        item, result = outcome.item, outcome.result
-        assert result is not None and isinstance(item, FleetItem)  # a plan with errors writes no file
-        target = item.target
-        ref = session.manifest.tenants[target.tenant].keys[target.environment]
-        keys[item.label] = {"env": ref.env, "base_url": session.keys[item.label].base_url}
-        chatbots.append({
-            "name": item.name, "tenant": target.tenant, "environment": target.environment,
-            "chatbot_id": item.chatbot_id, "label": item.label, "prune": effective_prune(item, no_prune),
-            "doc_hash": item.rendered.hash, "revision": result.revision,
-            "ops": [op.model_dump(mode="json") for op in ops_of(result)],
-            **plan_file_document(item.rendered),
-        })
+    item, result = outcome.item, outcome.result
+    assert result is not None and isinstance(item, FleetItem)  # a plan with errors writes no file
+    target = item.target
+    ref = session.manifest.tenants[target.tenant].keys[target.environment]
+    key = {"env": ref.env, "base_url": session.keys[item.label].base_url}
+    entry = {
+        "name": item.name, "tenant": target.tenant, "environment": target.environment,
+        "chatbot_id": item.chatbot_id, "label": item.label, "prune": effective_prune(item, no_prune),
+        "doc_hash": item.rendered.hash, "revision": result.revision,
+        "ops": [op.model_dump(mode="json") for op in ops_of(result)],
+        **plan_file_document(item.rendered),
+    }
+    return item.label, key, entry
+
+
+def _head(session: Session, run_id: str, keys: dict[str, dict[str, Any]], *, no_prune: bool, version: str) -> dict[str, Any]:
+    from ..journal import now_rfc3339
+
     return {
         "format": FORMAT,
         "wizsync_version": version,
         "created_at": now_rfc3339(),
-        "plan_run": plan_run.run_id,
+        "plan_run": run_id,
         "environment": session.environment,
         "protected": bool(session.manifest.environments[session.environment].protected),
         "manifest": {"name": session.manifest_path.name, "hash": session.manifest_hash},
         "options": {**session.selectors, "no_prune": no_prune, "concurrency": session.concurrency},
         "keys": keys,
-        "chatbots": chatbots,
     }
+
+
+def plan_file_data(session: Session, plan_run: PlannedRun, *, no_prune: bool, version: str) -> dict[str, Any]:
+    """The plan file of a completed plan run, whole in memory (:class:`PlanFileWriter` streams the same file)."""
+    keys: dict[str, dict[str, Any]] = {}
+    chatbots = []
+    for outcome in plan_run.outcomes:
+        label, key, entry = _chatbot_entry(session, outcome, no_prune)
+        keys[label] = key
+        chatbots.append(entry)
+    return {**_head(session, plan_run.run_id, keys, no_prune=no_prune, version=version), "chatbots": chatbots}
+
+
+class PlanFileWriter:
+    """``plan --out FILE`` without holding the plan: each chatbot's entry is encoded as its dry-run is
+    recorded, kept in a private temporary SQLite file (mode 0600, unlinked once open where the OS
+    allows it), and written in the fleet's order at the end, with the bytes of
+    ``write_plan_file(path, plan_file_data(...))``. What it holds is what the file holds: secrets
+    as ``${secret:NAME}`` references, keys as variable names.
+    """
+
+    def __init__(self, session: Session, *, no_prune: bool) -> None:
+        self.session, self.no_prune = session, no_prune
+        self._position: dict[str, int] = {}
+        self._keys: dict[str, tuple[int, dict[str, Any]]] = {}  # label -> (first position, key entry)
+        self._pending: list[tuple[int, str]] = []
+        fd, self._path = tempfile.mkstemp(prefix="wizsync-planfile-", suffix=".db")
+        os.close(fd)
+        # A scratch file: the journal holds the plan; an interrupted plan writes no plan file.
+        self._db = sqlite3.connect(self._path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE rows (position INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        try:  # POSIX: the open connection keeps it; nothing is left behind if the process is killed
+            os.unlink(self._path)
+        except OSError:
+            pass  # Windows: removed on close
+
+    def order(self, names: Sequence[str]) -> None:
+        """The fleet's order (the file lists chatbots in it), given before the first outcome."""
+        self._position = {name: i for i, name in enumerate(names)}
+
+    def add(self, outcome: PlanOutcome) -> None:
+        """One recorded dry-run (a failed one is skipped: a plan with errors writes no file)."""
+        position = self._position.get(outcome.item.name)
+        if outcome.result is None or position is None:
+            return
+        label, key, entry = _chatbot_entry(self.session, outcome, self.no_prune)
+        if label not in self._keys or position < self._keys[label][0]:
+            self._keys[label] = (position, key)
+        # Indented as an item of the top-level "chatbots" list (json.dumps's indent is a prefix per level).
+        self._pending.append((position, json.dumps(entry, indent=2, ensure_ascii=True).replace("\n", "\n    ")))
+        if len(self._pending) >= 500:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            with self._db:
+                self._db.executemany("INSERT INTO rows VALUES (?, ?)", self._pending)
+            self._pending.clear()
+
+    def _chunks(self, run_id: str, version: str) -> Iterator[str]:
+        self._flush()
+        keys = {label: key for label, (_, key) in sorted(self._keys.items(), key=lambda kv: kv[1][0])}
+        head = json.dumps(_head(self.session, run_id, keys, no_prune=self.no_prune, version=version),
+                          indent=2, ensure_ascii=True)
+        sep = '[\n    '
+        yield head[:-2] + ',\n  "chatbots": '
+        rows = self._db.execute("SELECT body FROM rows ORDER BY position")
+        for (body,) in rows:
+            yield sep + body
+            sep = ",\n    "
+        yield "[]\n}\n" if sep.startswith("[") else "\n  ]\n}\n"
+
+    def write(self, path: str | os.PathLike[str], run_id: str, version: str) -> None:
+        """Written whole or not at all, like :func:`write_plan_file`."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                for chunk in self._chunks(run_id, version):
+                    f.write(chunk)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        self._db.close()
+        try:
+            os.unlink(self._path)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> PlanFileWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -21,6 +21,7 @@ from ..report.spool import ReportSpool
 
 if TYPE_CHECKING:
     from ..fleet.session import Session
+    from ..plan.planfile import PlanFileWriter
     from ..report.progress import Reporter
     from ..report.summary import Estimate
     from .lifecycle import Lifecycle
@@ -76,8 +77,9 @@ class _PlanRecorder:
     """Each outcome as it lands: its journal row (in chunks), the reporter, the report spool, the
     counts the run's decisions need. The server's answer is dropped once recorded (unless kept)."""
 
-    def __init__(self, life: Lifecycle, reporter: Reporter | None, spool: ReportSpool | None, keep: bool) -> None:
-        self.life, self.reporter, self.spool, self.keep = life, reporter, spool, keep
+    def __init__(self, life: Lifecycle, reporter: Reporter | None, spool: ReportSpool | None, keep: bool,
+                 plan_file: PlanFileWriter | None = None) -> None:
+        self.life, self.reporter, self.spool, self.keep, self.plan_file = life, reporter, spool, keep, plan_file
         self.pending: list[dict[str, Any]] = []
         self.kept: dict[str, PlanOutcome] = {}
         self.errors: dict[str, PlanOutcome] = {}
@@ -103,6 +105,8 @@ class _PlanRecorder:
             self.errors[outcome.item.name] = outcome
         if self.spool is not None:
             self.spool.add(plan_report(outcome))
+        if self.plan_file is not None:
+            self.plan_file.add(outcome)
         if self.keep:
             self.kept[outcome.item.name] = outcome
         if self.reporter is not None:
@@ -120,12 +124,13 @@ def _drain(items: list[FleetItem]) -> Iterator[FleetItem]:
 
 async def run_plan(session: Session, *, no_prune: bool = False, reporter: Reporter | None = None,
                    repin: frozenset[str] = frozenset(), report: str | None = None,
-                   keep_outcomes: bool = True) -> PlanRun:
+                   keep_outcomes: bool = True, plan_file: PlanFileWriter | None = None) -> PlanRun:
     """``wizsync plan``: prove the targets, load the fleet, dry-run every chatbot, journal it as a run of its own.
 
     ``report`` (``"json"``/``"text"``): also spool each chatbot's report row as it lands (``PlanRun.spool``,
     closed by the caller). ``keep_outcomes=False`` keeps no chatbot's result in memory beyond its
-    recording: the memory of a plan then does not grow with the server's answers.
+    recording: the memory of a plan then does not grow with the server's answers. ``plan_file``: each
+    planned chatbot's plan-file entry is also added to it as it lands (``plan --out``).
     """
     from ..journal import RunLock, new_run_id
     from ..manifest import ManifestError
@@ -163,11 +168,13 @@ async def run_plan(session: Session, *, no_prune: bool = False, reporter: Report
                         reporter.message(notice)
                 if report is not None:
                     spool = ReportSpool(report, sorted(forbidden))
-                record = _PlanRecorder(life, reporter, spool, keep_outcomes)
+                record = _PlanRecorder(life, reporter, spool, keep_outcomes, plan_file)
                 for failure in fleet.failed:  # journalled like any failed plan: every chatbot has its row
                     record(PlanOutcome.unloaded(failure))
                 # From here each document lives until its chatbot's dry-run is recorded, no longer.
                 names, todo = [e.name for e in fleet.entries], fleet.fleet
+                if plan_file is not None:
+                    plan_file.order(names)
                 fleet.entries.clear()
                 forget_renders(session.manifest)
                 await plan_fleet(ex, _drain(todo), no_prune=no_prune, on_outcome=record, keep=False)
