@@ -42,3 +42,27 @@ def test_a_large_fleet_is_truncated_under_githubs_limit_with_a_note() -> None:
     assert 0 < shown < 3000 and f"{3000 - shown} more changed chatbot(s)" in text
     # 3000 deletes alone would overflow: as many as fit, and the number left out
     assert "- **and " in text and " more deletes**" in text
+
+
+def _spooled(reports: list, forbidden: list) -> str:
+    from wizsync.report.markdown import render_parts
+    from wizsync.report.spool import MARKDOWN, ReportSpool
+
+    with ReportSpool(MARKDOWN, forbidden) as spool:
+        for r in reversed(reports):  # dry-runs land in any order; the summary's order is the report's
+            spool.add(r)
+        return render_parts(spool.markdown_parts(), environment="production", run_id="r20261201-120000-ab12", keys=KEYS,
+                            estimate=Estimate(requests=10, floor_seconds=1.5), forbidden=forbidden)
+
+
+def test_the_summary_from_spooled_rows_is_the_text_of_the_whole_one() -> None:
+    # `plan --format markdown` renders from a spool of rows, not from every report: same text.
+    assert _spooled(_reports(), [SECRET]) == SNAPSHOT.read_text(encoding="utf-8")
+    base = acme_report()
+    big = [replace(base, name=f"acme-bot-{i:04d}", chatbot_id=f"cb_{i}") for i in range(3000)]
+    big += [replace(base, name=f"acme-bad-{i}", chatbot_id=f"cb_x{i}", error={"code": "not_found", "message": f"no {SECRET}"})
+            for i in range(3)]
+    text = _spooled(big, [SECRET])
+    assert text == render_markdown(big, environment="production", run_id="r20261201-120000-ab12", keys=KEYS,
+                                   estimate=Estimate(requests=10, floor_seconds=1.5), forbidden=[SECRET])
+    assert "**Truncated**" in text and "### Could not be planned (3)" in text and SECRET not in text

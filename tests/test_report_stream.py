@@ -108,3 +108,34 @@ def test_a_plan_keeps_no_server_answer_once_it_is_journaled_and_spooled(secret_s
     finally:
         result.spool.close()
     secret_scan.record("streamed plan", json.dumps(doc))
+
+
+def test_a_markdown_plan_is_the_summary_of_its_reports_and_keeps_no_server_answer(
+        secret_scan: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    from docs_fleet import SECRET_VALUE, wizsync
+    from wizsync.report.markdown import render_markdown, render_parts
+    from wizsync.report.model import plan_report
+    from wizsync.report.spool import MARKDOWN
+
+    with EmulatorServer(seed="demo") as emu:
+        secret_scan.register_all(emu.keys)
+        manifest = write_manifest(tmp_path, emu.base_url)
+        env = cli_env(emu.key_env, NO_COLOR="1")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        session = open_session(manifest, "production", journal=tmp_path / "j.db")
+        result = run(run_plan(session, report=MARKDOWN, keep_outcomes=True))
+        assert result.spool is not None
+        try:
+            kw: dict[str, Any] = dict(environment="production", run_id=result.run_id, keys=result.stats,
+                                      estimate=result.estimate, forbidden=result.forbidden)
+            streamed = render_parts(result.spool.markdown_parts(), **kw)
+            assert streamed == render_markdown([plan_report(o) for o in result.outcomes], **kw)
+        finally:
+            result.spool.close()
+        cli = wizsync(["plan", "wizsync.yaml", "--env", "production", "--format", "markdown"], env, tmp_path)
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.startswith("## wizsync plan: `production`\n\n5 chatbots, ") and "### Changed chatbots" in cli.stdout
+    assert SECRET_VALUE not in streamed + cli.stdout
+    secret_scan.record("markdown plan", streamed)
+    secret_scan.record("markdown cli", cli.stdout + cli.stderr)

@@ -11,9 +11,8 @@ from wizsync.engine import Transport, run
 from wizsync.run.plan_run import PlanRun, run_plan
 from wizsync.plan.planfile import PlanFileWriter
 from wizsync.report.errordoc import emit_stream
-from wizsync.report.model import plan_report
 from wizsync.report.jsonout import stream_document
-from wizsync.report.markdown import render_markdown
+from wizsync.report.markdown import render_parts
 from wizsync.report.summary import print_report
 from wizsync.fleet.pinning import parse_repin
 from wizsync.fleet.session import Session, open_session
@@ -94,8 +93,8 @@ def plan(
     """
     as_json = as_json or output_format == "json"
     markdown = output_format == "markdown" and not as_json
-    # The JSON and text reports stream from a spool of rows, --out from a spool of plan-file entries;
-    # markdown (bounded to a comment's size) takes the outcomes.
+    # Every report streams from a spool of rows (markdown's holds only what the summary can show),
+    # --out from a spool of plan-file entries: no chatbot's result is kept once recorded.
     with user_errors():
         session = open_session(
             manifest_path, environment, select=select, chatbots=chatbots, concurrency=concurrency, journal=journal,
@@ -107,8 +106,8 @@ def plan(
         with user_errors():
             result = run(run_plan(session, no_prune=no_prune, reporter=reporter_for(quiet or as_json, verbose, no_color),
                                   repin=parse_repin(session.manifest, repin),
-                                  report=None if markdown else ("json" if as_json else "text"),
-                                  keep_outcomes=markdown, plan_file=plan_file))
+                                  report="markdown" if markdown else ("json" if as_json else "text"),
+                                  keep_outcomes=False, plan_file=plan_file))
         try:
             _report(result, session, manifest_path, environment, out_file, plan_file, as_json, markdown, verbose,
                     quiet, no_color)
@@ -134,13 +133,12 @@ def _report(result: PlanRun, session: Session, manifest_path: str, environment: 
             plan_file.write(out_file, result.run_id, __version__)
             click.echo(f"Plan file {out_file}: apply exactly this plan anywhere with `wizsync apply {out_file}`", err=True)
     keys = {label: s for label, s in result.stats.items()}
-    if markdown:
-        reports = [plan_report(o) for o in result.outcomes]
-        sys.stdout.write(render_markdown(reports, environment=environment, run_id=result.run_id, keys=keys,
-                                         estimate=result.estimate, forbidden=result.forbidden))
-        return
     spool = result.spool
     assert spool is not None
+    if markdown:
+        sys.stdout.write(render_parts(spool.markdown_parts(), environment=environment, run_id=result.run_id, keys=keys,
+                                      estimate=result.estimate, forbidden=result.forbidden))
+        return
     if as_json:
         extra = {"shard": session.shard.as_json()} if session.shard is not None else {}
         emit_stream(stream_document(

@@ -6,8 +6,10 @@ chatbot_id), one at a time. Only what the closing summary needs stays in
 memory: the running totals and the deletes (every delete is listed anyway).
 
 A row is stored already rendered for the output the command prints: the
-``--json`` entry (:func:`.jsonout.chatbot_entry`) or the diff's styled lines
-(:func:`.diff.diff_segments`), both scrubbed of forbidden values. The file is
+``--json`` entry (:func:`.jsonout.chatbot_entry`), the diff's styled lines
+(:func:`.diff.diff_segments`) or, for ``--format markdown``, a changed chatbot's
+block or a failure's line (only those rows: the summary shows no others), all
+scrubbed of forbidden values. The file is
 a private temporary SQLite database (mode 0600), unlinked once open where the OS allows it,
 else removed on close.
 """
@@ -24,17 +26,21 @@ from typing import Any
 from .diff import Line, diff_segments
 from .jsonout import chatbot_entry
 from .jsontext import indented
+from .markdown import MarkdownParts, chatbot_block, failure_line
 from .model import SUMMARY_KEYS, ChatbotReport
 from .summary import DeleteRef, Totals, list_deletes
 from .values import forbidden_list, scrub
 
-__all__ = ["ReportSpool", "JSON", "TEXT"]
+__all__ = ["ReportSpool", "JSON", "MARKDOWN", "TEXT"]
 
-JSON, TEXT = "json", "text"
+JSON, TEXT, MARKDOWN = "json", "text", "markdown"
+
+_TOTALS = ("chatbots", "chatbots_with_changes", "errors", "failed", *SUMMARY_KEYS)
 
 _SCHEMA = """
 CREATE TABLE rows (tenant TEXT NOT NULL, name TEXT NOT NULL, chatbot_id TEXT NOT NULL,
-                   changed INTEGER NOT NULL, problem INTEGER NOT NULL, body TEXT NOT NULL)
+                   changed INTEGER NOT NULL, problem INTEGER NOT NULL, body TEXT NOT NULL,
+                   size INTEGER NOT NULL)
 """
 
 
@@ -42,7 +48,7 @@ class ReportSpool:
     """Rows of one report (``kind`` JSON or TEXT), streamed back in report order."""
 
     def __init__(self, kind: str, forbidden: Sequence[str] = ()) -> None:
-        if kind not in (JSON, TEXT):
+        if kind not in (JSON, TEXT, MARKDOWN):
             raise ValueError(f"unknown report kind {kind!r}")
         self.kind = kind
         self._fb = forbidden_list(forbidden)
@@ -58,23 +64,36 @@ class ReportSpool:
             os.unlink(self._path)
         except OSError:
             pass  # Windows: removed on close
-        self._pending: list[tuple[str, str, str, int, int, str]] = []
-        self._sums = dict.fromkeys(("chatbots", "chatbots_with_changes", "errors", "failed", *SUMMARY_KEYS), 0)
+        self._pending: list[tuple[str, str, str, int, int, str, int]] = []
+        self._sums = dict.fromkeys(_TOTALS, 0)
+        self._tenants: dict[str, dict[str, int]] = {}
         self._deletes: list[DeleteRef] = []
 
     # -- writing ---------------------------------------------------------------
 
     def add(self, report: ChatbotReport) -> None:
         """One chatbot's row (rendered now, so the caller can drop the report)."""
-        problem = bool(report.error or report.failed is not None or report.state == "failed")
-        if self.kind == JSON:
-            body = self._json_row(report)
+        self._count(report, self._sums)
+        self._count(report, self._tenants.setdefault(report.tenant, dict.fromkeys(_TOTALS, 0)))
+        self._deletes.extend(list_deletes([report]))  # none for a chatbot that could not be planned
+        key = (report.tenant, report.name, report.chatbot_id or "")
+        if self.kind == MARKDOWN:
+            self._markdown_row(report, key)
         else:
-            body = json.dumps(diff_segments(report, self._fb), ensure_ascii=False)
-        self._pending.append((report.tenant, report.name, report.chatbot_id or "", int(report.has_changes), int(problem), body))
-        self._count(report)
+            problem = bool(report.error or report.failed is not None or report.state == "failed")
+            body = self._json_row(report) if self.kind == JSON else json.dumps(diff_segments(report, self._fb), ensure_ascii=False)
+            self._pending.append((*key, int(report.has_changes), int(problem), body, 0))
         if len(self._pending) >= 500:
             self._flush()
+
+    def _markdown_row(self, report: ChatbotReport, key: tuple[str, str, str]) -> None:
+        # Only what the summary can show: a failure's line (problem) or a changed chatbot's block
+        # (changed), kept with its unscrubbed length, which is what the comment's room is measured in.
+        if report.error:
+            self._pending.append((*key, 0, 1, scrub(failure_line(report, self._fb), self._fb), 0))
+        elif report.has_changes:
+            block = chatbot_block(report, self._fb)
+            self._pending.append((*key, 1, 0, scrub(block, self._fb), len(block)))
 
     def _json_row(self, report: ChatbotReport) -> str:
         # Scrubbing walks every value; the encoded text shows whether there is anything to scrub
@@ -85,8 +104,8 @@ class ReportSpool:
             body = indented(scrub(entry, self._fb))
         return body
 
-    def _count(self, report: ChatbotReport) -> None:
-        s = self._sums
+    @staticmethod
+    def _count(report: ChatbotReport, s: dict[str, int]) -> None:
         s["chatbots"] += 1
         if report.error:
             s["errors"] += 1
@@ -96,12 +115,11 @@ class ReportSpool:
         for k, v in (report.counts or {}).items():
             s[k] += v
         s["chatbots_with_changes"] += int(report.has_changes)
-        self._deletes.extend(list_deletes([report]))
 
     def _flush(self) -> None:
         if self._pending:
             with self._db:
-                self._db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?)", self._pending)
+                self._db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending)
             self._pending.clear()
 
     # -- reading ---------------------------------------------------------------
@@ -129,6 +147,17 @@ class ReportSpool:
         sql = "SELECT body FROM rows" + (" WHERE " + " AND ".join(where) if where else "")
         for (body,) in self._db.execute(sql + " ORDER BY tenant, name, chatbot_id"):
             yield body
+
+    def markdown_parts(self) -> MarkdownParts:
+        """MARKDOWN rows: the parts of ``plan --format markdown`` (:func:`.markdown.render_parts`)."""
+        if self.kind != MARKDOWN:
+            raise ValueError("not a markdown report spool")
+        self._flush()
+        order = " ORDER BY tenant, name, chatbot_id"
+        failures = (body for (body,) in self._db.execute("SELECT body FROM rows WHERE problem" + order))
+        blocks = ((size, body) for size, body in self._db.execute("SELECT size, body FROM rows WHERE changed" + order))
+        tenants = {t: Totals(**sums) for t, sums in self._tenants.items()}
+        return MarkdownParts(self.totals, tenants, self.deletes, failures, blocks)
 
     def entries(self) -> Iterator[str]:
         """JSON rows: each chatbot's ``--json`` entry, indented as a top-level value."""

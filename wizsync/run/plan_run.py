@@ -127,7 +127,7 @@ async def run_plan(session: Session, *, no_prune: bool = False, reporter: Report
                    keep_outcomes: bool = True, plan_file: PlanFileWriter | None = None) -> PlanRun:
     """``wizsync plan``: prove the targets, load the fleet, dry-run every chatbot, journal it as a run of its own.
 
-    ``report`` (``"json"``/``"text"``): also spool each chatbot's report row as it lands (``PlanRun.spool``,
+    ``report`` (``"json"``/``"text"``/``"markdown"``): also spool each chatbot's report row as it lands (``PlanRun.spool``,
     closed by the caller). ``keep_outcomes=False`` keeps no chatbot's result in memory beyond its
     recording: the memory of a plan then does not grow with the server's answers. ``plan_file``: each
     planned chatbot's plan-file entry is also added to it as it lands (``plan --out``).
