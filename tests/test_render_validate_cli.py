@@ -138,3 +138,40 @@ def test_validate_offline_makes_no_request_and_check_keys_reports_a_bad_key(tmp_
     assert "tenants.acme.keys.production: tenant 'acme' in 'production': list_chatbots failed: 401" in bad.stderr
     assert bad_key not in bad.stdout + bad.stderr and SECRET not in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+MANY = """\
+version: 1
+environments:
+  staging: {baseUrl: "http://127.0.0.1:9"}
+tenants:
+  acme: {keys: {staging: {env: WIZCHAT_ACME_STAGING_KEY}}, vars: {brand: Zürich}}
+  globex: {keys: {staging: {env: WIZCHAT_GLOBEX_STAGING_KEY}}, vars: {brand: Globex}}
+defaults:
+  source: {file: configs/from-file.yaml}
+chatbots:
+  - {name: one, tenant: acme, ids: {staging: cb_1}}
+  - {name: two, tenant: globex, ids: {staging: cb_2}}
+  - {name: three, tenant: acme, ids: {staging: cb_3}, overrides: {staging: {spec: {core: {temperature: 0.9}}}}}
+"""
+
+
+def test_render_prints_every_document_as_the_one_whole_text_it_used_to_be(tmp_path: Path, secret_scan: Any) -> None:
+    # Documents are printed one at a time (a fleet's output is never held whole): the text must be
+    # exactly the one document (YAML: joined by ---; --json: the array json.dumps makes).
+    write(tmp_path)
+    (tmp_path / "wizsync.yaml").write_text(MANY)
+    as_json = run("render", "wizsync.yaml", "--env", "staging", "--json", cwd=tmp_path, scan=secret_scan)
+    assert as_json.returncode == 0, as_json.stderr
+    items = json.loads(as_json.stdout)
+    assert [i["name"] for i in items] == ["acme/one", "globex/two", "acme/three"]
+    assert as_json.stdout == json.dumps(items, indent=2, ensure_ascii=False) + "\n" and "Zürich" in as_json.stdout
+    as_yaml = run("render", "wizsync.yaml", "--env", "staging", cwd=tmp_path, scan=secret_scan)
+    assert as_yaml.returncode == 0, as_yaml.stderr
+    whole = "---\n".join(
+        f"# chatbot: {i['name']}  tenant: {i['tenant']}  env: staging  id: {i['chatbotId']}\n"
+        f"# source: file  wave: {i['wave']}  {i['hash']}\n"
+        + yaml.dump(i["document"], Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False,
+                    allow_unicode=True, width=100)
+        for i in items)
+    assert as_yaml.stdout == whole
