@@ -47,7 +47,7 @@ import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -176,6 +176,9 @@ class _KeyStats:
     failed: int = 0  # calls that ended in an error
     limiter_wait_seconds: float = 0.0  # time requests spent waiting for a rate token
     latency_seconds: float = 0.0  # sum over requests, send -> response headers
+
+
+_STATS_FIELDS = fields(_KeyStats)
 
 
 @dataclass
@@ -419,6 +422,7 @@ class Executor:
         # A transport given by the caller is used as is (and closed by the caller); the
         # run's own are one per proxy route, nearly always a single one.
         self._networks: dict[str | None, httpx.AsyncBaseTransport] = {}
+        self._routes: dict[str, str | None] = {}  # base URL -> its proxy (None: direct)
         self._tls: ssl.SSLContext | None = None  # built with the first route, shared by all
         for label, spec in keys.items():
             limiter = KeyLimiter(rate_hint=spec.rate_hint, burst_hint=spec.burst_hint, clock=clock,
@@ -433,7 +437,11 @@ class Executor:
         return f"Executor(keys={sorted(self._keys)!r}, concurrency={self.concurrency})"
 
     def _network_for(self, base_url: str, concurrency: int) -> httpx.AsyncBaseTransport:
-        proxy = proxy_for(base_url or DEFAULT_BASE_URL, os.environ)
+        # One route per base URL, not per key: reading the environment's proxies walks every
+        # variable, and a wide fleet's environment holds a key variable per tenant.
+        if base_url not in self._routes:
+            self._routes[base_url] = proxy_for(base_url or DEFAULT_BASE_URL, os.environ)
+        proxy = self._routes[base_url]
         if proxy not in self._networks:
             if self._tls is None:
                 # Building a TLS context loads the CA bundle (~20 ms of CPU): one for the run.
@@ -748,7 +756,8 @@ class Executor:
         """Per-label counters and limiter state, JSON-able (see the report/README for keys)."""
         out: dict[str, dict[str, Any]] = {}
         for label, key in self._keys.items():
-            data = asdict(key.stats)
+            # Field by field, not dataclasses.asdict (it deep-copies): the live view reads every key twice a second.
+            data: dict[str, Any] = {f.name: getattr(key.stats, f.name) for f in _STATS_FIELDS}
             data["responses"] = dict(sorted(data["responses"].items()))
             data["limiter_wait_seconds"] = round(data["limiter_wait_seconds"], 3)
             data["latency_seconds"] = round(data["latency_seconds"], 3)

@@ -255,10 +255,11 @@ async def check_targets(
     check = decide(seen, known, expectations(manifest), repin)
     if not check.ok:
         raise target_pins_error(manifest, check, command=command)
-    for label in sorted(repin - set(seen)):
-        journal.forget_pins(run_id, label)
-    for label, ids in sorted(check.record.items()):
-        env = label.split("/", 1)[1]
-        journal.record_pins(run_id, label, ids, manifest.environments[env].baseUrl, repinned=label in repin)
+    with journal.write():  # one transaction for every key's pins, not one per key
+        for label in sorted(repin - set(seen)):
+            journal.forget_pins(run_id, label)
+        for label, ids in sorted(check.record.items()):
+            env = label.split("/", 1)[1]
+            journal.record_pins(run_id, label, ids, manifest.environments[env].baseUrl, repinned=label in repin)
     check.listings = listings
     return check
