@@ -161,6 +161,34 @@ def test_a_bucket_of_one_is_paced_from_the_send_not_from_the_answer() -> None:
     assert gaps[0] >= 0.2  # never early for the server's count
 
 
+def _send_when_due(limiter: KeyLimiter, clock: FakeClock, *, slot_wait: float = 0.0, rtt: float = 0.02) -> float:
+    """One request on a bucket of one at 5/s: token, ``slot_wait`` for a global slot, send, answer; its send time."""
+    while (wait := limiter.poll()) > 0:
+        clock.advance(wait)
+    ticket = limiter.take()
+    clock.advance(slot_wait)
+    sent = clock()
+    ticket = limiter.sending(ticket)
+    clock.advance(rtt)
+    limiter.on_response(ticket, 200, _headers(1, 0, 0.2))
+    return sent
+
+
+def test_a_wait_for_a_global_slot_is_not_taken_for_a_slow_round_trip() -> None:
+    # A wide fleet's first requests queue for the in-flight cap after their token. The server
+    # counts a request when it arrives, after that wait: timed from the take, the wait would
+    # read as a 0.3 s round trip, and the spread of round trips would keep the key paced from
+    # its answers (every 1/R + round trip) for the next several requests.
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock, probe=1)
+    for _ in range(4):  # the rate (exact from Remaining = Limit - 1) and the round trip are learnt
+        _send_when_due(limiter, clock)
+    _send_when_due(limiter, clock, slot_wait=0.3)
+    sends = [_send_when_due(limiter, clock) for _ in range(4)]
+    gaps = [b - a for a, b in zip(sends, sends[1:])]
+    assert all(0.2 <= g <= 0.2 * 1.02 for g in gaps), gaps
+
+
 def test_a_bucket_of_one_sends_nothing_while_an_answer_is_out() -> None:
     # Two requests in flight on a bucket of one token: the second is refused if the first
     # reaches the server late (a busy client, a slow network), whatever the pace says.

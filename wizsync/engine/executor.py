@@ -6,6 +6,8 @@ Shape of one HTTP request, in order (docs/rate-limits.md, "The shape of one requ
    queue there, so a throttled tenant never delays another;
 2. a slot of the global in-flight cap (``concurrency``, ``slots.Slots``) — taken
    *after* the token, so a task parked on a slow key holds no slot other keys need;
+   the ticket is re-stamped when the slot is won (``KeyLimiter.sending``): the
+   server counts the request from then, not from the take;
 3. send, on the key's own ``httpx.AsyncClient`` whose pool is at least the
    cap: in-flight ≤ pool, so httpx never raises ``PoolTimeout`` however many
    tasks are queued (encode/httpx #1171);
@@ -303,7 +305,7 @@ class _PacedTransport(httpx.AsyncBaseTransport):
             key.limiter.on_failure(ticket)
             raise
         try:
-            return await self._exchange(request, call, ticket)
+            return await self._exchange(request, call, key.limiter.sending(ticket))
         finally:
             ex._slots.release()
 

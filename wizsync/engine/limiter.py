@@ -261,6 +261,16 @@ class KeyLimiter:
         self._sent.append(now)
         return Ticket(self._seq, now)
 
+    def sending(self, ticket: Ticket) -> Ticket:
+        """``ticket`` as of now, when its request leaves (after a wait for a global in-flight slot).
+
+        The server counts a request when it arrives, after that wait: timed from the
+        take, the wait would read as round trip, and the spread of round trips
+        (``_refilled_since_counted``) would keep the key paced from its answers.
+        """
+        now = self._clock()
+        return Ticket(ticket.seq, now) if now > ticket.sent_at else ticket
+
     def on_response(self, ticket: Ticket, status: int, headers: Mapping[str, str]) -> None:
         """The server answered the request ``ticket`` paid for: learn from its headers."""
         now = self._clock()
