@@ -45,11 +45,15 @@ def test_a_large_fleet_is_truncated_under_githubs_limit_with_a_note() -> None:
 
 
 def _spooled(reports: list, forbidden: list) -> str:
+    import random
+
     from wizsync.report.markdown import render_parts
     from wizsync.report.spool import MARKDOWN, ReportSpool
 
+    landed = list(reports)
+    random.Random(14).shuffle(landed)  # dry-runs land in any order; the summary's order is the report's
     with ReportSpool(MARKDOWN, forbidden) as spool:
-        for r in reversed(reports):  # dry-runs land in any order; the summary's order is the report's
+        for r in landed:
             spool.add(r)
         return render_parts(spool.markdown_parts(), environment="production", run_id="r20261201-120000-ab12", keys=KEYS,
                             estimate=Estimate(requests=10, floor_seconds=1.5), forbidden=forbidden)

@@ -7,15 +7,18 @@ memory: the running totals and the deletes (every delete is listed anyway).
 
 A row is stored already rendered for the output the command prints: the
 ``--json`` entry (:func:`.jsonout.chatbot_entry`), the diff's styled lines
-(:func:`.diff.diff_segments`) or, for ``--format markdown``, a changed chatbot's
-block or a failure's line (only those rows: the summary shows no others), all
-scrubbed of forbidden values. The file is
+(:func:`.diff.diff_segments`) or, for ``--format markdown``, a failure's line,
+all scrubbed of forbidden values. The markdown summary shows changed chatbots'
+blocks only while they fit in a comment, so those are kept in memory, and only
+the first ones in report order that can fit: a block that comes after them is
+not even rendered. The file is
 a private temporary SQLite database (mode 0600), unlinked once open where the OS allows it,
 else removed on close.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import sqlite3
@@ -26,7 +29,7 @@ from typing import Any
 from .diff import Line, diff_segments
 from .jsonout import chatbot_entry
 from .jsontext import indented
-from .markdown import MarkdownParts, chatbot_block, failure_line
+from .markdown import GITHUB_COMMENT_LIMIT, MarkdownParts, chatbot_block, failure_line
 from .model import SUMMARY_KEYS, ChatbotReport
 from .summary import DeleteRef, Totals, list_deletes
 from .values import forbidden_list, scrub
@@ -39,15 +42,14 @@ _TOTALS = ("chatbots", "chatbots_with_changes", "errors", "failed", *SUMMARY_KEY
 
 _SCHEMA = """
 CREATE TABLE rows (tenant TEXT NOT NULL, name TEXT NOT NULL, chatbot_id TEXT NOT NULL,
-                   changed INTEGER NOT NULL, problem INTEGER NOT NULL, body TEXT NOT NULL,
-                   size INTEGER NOT NULL)
+                   changed INTEGER NOT NULL, problem INTEGER NOT NULL, body TEXT NOT NULL)
 """
 
 
 class ReportSpool:
     """Rows of one report (``kind`` JSON or TEXT), streamed back in report order."""
 
-    def __init__(self, kind: str, forbidden: Sequence[str] = ()) -> None:
+    def __init__(self, kind: str, forbidden: Sequence[str] = (), *, markdown_limit: int = GITHUB_COMMENT_LIMIT) -> None:
         if kind not in (JSON, TEXT, MARKDOWN):
             raise ValueError(f"unknown report kind {kind!r}")
         self.kind = kind
@@ -64,10 +66,13 @@ class ReportSpool:
             os.unlink(self._path)
         except OSError:
             pass  # Windows: removed on close
-        self._pending: list[tuple[str, str, str, int, int, str, int]] = []
+        self._pending: list[tuple[str, str, str, int, int, str]] = []
         self._sums = dict.fromkeys(_TOTALS, 0)
         self._tenants: dict[str, dict[str, int]] = {}
         self._deletes: list[DeleteRef] = []
+        self._limit = markdown_limit
+        self._blocks: list[tuple[tuple[str, str, str], int, str]] = []  # (key, unscrubbed length, scrubbed text)
+        self._blocks_full = False  # the kept blocks already overflow the comment
 
     # -- writing ---------------------------------------------------------------
 
@@ -82,18 +87,29 @@ class ReportSpool:
         else:
             problem = bool(report.error or report.failed is not None or report.state == "failed")
             body = self._json_row(report) if self.kind == JSON else json.dumps(diff_segments(report, self._fb), ensure_ascii=False)
-            self._pending.append((*key, int(report.has_changes), int(problem), body, 0))
+            self._pending.append((*key, int(report.has_changes), int(problem), body))
         if len(self._pending) >= 500:
             self._flush()
 
     def _markdown_row(self, report: ChatbotReport, key: tuple[str, str, str]) -> None:
-        # Only what the summary can show: a failure's line (problem) or a changed chatbot's block
-        # (changed), kept with its unscrubbed length, which is what the comment's room is measured in.
+        # Only what the summary can show: a failure's line, or a changed chatbot's block kept with
+        # its unscrubbed length (what the comment's room is measured in) while it can still fit.
         if report.error:
-            self._pending.append((*key, 0, 1, scrub(failure_line(report, self._fb), self._fb), 0))
-        elif report.has_changes:
+            self._pending.append((*key, 0, 1, scrub(failure_line(report, self._fb), self._fb)))
+        elif report.has_changes and not (self._blocks_full and key > self._blocks[-1][0]):
             block = chatbot_block(report, self._fb)
-            self._pending.append((*key, 1, 0, scrub(block, self._fb), len(block)))
+            bisect.insort(self._blocks, (key, len(block), scrub(block, self._fb)))
+            self._trim_blocks()
+
+    def _trim_blocks(self) -> None:
+        """Drop the blocks after the first that cannot fit (a summary shows each with 2 newlines)."""
+        size = 0
+        for i, (_, length, _) in enumerate(self._blocks):
+            size += length + 2
+            if size > self._limit:
+                del self._blocks[i + 1:]
+                self._blocks_full = True
+                return
 
     def _json_row(self, report: ChatbotReport) -> str:
         # Scrubbing walks every value; the encoded text shows whether there is anything to scrub
@@ -119,7 +135,7 @@ class ReportSpool:
     def _flush(self) -> None:
         if self._pending:
             with self._db:
-                self._db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending)
+                self._db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?)", self._pending)
             self._pending.clear()
 
     # -- reading ---------------------------------------------------------------
@@ -149,13 +165,14 @@ class ReportSpool:
             yield body
 
     def markdown_parts(self) -> MarkdownParts:
-        """MARKDOWN rows: the parts of ``plan --format markdown`` (:func:`.markdown.render_parts`)."""
+        """MARKDOWN rows: the parts of ``plan --format markdown`` (:func:`.markdown.render_parts`, at a
+        ``limit`` no larger than ``markdown_limit``)."""
         if self.kind != MARKDOWN:
             raise ValueError("not a markdown report spool")
         self._flush()
         order = " ORDER BY tenant, name, chatbot_id"
         failures = (body for (body,) in self._db.execute("SELECT body FROM rows WHERE problem" + order))
-        blocks = ((size, body) for size, body in self._db.execute("SELECT size, body FROM rows WHERE changed" + order))
+        blocks = [(length, text) for _, length, text in self._blocks]
         tenants = {t: Totals(**sums) for t, sums in self._tenants.items()}
         return MarkdownParts(self.totals, tenants, self.deletes, failures, blocks)
 
