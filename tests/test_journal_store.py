@@ -208,6 +208,20 @@ def test_bulk_plan_of_5000_chatbots_commits_in_chunks(journal: Journal) -> None:
     assert items[4321].plan_ops == [{"op": "update", "path": "persona.greeting#4321"}]
 
 
+def test_secret_guard_finds_any_of_many_keys_that_share_a_prefix(tmp_path: Path) -> None:
+    # A wide fleet registers one key per tenant, all alike at the start (not shaped like a
+    # WizChat key here, so only the registered values can catch them).
+    keys = [f"tenant-key-{i:03d}-" + "q" * 12 for i in range(200)]
+    with Journal.open(tmp_path / "j.db") as j:
+        j.forbid(keys)
+        run_id = start(j)
+        for leaked in (keys[0], keys[137], keys[-1]):
+            with pytest.raises(SecretInJournalError):
+                j.event(run_id, "note", text=f"tenant-key-1 then {leaked} at the end")
+        j.event(run_id, "note", text="tenant-key-137-" + "q" * 11)  # one character short: not a key
+        assert len(j.events(run_id, kinds=["note"])) == 1
+
+
 def test_secret_guard_refuses_registered_secret_and_api_keys_without_echo(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     secret = "Sup3r-s3cret-CRM-token"

@@ -36,11 +36,25 @@ class SecretGuard:
 
     def __init__(self) -> None:
         self._forbidden: set[str] = set()
+        # The forbidden values by their first MIN_SECRET_LEN characters: a check looks for each
+        # distinct prefix once, not for every value (a wide fleet's API keys share "wpk_").
+        self._by_prefix: dict[str, list[str]] = {}
 
     def forbid(self, values: Iterable[str | None]) -> None:
         for value in values:
             if isinstance(value, str) and len(value) >= MIN_SECRET_LEN:
-                self._forbidden |= _forms(value)
+                for form in _forms(value) - self._forbidden:
+                    self._forbidden.add(form)
+                    self._by_prefix.setdefault(form[:MIN_SECRET_LEN], []).append(form)
+
+    def _holds_forbidden(self, text: str) -> bool:
+        for prefix, values in self._by_prefix.items():
+            at = text.find(prefix)
+            while at >= 0:
+                if any(text.startswith(v, at) for v in values):
+                    return True
+                at = text.find(prefix, at + 1)
+        return False
 
     def check(self, text: str, where: str) -> None:
         """Raise if ``text`` holds a forbidden value or an API key; ``where`` names the place."""
@@ -49,9 +63,8 @@ class SecretGuard:
                 f"refused to write {where} to the journal: it contains a string shaped like an "
                 "API key (wpk_live_/wpk_test_...); keys must never be journaled"
             )
-        for value in self._forbidden:
-            if value in text:
-                raise SecretInJournalError(
-                    f"refused to write {where} to the journal: it contains the value of a secret "
-                    "(a registered ${secret:...} or API key value); secrets must be masked first"
-                )
+        if self._holds_forbidden(text):
+            raise SecretInJournalError(
+                f"refused to write {where} to the journal: it contains the value of a secret "
+                "(a registered ${secret:...} or API key value); secrets must be masked first"
+            )
