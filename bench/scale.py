@@ -13,6 +13,11 @@
     python bench/scale.py --quick          # 2,000 chatbots, plans of 500/1,000/2,000
     python bench/scale.py --n 20000 --tenants 100 --sizes 5000,10000,20000
     python bench/scale.py --n 50000 --sizes 2000,10000,50000 --plans-only --no-human   # the flat curve
+    python bench/scale.py --n 10000 --sizes 2000,10000 --plans-only --reports markdown,out   # the other outputs
+
+`--reports` picks the plans' outputs: json (`--json`, every size), human (`--quiet`, the largest
+size), markdown (`--format markdown`, every size) and out (`--out plan.json --quiet`, every size,
+the plan file's size in output_mb).
 """
 
 from __future__ import annotations
@@ -31,6 +36,23 @@ import fleetgen  # noqa: E402
 from wizchat_management.emulator import EmulatorProcess  # noqa: E402
 
 
+_REPORT_ARGS = {"json": ["--json"], "human": ["--quiet"], "markdown": ["--format", "markdown"],
+                "out": ["--out", "plan.json", "--quiet"]}
+
+
+def _runs(sizes: list[int], reports: list[str], no_human: bool) -> list[tuple[int, str]]:
+    unknown = sorted(set(reports) - set(_REPORT_ARGS))
+    if unknown:
+        raise SystemExit(f"--reports: unknown {', '.join(unknown)} (choose from {', '.join(_REPORT_ARGS)})")
+    runs = []
+    for mode in (m for m in _REPORT_ARGS if m in reports):
+        if mode == "human":
+            runs += [] if no_human else [(sizes[-1], mode)]
+        else:
+            runs += [(n, mode) for n in sizes]
+    return runs
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -40,6 +62,7 @@ def main() -> int:
     p.add_argument("--json-only", action="store_true")
     p.add_argument("--plans-only", action="store_true", help="skip the offline validate/render rows")
     p.add_argument("--no-human", action="store_true", help="skip the human-report plan at the largest N")
+    p.add_argument("--reports", default="json,human", help="comma-separated: json, human, markdown, out (default json,human)")
     o = p.parse_args()
     o.n = o.n or (2000 if o.quick else 10_000)
     sizes = [int(s) for s in o.sizes.split(",")] if o.sizes else [o.n // 4, o.n // 2, o.n]
@@ -62,23 +85,24 @@ def main() -> int:
         seed = fleetgen.write_seed(work / "seed.json", o.n, o.tenants)
         with EmulatorProcess(["--seed", str(seed)]) as emu:
             env = fleetgen.base_env(emu.key_env)
-            runs = [(n, "--json") for n in sizes] + ([] if o.no_human else [(sizes[-1], "human")])
-            for n, mode in runs:
-                d = work / f"plan-{n}-{mode.strip('-')}"
+            for n, mode in _runs(sizes, o.reports.split(","), o.no_human):
+                d = work / f"plan-{n}-{mode}"
                 m = fleetgen.write_workspace(d, emu.base_url, n, o.tenants)
                 args = ["plan", m.name, "--env", fleetgen.ENV, "--journal", str(d / "journal.db"), "--concurrency", "32"]
-                args += ["--json"] if mode == "--json" else ["--quiet"]
+                args += _REPORT_ARGS[mode]
                 before = emu.stats()
                 res = fleetgen.run_cli(args, cwd=d, env=env)
                 if res.returncode != 0:
                     raise SystemExit(f"plan of {n} failed:\n{res.stderr[-2000:]}")
                 requests = sum(s["requests"] for s in fleetgen.stats_delta(before, emu.stats()).values())
-                plans.append({"chatbots": n, "report": mode.strip("-"), "requests": requests, "wall_s": round(res.wall, 3),
+                output = (d / "plan.json").stat().st_size if mode == "out" else len(res.stdout)
+                plans.append({"chatbots": n, "report": mode, "requests": requests, "wall_s": round(res.wall, 3),
                               "cpu_s": round(res.cpu, 3), "cpu_ms_per_chatbot": round(1000 * res.cpu / n, 3),
-                              "peak_rss_mb": round(res.max_rss_mb, 1), "output_mb": round(len(res.stdout) / 2**20, 2)})
-    json_runs = [r for r in plans if r["report"] == "json"]
-    for a, b in zip(json_runs, json_runs[1:]):
-        b["rss_kb_per_added_chatbot"] = round(1024 * (b["peak_rss_mb"] - a["peak_rss_mb"]) / (b["chatbots"] - a["chatbots"]), 2)
+                              "peak_rss_mb": round(res.max_rss_mb, 1), "output_mb": round(output / 2**20, 2)})
+    for mode in _REPORT_ARGS:
+        same = [r for r in plans if r["report"] == mode]
+        for a, b in zip(same, same[1:]):
+            b["rss_kb_per_added_chatbot"] = round(1024 * (b["peak_rss_mb"] - a["peak_rss_mb"]) / (b["chatbots"] - a["chatbots"]), 2)
     total = sum(r["wall_s"] for r in offline)
     doc = {
         "bench": "scale",
