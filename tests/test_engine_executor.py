@@ -259,6 +259,29 @@ def test_map_keeps_input_order_and_failures_do_not_cancel_others() -> None:
     assert sorted(seen) == sorted(ids)
 
 
+def test_every_key_starts_its_first_call_before_any_key_starts_a_second() -> None:
+    # A wide fleet: each key's extra workers prepare a call (render, build) and then wait for
+    # a token. Started key by key, they would all run before the last key's first call went
+    # out; a key's first dry-run must not wait for the other keys' queued work.
+    api = FakeApi({KEY_A: None, KEY_B: None}, latency=0.001)
+    labels = {"a/p": KEY_A, "b/p": KEY_B, "c/p": KEY_A}
+    started: list[tuple[str, int]] = []
+
+    async def main() -> Any:
+        async with executor(api, labels, concurrency=4) as ex:
+            async def one(item: tuple[str, int]) -> Any:
+                started.append(item)
+                return await ex.call(item[0], get(f"cb_{item[0][0]}{item[1]}"))
+
+            items = [(label, i) for label in labels for i in range(6)]
+            return await ex.map(items, one, key=lambda item: item[0])
+
+    outcomes = run(main())
+    assert all(o.ok for o in outcomes) and len(outcomes) == 18
+    assert [label for label, _ in started[:3]] == list(labels)  # one per key first
+    assert {i for _, i in started[:3]} == {0}  # each key's own order kept
+
+
 def test_2000_queued_calls_never_exceed_the_in_flight_cap() -> None:
     api = FakeApi({KEY_A: None, KEY_B: None}, latency=0.002)
 

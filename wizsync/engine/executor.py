@@ -749,7 +749,11 @@ class Executor:
 
             for queue in queues.values():
                 queue.reverse()  # pop() from the end: input order within a key
-            await asyncio.gather(*(worker(q) for q in queues.values() for _ in range(min(self.concurrency, len(q)))))
+            # Started round the keys: every key's first worker, then every key's second...
+            # Key by key, a key's extra workers (each preparing its call, then waiting for a
+            # token) would run before the next key's first call went out.
+            depth = min(self.concurrency, max(map(len, queues.values()), default=0))
+            await asyncio.gather(*(worker(q) for i in range(depth) for q in queues.values() if i < len(q)))
         return [r for r in results if r is not None]
 
     # -- reporting -----------------------------------------------------------
