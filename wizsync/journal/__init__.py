@@ -17,6 +17,7 @@ Typical use by a command::
 
 Schema: :mod:`wizsync.journal.schema`. Store: :mod:`wizsync.journal.store`.
 Lock: :mod:`wizsync.journal.lock`. Secret guard: :mod:`wizsync.journal.guard`.
+Scratch files for streamed rows (not the journal): :mod:`wizsync.journal.scratch`.
 """
 
 from .errors import (

@@ -16,14 +16,13 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine import KeySpec
+from ..journal.scratch import ScratchDb
 from ..manifest import ManifestError
 from ..render.hashing import document_hash
 from ..render.secrets import SecretRef, SecretText
@@ -269,17 +268,9 @@ class PlanFileWriter:
         self._position: dict[str, int] = {}
         self._keys: dict[str, tuple[int, dict[str, Any]]] = {}  # label -> (first position, key entry)
         self._pending: list[tuple[int, str]] = []
-        fd, self._path = tempfile.mkstemp(prefix="wizsync-planfile-", suffix=".db")
-        os.close(fd)
         # A scratch file: the journal holds the plan; an interrupted plan writes no plan file.
-        self._db = sqlite3.connect(self._path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE rows (position INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-        try:  # POSIX: the open connection keeps it; nothing is left behind if the process is killed
-            os.unlink(self._path)
-        except OSError:
-            pass  # Windows: removed on close
+        self._scratch = ScratchDb("wizsync-planfile-", "CREATE TABLE rows (position INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        self._db = self._scratch.db
 
     def order(self, names: Sequence[str]) -> None:
         """The fleet's order (the file lists chatbots in it), given before the first outcome."""
@@ -332,11 +323,7 @@ class PlanFileWriter:
             raise
 
     def close(self) -> None:
-        self._db.close()
-        try:
-            os.unlink(self._path)
-        except FileNotFoundError:
-            pass
+        self._scratch.close()
 
     def __enter__(self) -> PlanFileWriter:
         return self

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import bisect
 import json
-import os
-import sqlite3
-import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..journal.scratch import ScratchDb
 from .diff import Line, diff_segments
 from .jsonout import chatbot_entry
 from .jsontext import indented
@@ -55,17 +53,9 @@ class ReportSpool:
         self.kind = kind
         self._fb = forbidden_list(forbidden)
         self._encoded = [json.dumps(f, ensure_ascii=True)[1:-1] for f in self._fb]
-        fd, self._path = tempfile.mkstemp(prefix="wizsync-report-", suffix=".db")
-        os.close(fd)
         # A scratch file: nothing here needs to survive a crash (the journal holds the plan).
-        self._db = sqlite3.connect(self._path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute(_SCHEMA)
-        try:  # POSIX: the open connection keeps it; nothing is left behind if the process is killed
-            os.unlink(self._path)
-        except OSError:
-            pass  # Windows: removed on close
+        self._scratch = ScratchDb("wizsync-report-", _SCHEMA)
+        self._db = self._scratch.db
         self._pending: list[tuple[str, str, str, int, int, str]] = []
         self._sums = dict.fromkeys(_TOTALS, 0)
         self._tenants: dict[str, dict[str, int]] = {}
@@ -190,11 +180,7 @@ class ReportSpool:
             yield [[(s, style) for s, style in line] for line in json.loads(body)]
 
     def close(self) -> None:
-        self._db.close()
-        try:
-            os.unlink(self._path)
-        except FileNotFoundError:
-            pass
+        self._scratch.close()
 
     def __enter__(self) -> ReportSpool:
         return self
