@@ -291,3 +291,33 @@ def _plan_against(mode: str, options: dict[str, Any], max_share: float, shared: 
     # wizsync counts what the server counted
     assert sum(k["throttled"] for k in doc["keys"].values()) == total["rateLimited"]
     secret_scan.check()
+
+
+SHARED_TENANTS = ("s1", "s2", "s3", "s4")
+
+
+@pytest.mark.parametrize("mode", ["token-bucket, no headers", "sliding-window, http-date"])
+def test_the_keys_of_one_server_learn_its_limit_together(mode: str, secret_scan: Any, tmp_path: Path) -> None:
+    """Four keys of one server, a limit of its own each, no X-RateLimit-* headers. Alone each key
+    pays two 429s to learn its limit (docs/rate-limits.md); sharing one climb, each pays its first
+    and the climbing key one or two more: so fewer than two per key, over real HTTP."""
+    global TENANTS
+    saved, TENANTS = TENANTS, SHARED_TENANTS
+    try:
+        options, _ = MODES[mode]
+        with EmulatorServer(seed=_fleet_seed(shared_org=False), **options) as emu:
+            secret_scan.register_all(emu.keys)
+            (tmp_path / "bot.yaml").write_text("spec:\n  core: {name: '${chatbot}', temperature: 0.5}\n")
+            (tmp_path / "wizsync.yaml").write_text(_manifest(emu.base_url))
+            proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--journal",
+                                    str(tmp_path / "journal.db")], cwd=tmp_path, env=emu.key_env, timeout=120)
+            stats = emu.stats()
+    finally:
+        TENANTS = saved
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "completed" and len(doc["chatbots"]) == len(SHARED_TENANTS) * PER_TENANT
+    per_key = sorted(k["throttled"] for k in doc["keys"].values())
+    assert sum(per_key) == stats["total"]["rateLimited"]
+    assert all(n >= 1 for n in per_key)  # each key still finds there is a limit
+    assert sum(per_key) <= len(SHARED_TENANTS) + 2, per_key

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from wizsync.engine.grant import MIN_SAMPLE, GrantedRate, climb_estimate, reopened_rate
+from wizsync.engine.grant import HOLD, MIN_SAMPLE, SCOUT_LEASE, GrantedRate, SharedClimb, climb_estimate, reopened_rate
 
 
 @pytest.mark.parametrize(("burst", "elapsed", "expected"), [
@@ -145,7 +145,8 @@ def test_sustained_is_what_the_accepted_requests_prove_the_server_grants() -> No
 def test_a_token_buckets_burst_does_not_carry_the_hold_above_the_rate() -> None:
     """The bench's case (issue 10): a bucket of 2 at 2/s. After the wait the bucket is full,
     so the climb runs past 2/s before its 429 and the last intervals say ~2.6/s. What the
-    accepted requests prove (~1.95/s) brings the hold under the rate: no 429 while holding."""
+    accepted requests prove (~1.95/s) is the lower figure; the higher one is tried for a
+    bucket's worth of requests, draws its 429, and the hold settles under the rate."""
     g = GrantedRate(min_rate=0.5)
     g.on_accepted(0.0)
     g.on_accepted(0.076)
@@ -155,5 +156,112 @@ def test_a_token_buckets_burst_does_not_carry_the_hold_above_the_rate() -> None:
         g.on_accepted(t)
     assert g.recent_pace(5.6) is not None and g.recent_pace(5.6) > 2.5  # the burst carried it
     g.on_throttle(5.609, 5.613)
+    assert g.phase() == "verify"
+    assert g.ceiling is not None and 1.9 <= g.ceiling <= 2.05  # the lower figure
+    assert g.pace(6.0) > 2.4  # the higher one, on trial
+    for t in (6.61, 7.0, 7.4, 7.8, 8.2):
+        g.on_accepted(t)
+    g.on_throttle(8.6, 8.62)  # the bucket's burst is spent: the trial fails
     assert g.phase() == "hold"
-    assert 1.85 <= g.pace(6.0) < 2.0
+    assert 1.85 <= g.pace(9.0) < 2.0
+
+
+def _first_429(g: GrantedRate, reopen_at: float) -> None:
+    """Slow start on a 2/s window: 2 accepted, a 429, the first request after it accepted at ``reopen_at``."""
+    g.on_accepted(0.00)
+    g.on_accepted(0.05)
+    g.on_throttle(0.10, 0.12)
+    g.on_accepted(reopen_at)
+
+
+def _climb_to_429(g: GrantedRate) -> None:
+    for t in (1.52, 2.03, 2.53):
+        g.on_accepted(t)
+    g.on_throttle(2.95, 2.97)
+
+
+def test_keys_of_one_server_share_one_climb() -> None:
+    """The first key out of slow start climbs; the other waits behind it, then holds under what it measured."""
+    shared = SharedClimb()
+    scout, other = GrantedRate(min_rate=0.5, shared=shared), GrantedRate(min_rate=0.5, shared=shared)
+    _first_429(scout, 1.00)
+    _first_429(other, 1.01)
+    assert scout.phase() == other.phase() == "climb"
+    # Behind the scout, and never past what its own allowance coming back said (2 in 1.01 s).
+    assert other.pace(2.5) <= HOLD * 2 / 1.01
+    assert other.pace(2.5) < scout.pace(2.5)
+    _climb_to_429(scout)
+    assert scout.phase() == "hold" and scout.ceiling is not None
+    other.on_accepted(3.0)  # the next answer brings the news
+    assert other.phase() == "hold"
+    assert other.ceiling == scout.ceiling
+    # One climb's 429 for the server: the other key spent only its first.
+    assert scout.snapshot().throttles == 2 and other.snapshot().throttles == 1
+
+
+def test_a_key_whose_first_429_said_otherwise_climbs_alone() -> None:
+    shared = SharedClimb()
+    scout, other = GrantedRate(min_rate=0.5, shared=shared), GrantedRate(min_rate=0.5, shared=shared)
+    _first_429(scout, 1.00)  # 2 in 1 s: starts at 1.8/s
+    _first_429(other, 3.00)  # 2 in 3 s: its limit is not the scout's
+    assert other.pace(9.0) > other.pace(3.0)  # climbing on its own, not waiting
+
+
+def test_a_scout_that_stops_climbing_hands_the_climb_on() -> None:
+    shared = SharedClimb()
+    scout, other = GrantedRate(min_rate=0.5, shared=shared), GrantedRate(min_rate=0.5, shared=shared)
+    _first_429(scout, 1.00)
+    _first_429(other, 1.01)
+    start = other.pace(1.5)
+    t = 1.5
+    while t < 1.0 + SCOUT_LEASE + 1.0:  # the scout sends nothing more (out of work)
+        other.on_accepted(t)
+        t += 0.6
+    assert other.phase() == "climb"
+    assert other.pace(t + 6.0) > 1.5 * start  # its climb, from where it took it over
+
+
+def test_a_key_holding_under_the_scouts_figure_follows_it_down() -> None:
+    shared = SharedClimb()
+    scout, other = GrantedRate(min_rate=0.5, shared=shared), GrantedRate(min_rate=0.5, shared=shared)
+    _first_429(scout, 1.00)
+    _first_429(other, 1.01)
+    _climb_to_429(scout)
+    other.on_accepted(3.0)
+    before = scout.ceiling
+    assert before is not None
+    for t in (3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5):
+        scout.on_accepted(t)
+    scout.on_throttle(7.0, 7.02)  # its ceiling was too high
+    assert scout.ceiling is not None and scout.ceiling < before
+    other.on_accepted(7.1)
+    assert other.ceiling == scout.ceiling
+    # A 429 of its own unlinks it: its ceiling then rests on its own evidence.
+    other.on_throttle(7.5, 7.52)
+    lowered = other.ceiling
+    scout.on_accepted(8.0)
+    other.on_accepted(8.1)
+    assert other.ceiling == lowered
+
+
+def test_a_climb_that_met_a_window_after_a_slow_start_is_not_taken_for_a_burst() -> None:
+    """A 2/s sliding window whose first Retry-After (an HTTP-date, whole seconds) was ~2 s: the climb
+    starts at ~1/s and spends seconds under the rate, so what the accepted requests prove is low
+    (~1.5/s). The pace the last of them held (~2/s) is tried for a bucket's worth of requests and,
+    with no 429, believed."""
+    g = GrantedRate(min_rate=0.5)
+    g.on_accepted(0.0)
+    g.on_accepted(0.0)
+    g.on_throttle(0.02, 0.04)
+    sends = [2.01, 2.765, 3.457, 4.096, 4.689, 5.243, 5.763, 6.281, 6.768]
+    for t in sends:
+        g.on_accepted(t)
+    g.on_throttle(7.229, 7.25)
+    assert g.phase() == "verify"
+    assert g.ceiling is not None and g.ceiling < 1.7  # the lower figure, held meanwhile
+    t = 8.3
+    while g.phase() == "verify":
+        g.on_accepted(t)
+        t += 0.52
+    assert g.phase() == "hold"
+    assert g.ceiling is not None and 1.9 <= g.ceiling <= 2.05

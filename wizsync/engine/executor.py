@@ -57,6 +57,7 @@ import httpx
 
 from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatClient, WizChatApiError, WizChatConnectionError
 
+from .grant import SharedClimb
 from .limiter import KeyLimiter, Ticket
 from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, throttle_delay
 from .transport import Transport, is_read_only, make_network_transport, pacing_headers, proxy_for, read_capped
@@ -426,9 +427,12 @@ class Executor:
         self._networks: dict[str | None, httpx.AsyncBaseTransport] = {}
         self._routes: dict[str, str | None] = {}  # base URL -> its proxy (None: direct)
         self._tls: ssl.SSLContext | None = None  # built with the first route, shared by all
+        # The keys of one server learn a limit it does not announce with one climb between them.
+        climbs: dict[str, SharedClimb] = {}
         for label, spec in keys.items():
             limiter = KeyLimiter(rate_hint=spec.rate_hint, burst_hint=spec.burst_hint, clock=clock,
-                                 on_wait=self._wait_notice(label), probe=PROBE_IN_FLIGHT)
+                                 on_wait=self._wait_notice(label), probe=PROBE_IN_FLIGHT,
+                                 shared=climbs.setdefault(spec.base_url, SharedClimb()))
             key = _Key(label, limiter)
             network = transport if transport is not None else self._network_for(spec.base_url, concurrency)
             key.http = _ApiClient(transport=_PacedTransport(self, key, network), timeout=timeout)
@@ -523,6 +527,11 @@ class Executor:
 
     def _wait_notice(self, label: str) -> Callable[[str, dict[str, Any]], None]:
         def notice(kind: str, detail: dict[str, Any]) -> None:
+            if kind == "paced":  # the log's alone: what a blind key learnt
+                ceiling = detail["ceiling"]
+                _LOG.info("%s: paced blind, %s: %.2f requests/s (ceiling %s)", label, detail["phase"], detail["pace"],
+                          "unknown" if ceiling is None else f"{ceiling:.2f}/s")
+                return
             if kind == "wait_capped":
                 _LOG.warning("%s: the server asked to wait %s s (%s); waiting %s s at most",
                              label, detail["asked"], detail["source"], detail["capped_to"])

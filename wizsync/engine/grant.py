@@ -45,6 +45,13 @@ The pace, per phase:
   its limit): it drops to the geometric mean of the measurement (a lower
   bound) and the pace that was throttled (an upper one).
 
+The keys of one server share their climb (``SharedClimb``): the first key out
+of slow start climbs, the others whose first 429 said the same wait at their
+climb's start pace, and take the rate it measured (its second 429) as their
+own ceiling. One climb's 429 for the server, not one per key: keys of one
+server are nearly always granted alike, and a key that is not finds out at
+its own first 429 in hold (its ceiling drops, as above) or its first probe.
+
 Pure and clock-free: every method takes the time it happens at.
 """
 
@@ -55,7 +62,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["GrantedRate", "GrantSnapshot"]
+__all__ = ["GrantedRate", "GrantSnapshot", "SharedClimb"]
 
 SLOW_START_RATE = 8.0
 SLOW_START_DOUBLING = 2.0
@@ -74,11 +81,26 @@ MIN_SAMPLE = 6
 CLIMB_FLOOR = 0.75
 REOPEN_SHARE = 0.9  # the climb starts this far under what slow start's allowance coming back said
 _SUSTAINED_SPAN = 128  # accepted requests ``sustained`` looks back over
-RECENT = 2  # intervals between the last accepted requests that tell the pace which held
+# Intervals between the last accepted requests that tell the pace which held: at least this many,
+# and at least slow start's burst (a window limiter of L requests refuses the (L+1)-th within its
+# window: over the last L intervals the accepted ones kept to its rate; over fewer they may not).
+RECENT = 2
 _KEEP_SECONDS = 300.0  # accepted send times older than this are forgotten
 _MAX_EXPONENT = 30.0  # 2**30 × the ceiling: unpaced, for all practical purposes
+# Keys whose climbs start within this factor of each other found the same limit at their first 429.
+ALIKE = 1.25
+# A climbing key that has had nothing accepted for this long (out of work, held by a long
+# Retry-After) no longer climbs for the others: the next of them to hear of it climbs instead.
+SCOUT_LEASE = 3.0
+# A key waiting for the scout climbs behind it at this share of the scout's pace, never under its
+# own start and never past HOLD × what its own allowance coming back said (``reopened_rate``): a
+# fixed window refuses a pace over its rate only now and then, and a bucket's burst carries the
+# scout past its rate, so the scout's pace may be well past it; a key paced there would spend its
+# own burst, or be refused, before the scout measures.
+FOLLOW = 0.9
+MAX_VERIFY = 32  # accepted requests a climb's higher figure is held for, at most, before it is believed
 
-Phase = Literal["slow-start", "climb", "hold", "probe"]
+Phase = Literal["slow-start", "climb", "verify", "hold", "probe"]
 
 
 @dataclass(frozen=True)
@@ -125,8 +147,60 @@ def climb_estimate(accepted: int, elapsed: float, burst: int, held: float, start
     return held
 
 
+class SharedClimb:
+    """The climb the blind keys of one server share: one key (the scout) climbs, the rest wait for its measurement.
+
+    Each of a server's keys comes out of slow start knowing little (its first
+    429, docs/rate-limits.md "What learning costs"); only a climb past the rate,
+    which costs a second 429, measures it. Keys of one server are nearly always
+    granted alike, so the first key to leave slow start climbs and the others
+    whose climb would start within ``ALIKE`` of its start hold at theirs (a pace
+    the server has already granted) until it measures; then they hold under
+    that measurement, their own ceiling from then on. A scout that stops
+    climbing without measuring, or has had nothing accepted for
+    ``SCOUT_LEASE`` s, hands the climb to the next key that hears of it.
+    """
+
+    def __init__(self) -> None:
+        self._scout: GrantedRate | None = None
+        self._start = 0.0  # where the scout's climb began (requests/s)
+
+    def join(self, key: GrantedRate, start: float, at: float) -> Literal["scout", "follow", "adopt", "alone"]:
+        """``key``'s climb would start at ``start`` (requests/s), at time ``at``: what it does."""
+        scout = self._scout
+        if scout is not None and scout is not key and self._alive(scout, at):
+            if max(start, self._start) > ALIKE * min(start, self._start):
+                return "alone"  # its first 429 said otherwise: its limit is its own
+            return "follow" if scout.phase() == "climb" else "adopt"
+        self._scout, self._start = key, start
+        return "scout"
+
+    def _alive(self, scout: GrantedRate, at: float) -> bool:
+        if scout.phase() != "climb":
+            return scout.ceiling is not None and scout.measured_climb  # done: its figure stands
+        last = scout.last_accepted()
+        return last is not None and at - last <= SCOUT_LEASE
+
+    def pace(self, now: float | None) -> float | None:
+        """The scout's pace while it climbs."""
+        scout = self._scout
+        return scout.pace(now) if scout is not None and scout.phase() == "climb" else None
+
+    def trial(self) -> float | None:
+        """The higher figure the scout is verifying, if it is."""
+        scout = self._scout
+        return scout.verifying if scout is not None else None
+
+    def ceiling(self) -> float | None:
+        """What the scout measured (its ceiling now), once its climb is over."""
+        scout = self._scout
+        if scout is None or scout.phase() == "climb" or not scout.measured_climb:
+            return None
+        return scout.ceiling
+
+
 class GrantedRate:
-    def __init__(self, *, min_rate: float, ceiling: float | None = None) -> None:
+    def __init__(self, *, min_rate: float, ceiling: float | None = None, shared: SharedClimb | None = None) -> None:
         self._min_rate = min_rate
         self._accepted: list[float] = []  # send times of accepted requests, sorted
         self._ceiling = ceiling
@@ -141,22 +215,48 @@ class GrantedRate:
         self._first: float | None = None  # send time of the first request accepted at all
         self._burst = 0  # requests sent before the first 429 and accepted (some answered after it)
         self._started = True  # the episode's first request sent after its 429 was accepted
+        self._shared = shared
+        self._follows = False  # climbing behind another key of the server until it measures
+        self._linked = False  # holding under that key's ceiling, until a 429 of our own
+        self._reopen = 0.0  # what slow start's allowance coming back said (reopened_rate)
+        self._climb_from: float | None = None  # when the climb's time-based doubling counts from
+        self.measured_climb = False  # a climb of this key's own ended in a measurement
+        # After a climb whose two figures disagree: (the higher one, accepted requests to hold it for).
+        self._verify: tuple[float, int] | None = None
 
     @property
     def ceiling(self) -> float | None:
         return self._ceiling
 
+    @property
+    def verifying(self) -> float | None:
+        """The higher of a climb's two figures, while it is on trial."""
+        return self._verify[0] if self._verify is not None else None
+
     def _over(self, now: float | None) -> float:
         over = max(0.0, self._n - self._hold) / self._doubling
-        if self._climbing and now is not None and self._throttles:
+        if self._climbing and now is not None and self._climb_from is not None:
             # A slow server would make a climb counted in requests slow in time too.
-            over = max(over, (now - self._throttles[-1]) / CLIMB_SECONDS)
+            over = max(over, (now - self._climb_from) / CLIMB_SECONDS)
         return min(over, _MAX_EXPONENT)
 
     def pace(self, now: float | None = None) -> float:
         if self._ceiling is None:
             return SLOW_START_RATE * math.pow(2.0, min(self._n / SLOW_START_DOUBLING, _MAX_EXPONENT))
+        if self._verify is not None:
+            return max(self._min_rate, HOLD * self._verify[0])
+        if self._follows:
+            scout = self._shared.pace(now) if self._shared is not None else None
+            behind = min(FOLLOW * scout, HOLD * self._reopen) if scout is not None else 0.0
+            return max(self._min_rate, self._ceiling, behind)
         factor = 1.0 if self._climbing else HOLD
+        if self._linked and self._shared is not None:
+            trial = self._shared.trial()
+            if trial is not None and trial > self._ceiling:
+                # The scout tries the higher figure: halfway there (geometrically) meanwhile. A bucket
+                # at the lower one refuses the scout first, and a key this far behind has spent
+                # half as much of its burst by then.
+                return max(self._min_rate, HOLD * math.sqrt(self._ceiling * trial))
         return max(self._min_rate, self._ceiling * factor * math.pow(2.0, self._over(now)))
 
     def in_flight_cap(self) -> int | None:
@@ -173,6 +273,8 @@ class GrantedRate:
             return "slow-start"
         if self._climbing:
             return "climb"
+        if self._verify is not None:
+            return "verify"
         return "probe" if self._n > self._hold else "hold"
 
     def on_accepted(self, sent_at: float) -> None:
@@ -187,6 +289,18 @@ class GrantedRate:
             if self._climbing and len(self._throttles) == 1:
                 self._reopened(sent_at)
         self._n += 1
+        if self._verify is not None and self._n >= self._verify[1]:
+            # The higher figure held as long as a bucket at the lower one would have taken to
+            # refuse it: the climb was a window limiter's, and its pace the rate.
+            self._ceiling, self._verify = self._verify[0], None
+            self._hold, self._n = MIN_HOLD, 0
+        if self._follows:
+            self._follow(sent_at)
+        elif self._linked and self._shared is not None:
+            # The scout's ceiling moves on its evidence (a 429 in hold, a probe): ours with it.
+            shared = self._shared.ceiling()
+            if shared is not None:
+                self._ceiling = max(self._min_rate, shared)
         if len(self._accepted) > 4096 or self._accepted[0] < sent_at - _KEEP_SECONDS:
             cut = bisect.bisect_left(self._accepted, sent_at - _KEEP_SECONDS)
             del self._accepted[: max(cut, len(self._accepted) - 4096)]
@@ -197,6 +311,28 @@ class GrantedRate:
         reopen = reopened_rate(self._burst, sent_at - self._first) if self._first is not None else None
         if reopen is not None and self._ceiling is not None:
             self._ceiling = max(self._ceiling, REOPEN_SHARE * reopen)
+            self._reopen = reopen
+        if self._shared is not None and self._ceiling is not None:
+            self._act(self._shared.join(self, self._ceiling, sent_at), sent_at)
+
+    def _follow(self, sent_at: float) -> None:
+        """Waiting for the scout: has it measured, or stopped climbing for us?"""
+        assert self._shared is not None and self._ceiling is not None
+        self._act(self._shared.join(self, self._ceiling, sent_at), sent_at)
+
+    def _act(self, verdict: str, sent_at: float) -> None:
+        shared = self._shared.ceiling() if self._shared is not None else None
+        if verdict == "adopt" and shared is not None:
+            # The server's rate as another key measured it: hold under it, as after a climb of our own.
+            self._ceiling = max(self._min_rate, shared)
+            self._climbing, self._follows, self._linked = False, False, True
+            self._hold, self._doubling, self._n = MIN_HOLD, PROBE_DOUBLING, 0
+        elif verdict == "follow":
+            self._follows = True
+        elif self._follows:
+            # The climb is ours now (or our own): it starts here, not at our 429.
+            self._follows = False
+            self._climb_from, self._n = sent_at, 0
 
     def _count(self, start: float, end: float) -> int:
         """Accepted requests sent in (start, end]."""
@@ -240,12 +376,16 @@ class GrantedRate:
                     best = rate if best is None or rate > best else best
         return best
 
+    def last_accepted(self) -> float | None:
+        """Send time of the newest accepted request."""
+        return self._accepted[-1] if self._accepted else None
+
     def recent_pace(self, sent_at: float) -> float | None:
         """The pace the last few accepted requests before ``sent_at`` held (since the last 429)."""
         start = self._starts[-1] if self._starts else -math.inf
         lo = bisect.bisect_left(self._accepted, start)
         hi = bisect.bisect_right(self._accepted, sent_at)
-        last = self._accepted[lo:hi][-(RECENT + 1):]
+        last = self._accepted[lo:hi][-(max(RECENT, self._burst) + 1):]
         if len(last) < 3 or last[-1] <= last[0]:
             return None
         return (len(last) - 1) / (last[-1] - last[0])
@@ -254,12 +394,19 @@ class GrantedRate:
         """A 429 (or 503 + Retry-After) for a request sent at ``sent_at`` began a new episode."""
         self._episodes += 1
         phase, pace, n = self.phase(), self.pace(now), self._n
+        # A 429 of our own: from here on the ceiling rests on this key's evidence.
+        self._follows = self._linked = False
         if self._ceiling is None:
             # Slow start overshot: the accepted rate over the last second bounds
             # the grant from above (the burst is in it); climb from half of it.
             recent = self._count(sent_at - 1.0, sent_at)
             self._ceiling = max(self._min_rate, 0.5 * recent)
             self._climbing, self._hold, self._doubling = True, 0, CLIMB_DOUBLING
+            self._climb_from = sent_at
+        elif phase == "verify":
+            # The higher figure drew a 429: a token bucket's burst had carried the climb. The lower stands.
+            self._verify = None
+            self._hold, self._doubling = MIN_HOLD, PROBE_DOUBLING
         elif n == 0 and self._throttles:
             # Nothing accepted since the last 429: the allowance is still used up
             # (a window not yet over). No news about the rate; wait longer.
@@ -268,6 +415,7 @@ class GrantedRate:
         else:
             ceiling = self._hold_ceiling(sent_at, pace) if phase == "hold" else self._probe_ceiling(phase, sent_at, pace)
             self._ceiling = max(self._min_rate, ceiling)
+            self.measured_climb = self.measured_climb or phase == "climb"
             self._climbing, self._doubling = False, PROBE_DOUBLING
         self._throttles = [*self._throttles[-7:], sent_at]
         self._started = False
@@ -290,8 +438,10 @@ class GrantedRate:
         if phase == "climb" and held is not None and self._starts and self._throttles:
             start = self._starts[-1]
             accepted = self._count(start, sent_at) + 1  # the one at ``start`` included
-            start_pace = old * 2.0 ** min((start - self._throttles[-1]) / CLIMB_SECONDS, _MAX_EXPONENT)
-            ceiling = climb_estimate(accepted, sent_at - start, self._burst, min(held, reached), start_pace)
+            since = start - (self._climb_from if self._climb_from is not None else self._throttles[-1])
+            start_pace = old * 2.0 ** min(max(0.0, since) / CLIMB_SECONDS, _MAX_EXPONENT)
+            high = min(held, reached)
+            ceiling = climb_estimate(accepted, sent_at - start, self._burst, high, start_pace)
             sustained = self.sustained(sent_at)
             if sustained is not None and accepted >= MIN_SAMPLE + self._burst:
                 # A long climb's figure is lowered toward what the accepted requests prove (a
@@ -299,6 +449,16 @@ class GrantedRate:
                 # is low by whatever allowance went unused while we waited or climbed. (A short
                 # climb, which a window limiter ends, proves too little to lower it.)
                 ceiling = min(ceiling, max(sustained / HOLD, CLIMB_FLOOR * ceiling))
+            if high > CONFIRM * ceiling:
+                # Both fit the evidence: a bucket whose burst carried the climb past its rate (the
+                # lower figure), or a window limiter the climb met where the key had been sending
+                # under the rate (the pace the last accepted requests held; what a window grants
+                # and nobody uses is lost, so the bounds are low). Hold the higher for as many
+                # requests as a bucket at the lower would take to refuse it (its burst spent at the
+                # difference): no 429 means it was the rate. A 429 costs one more, and only
+                # the scout's climb pays it for the server's other keys (``SharedClimb``).
+                span = math.ceil(max(1, self._burst) * high / (high - ceiling)) + 1
+                self._verify = (high, min(MAX_VERIFY, span))
         else:
             ceiling = max(measured or 0.0, math.sqrt(old * max(old, reached)))
         if phase == "climb" or (measured is not None and measured > CONFIRM * old):

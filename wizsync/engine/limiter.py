@@ -43,13 +43,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .grant import GrantedRate
+from .grant import GrantedRate, SharedClimb
 from .retry import MAX_SERVER_WAIT
 
 __all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait", "floor_seconds"]
 
-#: ``on_wait(kind, detail)``: kind ``waiting`` (detail: reason, seconds) or
-#: ``wait_capped`` (detail: source, asked, capped_to).
+#: ``on_wait(kind, detail)``: kind ``waiting`` (detail: reason, seconds),
+#: ``wait_capped`` (detail: source, asked, capped_to) or, for a key paced blind,
+#: ``paced`` (detail: phase, ceiling, pace) when its phase changes.
 OnWait = Callable[[str, "dict[str, Any]"], None]
 
 # botocore/retries/adaptive.py + cubic.py
@@ -141,8 +142,10 @@ class KeyLimiter:
         min_rate: float = MIN_RATE,
         max_wait: float = MAX_SERVER_WAIT,
         on_wait: OnWait | None = None,
+        shared: SharedClimb | None = None,
     ) -> None:
         self._clock = clock
+        self._shared = shared  # the climb this key's server's blind keys share (grant.SharedClimb)
         self._max_wait = max_wait
         self._on_wait = on_wait
         self._cap_noticed: dict[str, tuple[float, float]] = {}  # source -> (asked, when)
@@ -314,21 +317,30 @@ class KeyLimiter:
 
     def _on_blind_answer(self, now: float, ticket: Ticket, throttled: bool) -> None:
         """An answer while the rate is learnt blind: a 429 slows down (once per slow-down), anything else counts as accepted."""
-        assert self._blind is not None
+        blind = self._blind
+        assert blind is not None
+        before = (blind.phase(), blind.ceiling)
         if not throttled:
-            self._blind.on_accepted(ticket.sent_at)
+            blind.on_accepted(ticket.sent_at)
         elif ticket.seq > self._blind_seq:  # sent after the last slow-down: news
             self._refill(now)
-            self._blind.on_throttle(ticket.sent_at, now)
+            blind.on_throttle(ticket.sent_at, now)
             self._blind_seq = self._seq
             self._stamp = max(self._stamp, now)
             self._tokens = min(self._tokens, 0.0)
+        phase = blind.phase()
+        if phase != before[0] and phase != "probe":
+            # What the key learnt, for the log: an operator (and a bench) can see each key's limit.
+            self._notify("paced", {"phase": phase, "ceiling": blind.ceiling, "pace": blind.pace(now)})
 
     def _start_blind(self, now: float, ceiling: float | None = None) -> None:
         """The server answered without X-RateLimit-* (or they proved wrong): learn its rate from what it does."""
         self._refill(now)
         self._no_headers = True
-        self._blind = GrantedRate(min_rate=self._min_rate, ceiling=ceiling if ceiling is not None else self._server_rate)
+        ceiling = ceiling if ceiling is not None else self._server_rate
+        # A key with a rate of its own to start from (a hint, headers that proved wrong) climbs alone.
+        shared = self._shared if ceiling is None else None
+        self._blind = GrantedRate(min_rate=self._min_rate, ceiling=ceiling, shared=shared)
         self._cubic = None
         # Requests still in flight spend first; then one at a time at the learnt pace.
         self._tokens = min(self._tokens, 1.0) - self._in_flight if self._metered else 1.0 - self._in_flight
