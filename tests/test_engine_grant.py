@@ -265,3 +265,16 @@ def test_a_climb_that_met_a_window_after_a_slow_start_is_not_taken_for_a_burst()
         t += 0.52
     assert g.phase() == "hold"
     assert g.ceiling is not None and 1.9 <= g.ceiling <= 2.05
+
+
+def test_a_bare_429_that_ends_slow_start_waits_out_a_window_of_a_second() -> None:
+    """A 2/s fixed window: 4 accepted in the last second tell a climb from 2/s, whose 1/rate (0.5 s)
+    would retry inside the window that refused, drawing a second 429. The first wait is a second."""
+    g = GrantedRate(min_rate=0.5)
+    for t in (0.0, 0.1, 0.2, 0.3):
+        g.on_accepted(t)
+    g.on_throttle(0.4, 0.42)
+    assert g.ceiling == pytest.approx(2.0)
+    assert g.wait_hint() == pytest.approx(1.0)
+    g.on_accepted(1.45)  # the window reopened: later bare 429s wait one request's worth
+    assert g.wait_hint() == pytest.approx(1 / g.ceiling)

@@ -28,6 +28,12 @@ The pace, per phase:
   a window limiter pins (it refuses within a window of going faster), tempered
   by the accepted count net of the burst where the climb never ran below it
   (a token bucket's burst carries a climb past the rate);
+- where the pace the last accepted requests held is still well over that
+  figure, both fit (a bucket's burst carried the climb; or a window met
+  after the climb had been sending under the rate, whose unused allowance
+  is lost), so *verify*: the lower figure is the ceiling while the higher is
+  paced for as many requests as a bucket at the lower would take to refuse
+  it; no 429 and the higher is the ceiling;
 - then *hold* at ``HOLD`` × the ceiling, a little under it: a window
   limiter (fixed or sliding) carries nothing over, so any pace above its
   rate draws 429s at once, and each one costs the whole key the
@@ -98,6 +104,7 @@ SCOUT_LEASE = 3.0
 # scout past its rate, so the scout's pace may be well past it; a key paced there would spend its
 # own burst, or be refused, before the scout measures.
 FOLLOW = 0.9
+FIRST_BARE_WAIT = 1.0  # seconds a bare 429 that ends slow start waits, at least
 MAX_VERIFY = 32  # accepted requests a climb's higher figure is held for, at most, before it is believed
 
 Phase = Literal["slow-start", "climb", "verify", "hold", "probe"]
@@ -186,11 +193,6 @@ class SharedClimb:
         scout = self._scout
         return scout.pace(now) if scout is not None and scout.phase() == "climb" else None
 
-    def trial(self) -> float | None:
-        """The higher figure the scout is verifying, if it is."""
-        scout = self._scout
-        return scout.verifying if scout is not None else None
-
     def ceiling(self) -> float | None:
         """What the scout measured (its ceiling now), once its climb is over."""
         scout = self._scout
@@ -228,11 +230,6 @@ class GrantedRate:
     def ceiling(self) -> float | None:
         return self._ceiling
 
-    @property
-    def verifying(self) -> float | None:
-        """The higher of a climb's two figures, while it is on trial."""
-        return self._verify[0] if self._verify is not None else None
-
     def _over(self, now: float | None) -> float:
         over = max(0.0, self._n - self._hold) / self._doubling
         if self._climbing and now is not None and self._climb_from is not None:
@@ -250,13 +247,6 @@ class GrantedRate:
             behind = min(FOLLOW * scout, HOLD * self._reopen) if scout is not None else 0.0
             return max(self._min_rate, self._ceiling, behind)
         factor = 1.0 if self._climbing else HOLD
-        if self._linked and self._shared is not None:
-            trial = self._shared.trial()
-            if trial is not None and trial > self._ceiling:
-                # The scout tries the higher figure: halfway there (geometrically) meanwhile. A bucket
-                # at the lower one refuses the scout first, and a key this far behind has spent
-                # half as much of its burst by then.
-                return max(self._min_rate, HOLD * math.sqrt(self._ceiling * trial))
         return max(self._min_rate, self._ceiling * factor * math.pow(2.0, self._over(now)))
 
     def in_flight_cap(self) -> int | None:
@@ -472,7 +462,13 @@ class GrantedRate:
         if self._ceiling is None:
             return None
         # One request's allowance; doubled for each 429 in a row that found it still closed.
-        return 2.0 ** min(self._closed, 8) / max(self._min_rate, self._ceiling)
+        wait = 2.0 ** min(self._closed, 8) / max(self._min_rate, self._ceiling)
+        if self._climbing and len(self._throttles) == 1 and not self._started:
+            # Slow start's 429, nothing accepted since: a limit per second is the commonest kind, and
+            # its window may have just begun; retrying within it draws a second 429 on every key (a
+            # bucket loses at most a second, once).
+            wait = max(wait, FIRST_BARE_WAIT)
+        return wait
 
     def snapshot(self) -> GrantSnapshot:
         return GrantSnapshot(
