@@ -278,3 +278,17 @@ def test_a_bare_429_that_ends_slow_start_waits_out_a_window_of_a_second() -> Non
     assert g.wait_hint() == pytest.approx(1.0)
     g.on_accepted(1.45)  # the window reopened: later bare 429s wait one request's worth
     assert g.wait_hint() == pytest.approx(1 / g.ceiling)
+
+
+def test_a_429_before_anything_is_accepted_does_not_fail_the_trial() -> None:
+    """Right after the climb's 429 a window may still be closed: that 429 says nothing of the higher figure."""
+    g = GrantedRate(min_rate=0.5)
+    g.on_accepted(0.0)
+    g.on_accepted(0.0)
+    g.on_throttle(0.02, 0.04)
+    for t in [2.01, 2.765, 3.457, 4.096, 4.689, 5.243, 5.763, 6.281, 6.768]:
+        g.on_accepted(t)
+    g.on_throttle(7.229, 7.25)
+    assert g.phase() == "verify"
+    g.on_throttle(7.6, 7.62)  # sent before the window reopened
+    assert g.phase() == "verify"

@@ -52,9 +52,9 @@ The pace, per phase:
   bound) and the pace that was throttled (an upper one).
 
 The keys of one server share their climb (``SharedClimb``): the first key out
-of slow start climbs, the others whose first 429 said the same wait at their
-climb's start pace, and take the rate it measured (its second 429) as their
-own ceiling. One climb's 429 for the server, not one per key: keys of one
+of slow start climbs, the others whose first 429 said the same trail it (under
+its pace and under what their own allowance coming back said), and take the
+rate it measured (its second 429) as their own ceiling. One climb's 429 for the server, not one per key: keys of one
 server are nearly always granted alike, and a key that is not finds out at
 its own first 429 in hold (its ceiling drops, as above) or its first probe.
 
@@ -161,9 +161,9 @@ class SharedClimb:
     429, docs/rate-limits.md "What learning costs"); only a climb past the rate,
     which costs a second 429, measures it. Keys of one server are nearly always
     granted alike, so the first key to leave slow start climbs and the others
-    whose climb would start within ``ALIKE`` of its start hold at theirs (a pace
-    the server has already granted) until it measures; then they hold under
-    that measurement, their own ceiling from then on. A scout that stops
+    whose climb would start within ``ALIKE`` of its start trail it (``FOLLOW``)
+    until it measures; then they hold under that measurement and follow it as
+    it moves, until a 429 of their own. A scout that stops
     climbing without measuring, or has had nothing accepted for
     ``SCOUT_LEASE`` s, hands the climb to the next key that hears of it.
     """
@@ -384,6 +384,11 @@ class GrantedRate:
         """A 429 (or 503 + Retry-After) for a request sent at ``sent_at`` began a new episode."""
         self._episodes += 1
         phase, pace, n = self.phase(), self.pace(now), self._n
+        if self._ceiling is not None and n == 0 and self._throttles:
+            # Nothing accepted since the last 429: the allowance is still used up
+            # (a window not yet over). No news about the rate; wait longer.
+            self._closed += 1
+            return
         # A 429 of our own: from here on the ceiling rests on this key's evidence.
         self._follows = self._linked = False
         if self._ceiling is None:
@@ -397,11 +402,6 @@ class GrantedRate:
             # The higher figure drew a 429: a token bucket's burst had carried the climb. The lower stands.
             self._verify = None
             self._hold, self._doubling = MIN_HOLD, PROBE_DOUBLING
-        elif n == 0 and self._throttles:
-            # Nothing accepted since the last 429: the allowance is still used up
-            # (a window not yet over). No news about the rate; wait longer.
-            self._closed += 1
-            return
         else:
             ceiling = self._hold_ceiling(sent_at, pace) if phase == "hold" else self._probe_ceiling(phase, sent_at, pace)
             self._ceiling = max(self._min_rate, ceiling)
