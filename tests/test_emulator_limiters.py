@@ -300,7 +300,7 @@ SHARED_TENANTS = ("s1", "s2", "s3", "s4")
 def test_the_keys_of_one_server_learn_its_limit_together(mode: str, secret_scan: Any, tmp_path: Path) -> None:
     """Four keys of one server, a limit of its own each, no X-RateLimit-* headers. Alone each key
     pays two 429s to learn its limit (docs/rate-limits.md); sharing one climb, each pays its first
-    and the climbing key one or two more: so fewer than two per key, over real HTTP."""
+    and the climbing key one or two more: fewer than two per key, over real HTTP."""
     global TENANTS
     saved, TENANTS = TENANTS, SHARED_TENANTS
     try:
@@ -320,4 +320,6 @@ def test_the_keys_of_one_server_learn_its_limit_together(mode: str, secret_scan:
     per_key = sorted(k["throttled"] for k in doc["keys"].values())
     assert sum(per_key) == stats["total"]["rateLimited"]
     assert all(n >= 1 for n in per_key)  # each key still finds there is a limit
-    assert sum(per_key) <= len(SHARED_TENANTS) + 2, per_key
+    # Alone, two each at least; shared, one each and one or two more on the climbing key. Fewer
+    # than two per key is the claim; the margin is for a loaded machine's jitter.
+    assert sum(per_key) < 2 * len(SHARED_TENANTS), per_key
