@@ -102,7 +102,7 @@ class LimiterSnapshot:
     blocked_for: float
     recovering: bool  # a 429 lowered the rate and it has not climbed back yet
     # How the rate is known: "headers", "hint", "probing" (nothing known yet), or
-    # blind learning's phase ("slow-start", "climb", "hold", "probe").
+    # blind learning's phase ("slow-start", "climb", "verify", "hold", "probe").
     mode: str = "probing"
     # Why the key sends nothing right now ("retry-after", "backoff", "rate"), or None.
     waiting: str | None = None
