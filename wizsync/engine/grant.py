@@ -285,7 +285,7 @@ class GrantedRate:
             self._ceiling, self._verify = self._verify[0], None
             self._hold, self._n = MIN_HOLD, 0
         if self._follows:
-            self._follow(sent_at)
+            self._join(sent_at)  # has the scout measured, or stopped climbing for us?
         elif self._linked and self._shared is not None:
             # The scout's ceiling moves on its evidence (a 429 in hold, a probe): ours with it.
             shared = self._shared.ceiling()
@@ -303,15 +303,13 @@ class GrantedRate:
             self._ceiling = max(self._ceiling, REOPEN_SHARE * reopen)
             self._reopen = reopen
         if self._shared is not None and self._ceiling is not None:
-            self._act(self._shared.join(self, self._ceiling, sent_at), sent_at)
+            self._join(sent_at)
 
-    def _follow(self, sent_at: float) -> None:
-        """Waiting for the scout: has it measured, or stopped climbing for us?"""
+    def _join(self, sent_at: float) -> None:
+        """Ask the server's shared climb what to do (out of slow start, then while following the scout)."""
         assert self._shared is not None and self._ceiling is not None
-        self._act(self._shared.join(self, self._ceiling, sent_at), sent_at)
-
-    def _act(self, verdict: str, sent_at: float) -> None:
-        shared = self._shared.ceiling() if self._shared is not None else None
+        verdict = self._shared.join(self, self._ceiling, sent_at)
+        shared = self._shared.ceiling()
         if verdict == "adopt" and shared is not None:
             # The server's rate as another key measured it: hold under it, as after a climb of our own.
             self._ceiling = max(self._min_rate, shared)
