@@ -211,7 +211,13 @@ class BaseClient:
             )
 
     @staticmethod
+    def _page_params(cursor: str | None) -> dict[str, Any]:
+        """The query of one page of ``list_chatbots``: the largest page, from ``cursor`` if given."""
+        return {"limit": PAGE_SIZE} if cursor is None else {"limit": PAGE_SIZE, "cursor": cursor}
+
+    @staticmethod
     def _next_cursor(cursor: str | None, seen: set[str], url: str) -> str | None:
+        """The cursor of the next page, or None at the end; one already followed is a broken server (no loop)."""
         if cursor is not None:
             if cursor in seen:
                 raise WizChatApiError(200, "invalid_response", f"GET {url}: the server repeated cursor {cursor!r}")

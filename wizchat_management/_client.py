@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._base_client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, NOT_GIVEN, PAGE_SIZE, BaseClient
+from ._base_client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, NOT_GIVEN, BaseClient
 from .models import ApplyResult, ChatbotConfigDocument, ChatbotList, PublicChatbot
 
 __all__ = ["WizChatClient", "AsyncWizChatClient"]
@@ -57,17 +57,23 @@ class WizChatClient(BaseClient):
 
     def list_chatbots(self) -> list[PublicChatbot]:
         """Every chatbot of the key's organization (follows ``nextCursor`` to the end)."""
-        url, chatbots, seen = self._url(), [], set()  # type: ignore[var-annotated]
+        chatbots: list[PublicChatbot] = []
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
-            params: dict[str, Any] = {"limit": PAGE_SIZE}
-            if cursor is not None:
-                params["cursor"] = cursor
-            page = self._parse(self._send("GET", url, params=params), ChatbotList)
+            page = self._list_page(cursor)
             chatbots.extend(page.data)
-            cursor = self._next_cursor(page.nextCursor, seen, url)
+            cursor = self._next_cursor(page.nextCursor, seen, self._url())
             if cursor is None:
                 return chatbots
+
+    def _list_page(self, cursor: str | None = None) -> ChatbotList:
+        """One page of ``list_chatbots``: the first, or the one ``cursor`` (a ``nextCursor``) names.
+
+        Private, not part of the surface the TypeScript SDK shares: for a caller that retries a
+        listing page by page (wizsync's engine), so a failure on page 40 does not fetch 1-39 again.
+        """
+        return self._parse(self._send("GET", self._url(), params=self._page_params(cursor)), ChatbotList)
 
     def get_chatbot(self, chatbot_id: str) -> PublicChatbot:
         return self._parse(self._send("GET", self._url(chatbot_id)), PublicChatbot)
@@ -141,17 +147,23 @@ class AsyncWizChatClient(BaseClient):
 
     async def list_chatbots(self) -> list[PublicChatbot]:
         """Every chatbot of the key's organization (follows ``nextCursor`` to the end)."""
-        url, chatbots, seen = self._url(), [], set()  # type: ignore[var-annotated]
+        chatbots: list[PublicChatbot] = []
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
-            params: dict[str, Any] = {"limit": PAGE_SIZE}
-            if cursor is not None:
-                params["cursor"] = cursor
-            page = self._parse(await self._send("GET", url, params=params), ChatbotList)
+            page = await self._list_page(cursor)
             chatbots.extend(page.data)
-            cursor = self._next_cursor(page.nextCursor, seen, url)
+            cursor = self._next_cursor(page.nextCursor, seen, self._url())
             if cursor is None:
                 return chatbots
+
+    async def _list_page(self, cursor: str | None = None) -> ChatbotList:
+        """One page of ``list_chatbots``: the first, or the one ``cursor`` (a ``nextCursor``) names.
+
+        Private, not part of the surface the TypeScript SDK shares: for a caller that retries a
+        listing page by page (wizsync's engine), so a failure on page 40 does not fetch 1-39 again.
+        """
+        return self._parse(await self._send("GET", self._url(), params=self._page_params(cursor)), ChatbotList)
 
     async def get_chatbot(self, chatbot_id: str) -> PublicChatbot:
         return self._parse(await self._send("GET", self._url(chatbot_id)), PublicChatbot)

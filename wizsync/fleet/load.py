@@ -17,12 +17,14 @@ lives only in the engine's clients.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from wizchat_management import WizChatApiError, WizChatError
+from wizchat_management import AsyncWizChatClient, WizChatApiError, WizChatError
+from wizchat_management.models import PublicChatbot
 
 from ..engine import Executor, KeySpec
 from ..engine.errors import CallError, error_info, key_refused
@@ -195,12 +197,29 @@ async def _bind(ex: Executor, plan: TargetPlan) -> tuple[list[Target], dict[str,
 
 
 def _lister(ex: Executor, tenant: str, env: str) -> Callable[[], Awaitable[list[Listed]]]:
+    label, context = key_label(tenant, env), f"list:{tenant}"
+
     async def listed() -> list[Listed]:
-        # Kept for the whole run (the proof's listings bind the fleet): the few fields read, not the models.
-        page = await ex.call(key_label(tenant, env), lambda c: c.list_chatbots(), context=f"list:{tenant}")
-        return [Listed.of(c) for c in page]
+        # One engine call per page, each retried on its own: a 5xx or a 429 on page 40 sends page 40
+        # again, not 1-39 (a whole listing retried as one call rarely gets through a storm at 10,000
+        # chatbots), and each page gets the whole retry budget. Kept for the whole run (the proof's
+        # listings bind the fleet): the few fields read, not the models, page by page.
+        kept: list[Listed] = []
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page, cursor = await ex.call(label, functools.partial(_page, cursor=cursor, seen=seen), context=context)
+            kept.extend(Listed.of(c) for c in page)
+            if cursor is None:
+                return kept
 
     return listed
+
+
+async def _page(client: AsyncWizChatClient, cursor: str | None, seen: set[str]) -> tuple[list[PublicChatbot], str | None]:
+    """One page of a key's listing and the cursor of the next (None at the end; a repeated one raises)."""
+    page = await client._list_page(cursor)
+    return page.data, client._next_cursor(page.nextCursor, seen, client._url())
 
 
 async def tolerant_listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> list[Listed] | FetchFailed:
