@@ -10,7 +10,6 @@ the unloadable ones ``failed``. A refused key (401) is still the manifest's key 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,6 @@ from apply_fleet import query
 
 from wizchat_management import WizChatClient
 from wizchat_management.emulator import EmulatorServer
-from wizsync.engine import Executor, KeySpec
-from wizsync.fleet.load import FetchFailed, tolerant_listing
-from wizsync.manifest import load_manifest
 
 N, K = 30, 3
 ERROR_RATE = 0.7
@@ -120,28 +116,3 @@ def test_a_refused_key_while_loading_the_fleet_still_names_the_key_line(secret_s
         assert "401" in proc.stderr, proc.stderr
         secret_scan.check()
 
-
-def test_a_long_listing_through_a_storm_asks_for_each_page_until_it_answers_and_never_again(
-    fast_backoff: None, tmp_path: Path
-) -> None:
-    """A listing is one engine call per page: a 5xx on page 4 of 5 sends page 4 again, not 1-3.
-
-    Retried as one call, a listing of 10,000 chatbots (50 pages) through 5 % of 5xx answers failed
-    92 % of its attempts, and every 429 on a late page sent the pages before it again."""
-    n, pages = 1000, 5  # the SDK asks for pages of 200
-    with EmulatorServer(seed=fleet.seed(n, 1), error_rate=0.4, fault_seed=3) as emu:
-        write_manifest(tmp_path, emu.base_url, n, 1)
-        manifest = load_manifest(tmp_path / "wizsync.yaml")
-        specs = {fleet.label(0): KeySpec(emu.keys[fleet.label(0)], emu.base_url)}
-
-        async def main() -> Any:
-            async with Executor(specs) as ex:
-                return await tolerant_listing(ex, manifest, fleet.tenant(0), fleet.ENV)
-
-        listed = asyncio.run(main())
-        statuses = [e["status"] for e in emu.requests(limit=100_000) if e["path"] == "/api/v1/chatbots"]
-    assert not isinstance(listed, FetchFailed), listed
-    assert sorted(c.id for c in listed) == sorted(fleet.chatbot_id(0, i) for i in range(n))
-    assert statuses.count(200) == pages, statuses  # no page that answered was asked for again
-    # The storm did hit the listing, after its first page had answered.
-    assert any(s >= 500 for s in statuses[statuses.index(200):]), statuses

@@ -203,15 +203,17 @@ def _lister(ex: Executor, tenant: str, env: str) -> Callable[[], Awaitable[list[
         # One engine call per page, each retried on its own: a 5xx or a 429 on page 40 sends page 40
         # again, not 1-39 (a whole listing retried as one call rarely gets through a storm at 10,000
         # chatbots), and each page gets the whole retry budget. Kept for the whole run (the proof's
-        # listings bind the fleet): the few fields read, not the models, page by page.
-        kept: list[Listed] = []
+        # listings bind the fleet): the few fields read, not the models, page by page. By id: a
+        # server that pages by offset shows a chatbot twice when one is created during the listing
+        # (one chatbot, not two of the same name), and the later page is the fresher.
+        kept: dict[str, Listed] = {}
         seen: set[str] = set()
         cursor: str | None = None
         while True:
             page, cursor = await ex.call(label, functools.partial(_page, cursor=cursor, seen=seen), context=context)
-            kept.extend(Listed.of(c) for c in page)
+            kept.update((c.id, Listed.of(c)) for c in page)
             if cursor is None:
-                return kept
+                return list(kept.values())
 
     return listed
 
