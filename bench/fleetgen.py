@@ -125,7 +125,7 @@ class ProcResult:
     returncode: int
     wall: float
     cpu: float  # user + system seconds of the child alone (os.wait4)
-    max_rss_mb: float
+    max_rss_mb: float  # the child's own peak RSS (VmHWM; see run_cli)
     stdout: str
     stderr: str
     started: float = 0.0  # perf_counter at spawn and at exit
@@ -155,19 +155,38 @@ def byte_compile() -> None:
     _compiled.append(True)
 
 
-def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 1800) -> ProcResult:
-    """``python -m wizsync.cli ARGS`` as a child; its own CPU and peak RSS from ``wait4``.
+# Runs ``wizsync.cli`` as ``python -m`` would, and writes the process's own peak RSS (VmHWM, kB)
+# at exit to the file named by BENCH_HWM_OUT.
+_CLI_WITH_HWM = """\
+import atexit, os, runpy
+def _hwm(path=os.environ.pop("BENCH_HWM_OUT")):
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(path, "w") as out:
+        out.write(kb)
+atexit.register(_hwm)
+runpy.run_module("wizsync.cli", run_name="__main__", alter_sys=True)
+"""
 
-    wait4 gives the rusage of exactly that child (RUSAGE_CHILDREN would add up
-    every child so far and keep the largest peak RSS of any of them). wizsync runs
-    byte-compiled, as installed (``byte_compile``).
+
+def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 1800) -> ProcResult:
+    """``python -m wizsync.cli ARGS`` as a child: its own CPU from ``wait4``, its own peak RSS from VmHWM.
+
+    wait4 gives the CPU of exactly that child (RUSAGE_CHILDREN would add up every
+    child so far). Its ``ru_maxrss`` is not the child's own: Linux keeps a process's
+    high-water mark across fork and execve (the largest of every address space it
+    had), so a child of a bench process holding 130 MB reports at least 130 MB.
+    ``VmHWM`` (proc(5)) is the peak of the child's own address space since its exec,
+    written by the child as it exits. wizsync runs byte-compiled, as installed
+    (``byte_compile``).
     """
     byte_compile()
-    out, err = cwd / ".bench.out", cwd / ".bench.err"
+    out, err, hwm = cwd / ".bench.out", cwd / ".bench.err", cwd / ".bench.hwm"
+    hwm.unlink(missing_ok=True)
     with open(out, "w") as fo, open(err, "w") as fe:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "wizsync.cli", *args], cwd=cwd, env=env, stdout=fo,
-                                stderr=fe, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen([sys.executable, "-c", _CLI_WITH_HWM, *args], cwd=cwd,
+                                env={**env, "BENCH_HWM_OUT": str(hwm)}, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
         deadline = start + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -180,7 +199,9 @@ def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float =
             time.sleep(0.005)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return ProcResult(proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+    # Killed before its exit handlers ran: only the inflated figure is left.
+    max_rss_mb = int(hwm.read_text()) / 1024 if hwm.exists() else usage.ru_maxrss / 1024
+    return ProcResult(proc.returncode, wall, usage.ru_utime + usage.ru_stime, max_rss_mb,
                       out.read_text(), err.read_text(), start, start + wall)
 
 
