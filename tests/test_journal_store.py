@@ -17,6 +17,7 @@ from wizsync.journal import (
     UnknownRunError,
     default_journal_path,
 )
+from wizsync.journal.store import PLAN_CHUNK
 
 MANIFEST_HASH = "sha256:m1"
 
@@ -167,6 +168,19 @@ def test_add_items_again_keeps_states(journal: Journal) -> None:
     journal.mark_applying(run_id, "a")
     journal.add_items(run_id, [{"name": "a", "batch": 0}, {"name": "b", "batch": 0}])
     assert {i.name: i.state for i in journal.items(run_id)} == {"a": "applying", "b": "pending"}
+
+
+def test_add_items_streams_a_large_fleet_in_one_transaction(journal: Journal) -> None:
+    # Rows come from a generator and are prepared a chunk at a time; they still land all or none.
+    run_id = start(journal)
+    n = 3 * PLAN_CHUNK + 7
+    assert journal.add_items(run_id, ({"name": f"bot-{i}", "position": i} for i in range(n))) == n
+    assert journal.item_counts(run_id) == {"pending": n}
+    other = start(journal)
+    rows = ({"name": f"bot-{i}", "colour": "red"} if i == 2 * PLAN_CHUNK else {"name": f"bot-{i}"} for i in range(n))
+    with pytest.raises(ValueError, match="unknown item field"):
+        journal.add_items(other, rows)
+    assert journal.items(other) == []  # the chunks before the bad row were rolled back with it
 
 
 def test_events_are_append_only(journal: Journal) -> None:

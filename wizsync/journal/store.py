@@ -25,6 +25,7 @@ The tables are documented in :mod:`wizsync.journal.schema`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -680,11 +681,16 @@ class Journal:
         ``state`` starts ``pending`` and an existing row keeps its state, so
         re-adding the items of a resumed run resets nothing.
         """
-        prepared = [self._item_row(run_id, r, {}) for r in rows]
+        total = 0
+        rows = iter(rows)
         with self.write():
             self._require_run(run_id)
-            self._upsert_items(prepared)
-        return len(prepared)
+            # Prepared a chunk at a time, in the one transaction: a fleet of 50,000 is never held
+            # as prepared rows all at once (a row that cannot be prepared rolls back every chunk).
+            while chunk := [self._item_row(run_id, r, {}) for r in itertools.islice(rows, PLAN_CHUNK)]:
+                self._upsert_items(chunk)
+                total += len(chunk)
+        return total
 
     def record_plans(self, run_id: str, rows: Iterable[Mapping[str, Any]], *, chunk_size: int = PLAN_CHUNK) -> int:
         """Bulk-record plan results (``name``, ``plan_summary``, ``plan_ops``, ``doc_hash``, ...).

@@ -13,7 +13,7 @@ document it should become) in rollout order; the run lifecycle
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -121,16 +121,15 @@ def from_journal(records: Sequence[ItemRecord], current: Sequence[Entry]) -> Res
     return Resumption(list(records), items, unfinished, changed, missing)
 
 
-def item_rows(batches: Sequence[Sequence[Entry]]) -> list[dict[str, Any]]:
-    """The journal rows recording a run's items, batch by batch, in rollout order."""
-    rows, position = [], 0
+def item_rows(batches: Sequence[Sequence[Entry]]) -> Iterator[dict[str, Any]]:
+    """The journal rows recording a run's items, batch by batch, in rollout order (made as they are written)."""
+    position = 0
     for number, batch in enumerate(batches, 1):
         for item in batch:
             doc_hash = item.desired.hash if isinstance(item, RunItem) else None
-            rows.append({"name": item.name, "tenant": item.tenant, "chatbot_id": item.chatbot_id,
-                         "batch": number, "position": position, "doc_hash": doc_hash})
+            yield {"name": item.name, "tenant": item.tenant, "chatbot_id": item.chatbot_id,
+                   "batch": number, "position": position, "doc_hash": doc_hash}
             position += 1
-    return rows
 
 
 def batches_of(records: Sequence[ItemRecord], items: dict[str, Entry]) -> list[list[Entry]]:

@@ -157,11 +157,11 @@ async def run_plan(session: Session, *, no_prune: bool = False, reporter: Report
                 life.check()
                 forbidden = fleet.forbidden
                 journal.forbid(forbidden)
-                journal.add_items(run_id, [
+                journal.add_items(run_id, (
                     {"name": e.name, "tenant": e.target.tenant, "chatbot_id": e.chatbot_id, "position": i,
                      "batch": 0, "doc_hash": e.rendered.hash if isinstance(e, FleetItem) else None}
                     for i, e in enumerate(fleet.entries)
-                ])
+                ))
                 if reporter is not None:
                     reporter.start(len(fleet.entries), [e.target.tenant for e in fleet.entries], title=f"plan {session.environment}")
                     for notice in fleet.notices:
