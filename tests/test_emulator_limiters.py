@@ -246,6 +246,10 @@ def _manifest(base: str) -> str:
 MODES = {
     "token-bucket+headers": (dict(rate=RATE, burst=BURST), 0.02),
     "token-bucket, no headers": (dict(rate=RATE, burst=BURST, rate_headers=False), 0.12),
+    # Windows that send X-RateLimit-*: told apart from a bucket at the first 429, then waited out
+    # whole (one 429 per key, where reading them as a bucket drew a 429 per window and then distrust).
+    "fixed-window+headers": (dict(rate=RATE, burst=BURST, limiter="fixed-window"), 0.02),
+    "sliding-window+headers": (dict(rate=RATE, burst=BURST, limiter="sliding-window"), 0.02),
     "fixed-window, bare 429": (dict(rate=RATE, burst=BURST, limiter="fixed-window", rate_headers=False,
                                     retry_after="none"), 0.12),
     "sliding-window, http-date": (dict(rate=RATE, burst=BURST, limiter="sliding-window", rate_headers=False,

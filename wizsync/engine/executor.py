@@ -532,6 +532,10 @@ class Executor:
                 _LOG.info("%s: paced blind, %s: %.2f requests/s (ceiling %s)", label, detail["phase"], detail["pace"],
                           "unknown" if ceiling is None else f"{ceiling:.2f}/s")
                 return
+            if kind == "windowed":  # the log's alone too
+                _LOG.info("%s: the rate-limit headers describe a window: %d requests, then a wait for its end "
+                          "(%.1f s left at the first 429)", label, detail["limit"], detail["reset"])
+                return
             if kind == "wait_capped":
                 _LOG.warning("%s: the server asked to wait %s s (%s); waiting %s s at most",
                              label, detail["asked"], detail["source"], detail["capped_to"])

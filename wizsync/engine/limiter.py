@@ -17,6 +17,14 @@ CUBIC-style (botocore ``retries/adaptive.py`` + ``cubic.py``: β = 0.7,
 C = 0.4, min rate 0.5/s), then climbs back along the cubic curve toward the
 rate the server advertises.
 
+Headers that describe a *window* (fixed, or a sliding log spent in a burst:
+nothing comes back until Reset, then all of it) are told apart at their first
+429: the wait for one request (Retry-After) is as long as the wait until the
+allowance is whole (Reset), where a bucket's is one token's refill. Such a key
+spends Remaining, then waits for the window to end (``_windowed``): exact for a
+window, zero 429s after that first one, and still the right rate for a small
+bucket whose rounded Retry-After looks the same.
+
 A server that sends no ``X-RateLimit-*`` headers is paced blind
 (``grant.GrantedRate``): the granted rate is measured from the requests it
 accepted between 429s, held as a ceiling, and probed above sparingly. A 503
@@ -46,11 +54,12 @@ from typing import Any, Callable
 from .grant import GrantedRate, SharedClimb
 from .retry import MAX_SERVER_WAIT
 
-__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait", "floor_seconds"]
+__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait", "describes_window", "floor_seconds"]
 
 #: ``on_wait(kind, detail)``: kind ``waiting`` (detail: reason, seconds),
-#: ``wait_capped`` (detail: source, asked, capped_to) or, for a key paced blind,
-#: ``paced`` (detail: phase, ceiling, pace) when its phase changes.
+#: ``wait_capped`` (detail: source, asked, capped_to), for a key paced blind,
+#: ``paced`` (detail: phase, ceiling, pace) when its phase changes, or ``windowed``
+#: (detail: limit, reset) when its headers turn out to describe a window.
 OnWait = Callable[[str, "dict[str, Any]"], None]
 
 # botocore/retries/adaptive.py + cubic.py
@@ -82,6 +91,11 @@ _ANCHOR_SAMPLES = 3
 _EXACT_RATE = 0.02
 # Header-paced throttle episodes after which the headers are not trusted to pace.
 _SURPRISES_TO_DISTRUST = 2
+# A 429 whose Retry-After is at least this share of its Reset describes a window: the next
+# request waits about as long as the whole allowance does (a token bucket's waits one token's
+# refill, Reset / Limit of it when empty: at most half). A sliding log spent over a tenth of its
+# window asks for 0.9 of it.
+_WINDOW_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -101,8 +115,8 @@ class LimiterSnapshot:
     in_flight: int
     blocked_for: float
     recovering: bool  # a 429 lowered the rate and it has not climbed back yet
-    # How the rate is known: "headers", "hint", "probing" (nothing known yet), or
-    # blind learning's phase ("slow-start", "climb", "verify", "hold", "probe").
+    # How the rate is known: "headers", "window" (headers describing a window), "hint",
+    # "probing" (nothing known yet), or blind learning's phase ("slow-start", "climb", "verify", "hold", "probe").
     mode: str = "probing"
     # Why the key sends nothing right now ("retry-after", "backoff", "rate"), or None.
     waiting: str | None = None
@@ -119,6 +133,19 @@ def _header_float(headers: Mapping[str, str], name: str) -> float | None:
         return None
     return value if math.isfinite(value) and value >= 0 else None
 
+
+
+def describes_window(limit: float, remaining: float, reset: float | None, retry_after: float | None) -> bool:
+    """Whether a 429's headers describe a window rather than a token bucket (a pure decision).
+
+    Refused with nothing left, a bucket lets the next request in after one token's refill
+    (Retry-After ≈ Reset / Limit); a window only when it ends, which is when its allowance
+    is whole again (Retry-After ≈ Reset). A bucket of one cannot tell the two apart, and
+    needs not: it refills whole with its one token.
+    """
+    if limit <= 1 or remaining >= 1 or reset is None or reset <= 0 or retry_after is None:
+        return False
+    return retry_after >= _WINDOW_SHARE * reset
 
 
 def floor_seconds(n_requests: int, burst: float, rate: float) -> float:
@@ -157,6 +184,9 @@ class KeyLimiter:
         # allowance others spend from too, and the key is paced blind instead.
         self._surprises = 0
         self._distrust_headers = False
+        # The headers describe a window, not a bucket: Remaining is all there is until Reset.
+        self._windowed = False
+        self._window_end: float | None = None  # when the current window's allowance is whole again
         self._blind_seq = -1  # newest request sent before the last blind slow-down
         self._probe = max(1, probe)
         # Header pacing counts refill from near the send, not the answer (_refilled_since_counted).
@@ -225,6 +255,13 @@ class KeyLimiter:
         return self._metered or self._cubic is not None or self._blind is not None
 
     def _refill(self, now: float) -> None:
+        if self._windowed:
+            if self._window_end is not None and now >= self._window_end:
+                # The window is over: all of it is back, less what is still on its way there.
+                self._tokens = (self._capacity or 1.0) - self._in_flight
+                self._window_end = None
+            self._stamp = max(self._stamp, now)
+            return
         rate = self._rate(now)
         if rate is not None and now > self._stamp:
             self._tokens = min(self._capacity_now(), self._tokens + rate * (now - self._stamp))
@@ -246,6 +283,11 @@ class KeyLimiter:
         self._refill(now)
         if self._tokens >= 1.0 - _EPSILON:  # float refill may land a hair below 1
             return 0.0
+        if self._windowed:
+            # Spent: until the window ends, or (its end unknown) until an answer tells it.
+            if self._window_end is not None:
+                return self._window_end - now
+            return 0.0 if self._in_flight == 0 else math.inf
         rate = self._rate(now)
         if rate is None:
             # Headers without a usable Reset tell no rate: probe (a few in flight)
@@ -287,21 +329,30 @@ class KeyLimiter:
         headers_ok = limit is not None and remaining is not None and limit > 0
         if headers_ok and not self._distrust_headers:
             assert limit is not None and remaining is not None
-            self._on_headers(now, ticket, limit, remaining, reset, throttled)
+            retry_after = _header_float(headers, "retry-after") if throttled else None
+            self._on_headers(now, ticket, limit, remaining, reset, throttled, retry_after)
         elif not self._headers_seen and self._blind is None:
             self._start_blind(now)
         if self._blind is not None:
             self._on_blind_answer(now, ticket, throttled)
-        elif throttled:
+        elif throttled and not self._windowed:  # a window's end is exact: nothing to slow down
             self._decrease(now, ticket)
         self._changed.set()
 
-    def _on_headers(self, now: float, ticket: Ticket, limit: float, remaining: float, reset: float | None, throttled: bool) -> None:
+    def _on_headers(self, now: float, ticket: Ticket, limit: float, remaining: float, reset: float | None,
+                    throttled: bool, retry_after: float | None = None) -> None:
         """An answer with X-RateLimit-* headers we still trust: pace by them."""
         if self._blind is not None:  # headers after all: they win
             self._blind = None
             self._cubic = None
         self._headers_seen = True
+        if throttled and not self._windowed and describes_window(limit, remaining, reset, retry_after):
+            # Not a surprise: the headers were right about the allowance, only not about how it
+            # comes back. From here on it is spent, then waited for whole.
+            self._windowed, self._cubic = True, None
+            self._notify("windowed", {"limit": limit, "reset": reset})
+            self._learn(now, ticket, limit, min(remaining, limit), reset, throttled)
+            return
         self._learn(now, ticket, limit, min(remaining, limit), reset, throttled)
         if throttled and self._anchored_since is not None and ticket.seq > self._anchored_since:
             # Sent too early for the server's count: pace from its answers from now on.
@@ -396,7 +447,9 @@ class KeyLimiter:
         if seconds >= WAIT_NOTICE:
             self._notify("waiting", {"reason": reason, "seconds": round(seconds, 3)})
         rate = self._rate(now)
-        if rate is not None:
+        if self._windowed:
+            pass  # the window's end (from its Reset) says when its allowance is back
+        elif rate is not None:
             # The server's word (retryAfterMs): one token exactly when the wait
             # ends; requests still in flight will spend before us.
             self._tokens = 1.0 - rate * seconds - self._in_flight
@@ -411,6 +464,9 @@ class KeyLimiter:
         if reset is not None:
             # A Reset of 10⁸ s with Remaining 0 would otherwise pace at ~10⁻⁸/s: a silent stall.
             reset = self.cap_wait(reset, "x-ratelimit-reset")
+        if self._windowed:
+            self._learn_window(now, ticket, limit, remaining, reset, used)
+            return
         if reset is not None and reset > 0 and used > 0:
             # Remaining is floored: the true level lies in [remaining, remaining+1),
             # so the rate lies in ((used-1)/reset, used/reset].
@@ -440,6 +496,17 @@ class KeyLimiter:
             self._refill(now)
             level = remaining + self._refilled_since_counted(now, ticket, rtt)
             self._tokens = min(limit, level) - self._in_flight
+            self._stamp = max(self._stamp, now)
+
+    def _learn_window(self, now: float, ticket: Ticket, limit: float, remaining: float, reset: float | None,
+                      used: float) -> None:
+        """Headers of a window: Remaining is all there is until ``now + Reset`` (late by the trip back, so safe)."""
+        if reset is not None and reset > 0 and used == 1.0:
+            self._server_rate = limit / reset  # the window's first request: Reset is about its length
+        if ticket.seq > self._applied_seq:
+            self._applied_seq = ticket.seq
+            self._tokens = min(limit, remaining) - self._in_flight
+            self._window_end = now + reset if reset is not None and reset > 0 else None
             self._stamp = max(self._stamp, now)
 
     def _refilled_since_counted(self, now: float, ticket: Ticket, rtt: float) -> float:
@@ -529,13 +596,15 @@ class KeyLimiter:
         wait = 0.0
         if blocked > 0:
             waiting, wait = self._block_reason or "retry-after", blocked
-        elif self._paced and rate is not None and self._tokens < 1.0 - _EPSILON:
+        elif self._windowed and self._tokens < 1.0 - _EPSILON and self._window_end is not None:
+            waiting, wait = "rate", self._window_end - now
+        elif self._paced and not self._windowed and rate is not None and self._tokens < 1.0 - _EPSILON:
             waiting, wait = "rate", (1.0 - self._tokens) / rate
         mode: str
         if self._blind is not None:
             mode = self._blind.phase()
         elif self._headers_seen:
-            mode = "headers"
+            mode = "window" if self._windowed else "headers"
         else:
             mode = "hint" if self._metered else "probing"
         return LimiterSnapshot(
