@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from wizsync.engine.limiter import CUBIC_BETA, KeyLimiter
+from wizsync.engine.limiter import CUBIC_BETA, KeyLimiter, rate_limit_headers
 
 
 class FakeClock:
@@ -89,6 +89,43 @@ def test_without_hint_it_probes_then_paces_from_headers() -> None:
     assert 0.9 * (8 + 300) <= counts["200"] <= 8 + 300 + 1
     assert limiter.snapshot().server_rate == pytest.approx(10, rel=0.1)
     assert limiter.snapshot().capacity == 10
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"x-ratelimit-limit": "20", "x-ratelimit-remaining": "7", "x-ratelimit-reset": "6.500"}, (20, 7, 6.5)),
+    # The IETF draft's names, as gateways send them (to draft 06; a quota list's first number).
+    ({"ratelimit-limit": "20", "ratelimit-remaining": "7", "ratelimit-reset": "7"}, (20, 7, 7)),
+    ({"ratelimit-limit": "10, 10;w=1, 50;w=60", "ratelimit-remaining": "3", "ratelimit-reset": "1"}, (10, 3, 1)),
+    # Draft 07's one field.
+    ({"ratelimit": "limit=100, remaining=50, reset=30"}, (100, 50, 30)),
+    # X-RateLimit-* wins when both are sent.
+    ({"x-ratelimit-limit": "5", "x-ratelimit-remaining": "1", "ratelimit-limit": "9", "ratelimit-remaining": "9"},
+     (5, 1, None)),
+    ({"ratelimit-limit": "lots", "ratelimit-remaining": "-1"}, (None, None, None)),
+    ({"retry-after": "2"}, (None, None, None)),
+])
+def test_rate_limit_headers_are_read_in_every_spelling_a_gateway_uses(
+    headers: dict[str, str], expected: tuple[float | None, float | None, float | None]
+) -> None:
+    assert rate_limit_headers(headers) == expected
+
+
+class DraftBucket(ServerBucket):
+    """The same bucket behind a gateway that names its headers after the IETF draft."""
+
+    def hit(self) -> tuple[int, dict[str, str]]:
+        status, headers = super().hit()
+        return status, {k.replace("X-RateLimit-", "RateLimit-"): v for k, v in headers.items()}
+
+
+def test_a_gateway_with_the_drafts_header_names_is_paced_by_them_not_blind() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock)
+    server = DraftBucket(clock, rate=10, burst=10)
+    counts = drive(limiter, server, clock, seconds=30, latency=0.005)
+    assert counts["429"] == 0
+    assert 0.9 * (10 + 300) <= counts["200"] <= 10 + 300 + 1
+    assert limiter.snapshot().mode == "headers" and limiter.snapshot().server_rate == pytest.approx(10, rel=0.1)
 
 
 def test_a_bucket_of_one_is_paced_at_its_rate_not_below_it() -> None:

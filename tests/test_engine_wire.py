@@ -146,3 +146,13 @@ def test_the_limiter_is_given_the_pacing_headers_as_httpx_reads_them() -> None:
                 if k in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after")}
     assert pacing_headers(headers) == expected == {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "99",
                                                    "x-ratelimit-reset": "1.5", "retry-after": "2, 3"}
+
+
+def test_the_drafts_rate_limit_headers_reach_the_limiter_too() -> None:
+    from wizsync.engine.transport import pacing_headers
+
+    headers = httpx.Headers([(b"RateLimit-Limit", b"10, 10;w=1"), (b"RateLimit-Remaining", b"4"),
+                             (b"RateLimit-Reset", b"1"), (b"RateLimit", b"limit=10, remaining=4, reset=1"),
+                             (b"RateLimit-Policy", b"10;w=1"), (b"Server", b"gateway")])
+    assert pacing_headers(headers) == {"ratelimit-limit": "10, 10;w=1", "ratelimit-remaining": "4",
+                                       "ratelimit-reset": "1", "ratelimit": "limit=10, remaining=4, reset=1"}

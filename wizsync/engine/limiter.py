@@ -54,7 +54,7 @@ from typing import Any, Callable
 from .grant import GrantedRate, SharedClimb
 from .retry import MAX_SERVER_WAIT
 
-__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait", "describes_window", "floor_seconds"]
+__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait", "describes_window", "floor_seconds", "rate_limit_headers"]
 
 #: ``on_wait(kind, detail)``: kind ``waiting`` (detail: reason, seconds),
 #: ``wait_capped`` (detail: source, asked, capped_to), for a key paced blind,
@@ -133,6 +133,38 @@ def _header_float(headers: Mapping[str, str], name: str) -> float | None:
         return None
     return value if math.isfinite(value) and value >= 0 else None
 
+
+
+def _leading_float(raw: str | None) -> float | None:
+    """The number a rate-limit field starts with: ``10`` of ``10, 10;w=1`` (a draft's quota list)."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw.split(",", 1)[0].split(";", 1)[0].strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def rate_limit_headers(headers: Mapping[str, str]) -> tuple[float | None, float | None, float | None]:
+    """(limit, remaining, reset in seconds) from an answer's lower-cased headers, each None if absent.
+
+    ``X-RateLimit-Limit/Remaining/Reset`` (openapi.json); else the IETF draft's names a gateway
+    may send instead (draft-ietf-httpapi-ratelimit-headers): ``RateLimit-Limit/Remaining/Reset``
+    (to draft 06, a quota list's first number), or draft 07's one ``RateLimit: limit=100,
+    remaining=50, reset=30``. All three count in requests and seconds, as ours do.
+    """
+    if "x-ratelimit-limit" in headers or "x-ratelimit-remaining" in headers:
+        return (_header_float(headers, "x-ratelimit-limit"), _header_float(headers, "x-ratelimit-remaining"),
+                _header_float(headers, "x-ratelimit-reset"))
+    if "ratelimit-limit" in headers or "ratelimit-remaining" in headers:
+        return (_leading_float(headers.get("ratelimit-limit")), _leading_float(headers.get("ratelimit-remaining")),
+                _leading_float(headers.get("ratelimit-reset")))
+    fields: dict[str, str] = {}
+    for part in headers.get("ratelimit", "").split(","):
+        name, _, value = part.partition("=")
+        fields[name.strip().lower()] = value
+    return _leading_float(fields.get("limit")), _leading_float(fields.get("remaining")), _leading_float(fields.get("reset"))
 
 
 def describes_window(limit: float, remaining: float, reset: float | None, retry_after: float | None) -> bool:
@@ -321,9 +353,7 @@ class KeyLimiter:
         now = self._clock()
         self._in_flight = max(0, self._in_flight - 1)
         headers = {k.lower(): v for k, v in headers.items()}  # plain dicts too, not only httpx.Headers
-        limit = _header_float(headers, "x-ratelimit-limit")
-        remaining = _header_float(headers, "x-ratelimit-remaining")
-        reset = _header_float(headers, "x-ratelimit-reset")
+        limit, remaining, reset = rate_limit_headers(headers)
         # RFC 9110 §15.6.4: a 503 with Retry-After is the server asking us to slow down.
         throttled = status == 429 or (status == 503 and "retry-after" in headers)
         headers_ok = limit is not None and remaining is not None and limit > 0
