@@ -135,6 +135,14 @@ def test_list_chatbots_refuses_a_cursor_loop(kind: str) -> None:
     assert len(rec.requests) == 2
 
 
+def test_list_chatbots_ends_at_an_empty_cursor(kind: str) -> None:
+    # Some servers end a listing with "" rather than null (Slack's API does): there is no page "".
+    pages = {None: {"data": [CHATBOT], "nextCursor": "c2"}, "c2": {"data": [{**CHATBOT, "id": "cb_2"}], "nextCursor": ""}}
+    rec = Recorder(lambda r: json_response(200, pages[r.url.params.get("cursor")]))
+    assert [c.id for c in run_client(kind, rec, "list_chatbots")] == ["cb_1", "cb_2"]
+    assert [r.url.params.get("cursor") for r in rec.requests] == [None, "c2"]
+
+
 def test_get_chatbot_and_get_config_return_typed_models(kind: str) -> None:
     doc = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"core": {"name": "A"}}}
     rec = Recorder(lambda r: json_response(200, doc if r.url.path.endswith("/config") else CHATBOT))

@@ -217,11 +217,15 @@ class BaseClient:
 
     @staticmethod
     def _next_cursor(cursor: str | None, seen: set[str], url: str) -> str | None:
-        """The cursor of the next page, or None at the end; one already followed is a broken server (no loop)."""
-        if cursor is not None:
-            if cursor in seen:
-                raise WizChatApiError(200, "invalid_response", f"GET {url}: the server repeated cursor {cursor!r}")
-            seen.add(cursor)
+        """The cursor of the next page, or None at the end; one already followed is a broken server (no loop).
+
+        An empty cursor is the end too: some servers send ``""`` where the contract says null.
+        """
+        if not cursor:
+            return None
+        if cursor in seen:
+            raise WizChatApiError(200, "invalid_response", f"GET {url}: the server repeated cursor {cursor!r}")
+        seen.add(cursor)
         return cursor
 
 
