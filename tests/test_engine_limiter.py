@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from wizsync.engine.limiter import CUBIC_BETA, KeyLimiter, rate_limit_headers
+from wizsync.engine.limiter import CUBIC_BETA, KeyLimiter, rate_limit_headers, reset_seconds
 
 
 class FakeClock:
@@ -108,6 +108,42 @@ def test_rate_limit_headers_are_read_in_every_spelling_a_gateway_uses(
     headers: dict[str, str], expected: tuple[float | None, float | None, float | None]
 ) -> None:
     assert rate_limit_headers(headers) == expected
+
+
+@pytest.mark.parametrize(("reset", "wall", "seconds"), [
+    (6.5, 1_764_000_000.0, 6.5),  # the contract's: seconds from now
+    (3600.0, 1_764_000_000.0, 3600.0),  # long, but a wait (capped later, with a notice)
+    (1_764_000_042.0, 1_764_000_000.0, 42.0),  # a Unix timestamp (GitHub's, X's)
+    (1_764_000_000.5, 1_764_000_001.0, 0.0),  # one already past: nothing to wait for
+    (None, 1_764_000_000.0, None),
+])
+def test_a_reset_sent_as_a_timestamp_is_read_as_the_seconds_until_it(reset: float | None, wall: float,
+                                                                      seconds: float | None) -> None:
+    assert reset_seconds(reset, wall) == seconds
+
+
+class EpochBucket(ServerBucket):
+    """The same bucket behind a gateway that sends Reset as the Unix time it will be full at."""
+
+    def __init__(self, clock: FakeClock, rate: float, burst: int, epoch: float) -> None:
+        super().__init__(clock, rate, burst)
+        self.epoch = epoch  # Unix time at clock() == 0
+
+    def hit(self) -> tuple[int, dict[str, str]]:
+        status, headers = super().hit()
+        headers["X-RateLimit-Reset"] = f"{self.epoch + self.clock() + float(headers['X-RateLimit-Reset']):.3f}"
+        return status, headers
+
+
+def test_a_gateway_sending_reset_as_a_timestamp_is_paced_by_it_without_a_capped_wait() -> None:
+    clock = FakeClock()
+    epoch = 1_764_000_000.0
+    notices: list[str] = []
+    limiter = KeyLimiter(clock=clock, wall=lambda: epoch + clock(), on_wait=lambda kind, detail: notices.append(kind))
+    counts = drive(limiter, EpochBucket(clock, rate=10, burst=10, epoch=epoch), clock, seconds=30, latency=0.005)
+    assert counts["429"] == 0 and "wait_capped" not in notices
+    assert 0.9 * (10 + 300) <= counts["200"] <= 10 + 300 + 1
+    assert limiter.snapshot().server_rate == pytest.approx(10, rel=0.1)
 
 
 class DraftBucket(ServerBucket):

@@ -54,7 +54,7 @@ from typing import Any, Callable
 from .grant import GrantedRate, SharedClimb
 from .retry import MAX_SERVER_WAIT
 
-__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait", "describes_window", "floor_seconds", "rate_limit_headers"]
+__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait", "describes_window", "floor_seconds", "rate_limit_headers", "reset_seconds"]
 
 #: ``on_wait(kind, detail)``: kind ``waiting`` (detail: reason, seconds),
 #: ``wait_capped`` (detail: source, asked, capped_to), for a key paced blind,
@@ -167,6 +167,22 @@ def rate_limit_headers(headers: Mapping[str, str]) -> tuple[float | None, float 
     return _leading_float(fields.get("limit")), _leading_float(fields.get("remaining")), _leading_float(fields.get("reset"))
 
 
+# A Reset at least this large is a Unix timestamp (2001-09-09 on), not a wait: no server asks for 31 years.
+_EPOCH_RESET = 1e9
+
+
+def reset_seconds(reset: float | None, wall_now: float) -> float | None:
+    """A Reset header as seconds from now (a pure function).
+
+    The contract sends seconds until the allowance is whole; GitHub's API, X's and others send
+    the instant, as Unix seconds, and a gateway may copy them. Read as a wait, a timestamp is
+    ~1.7·10⁹ s: capped, and warned about, on every answer, with the rate reckoned from the cap.
+    """
+    if reset is None or reset < _EPOCH_RESET:
+        return reset
+    return max(0.0, reset - wall_now)
+
+
 def describes_window(limit: float, remaining: float, reset: float | None, retry_after: float | None) -> bool:
     """Whether a 429's headers describe a window rather than a token bucket (a pure decision).
 
@@ -197,6 +213,7 @@ class KeyLimiter:
         rate_hint: float | None = None,
         burst_hint: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         probe: int = PROBE_IN_FLIGHT,
         min_rate: float = MIN_RATE,
         max_wait: float = MAX_SERVER_WAIT,
@@ -204,6 +221,7 @@ class KeyLimiter:
         shared: SharedClimb | None = None,
     ) -> None:
         self._clock = clock
+        self._wall = wall  # Unix time, for a Reset sent as a timestamp (reset_seconds)
         self._shared = shared  # the climb this key's server's blind keys share (grant.SharedClimb)
         self._max_wait = max_wait
         self._on_wait = on_wait
@@ -354,6 +372,7 @@ class KeyLimiter:
         self._in_flight = max(0, self._in_flight - 1)
         headers = {k.lower(): v for k, v in headers.items()}  # plain dicts too, not only httpx.Headers
         limit, remaining, reset = rate_limit_headers(headers)
+        reset = reset_seconds(reset, self._wall())
         # RFC 9110 §15.6.4: a 503 with Retry-After is the server asking us to slow down.
         throttled = status == 429 or (status == 503 and "retry-after" in headers)
         headers_ok = limit is not None and remaining is not None and limit > 0
