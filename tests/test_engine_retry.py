@@ -108,6 +108,10 @@ def _api(status: int, code: str = "x") -> WizChatApiError:
         (_api(502), "transient"),
         (_api(503, "unavailable"), "transient"),
         (_api(504), "transient"),
+        # A gateway's "not now": the request did not reach the server whole, or came too early.
+        (_api(408, "http_408"), "transient"),
+        (_api(425, "http_425"), "transient"),
+        (_api(409, "http_409"), "permanent"),
         (WizChatConnectionError("refused"), "transient"),
         (WizChatTimeoutError("slow"), "transient"),
         (_api(429, "rate_limited"), "throttled"),

@@ -116,7 +116,8 @@ class CallFailure:
 
     code: str
     message: str
-    # No answer, a 5xx, or an answer too large to read: the request may have reached the server.
+    # No answer, a 5xx (or another transient answer: retry.classify), or an answer too large to read:
+    # the request may have reached the server.
     uncertain: bool = False
 
     @classmethod

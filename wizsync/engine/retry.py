@@ -37,6 +37,13 @@ MAX_THROTTLE_WAIT = 60.0
 MAX_SERVER_WAIT = MAX_THROTTLE_WAIT
 
 
+# 4xx answers that say "not now" rather than "no", as a gateway or load balancer sends them:
+# 408 Request Timeout (the request did not reach the server whole; RFC 9110 §15.5.9: it may be
+# repeated) and 425 Too Early (RFC 8470). Stainless SDKs retry 408 too; 409 means something of
+# its own to each API, and this contract names none.
+_TRANSIENT_4XX = frozenset({408, 425})
+
+
 def classify(exc: BaseException) -> ErrorKind:
     """The one place that sorts errors: ``transient`` (retry with backoff),
     ``throttled`` (429: the key's limiter waits, then retry) or ``permanent``
@@ -51,7 +58,7 @@ def classify(exc: BaseException) -> ErrorKind:
         if exc.status == 503 and exc.retry_after is not None:
             # RFC 9110 §15.6.4: 503 + Retry-After is "come back later", as a 429 says.
             return "throttled"
-        if 500 <= exc.status <= 599:
+        if 500 <= exc.status <= 599 or exc.status in _TRANSIENT_4XX:
             return "transient"
         # 400/401/403/404 and anything else the server said "no" to.
         return "permanent"
