@@ -54,7 +54,10 @@ from typing import Any, Callable
 from .grant import GrantedRate, SharedClimb
 from .retry import MAX_SERVER_WAIT
 
-__all__ = ["KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait", "describes_window", "floor_seconds", "rate_limit_headers", "reset_seconds"]
+__all__ = [
+    "KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait",
+    "describes_window", "floor_seconds", "rate_limit_headers", "reset_seconds",
+]
 
 #: ``on_wait(kind, detail)``: kind ``waiting`` (detail: reason, seconds),
 #: ``wait_capped`` (detail: source, asked, capped_to), for a key paced blind,
@@ -395,14 +398,14 @@ class KeyLimiter:
             self._blind = None
             self._cubic = None
         self._headers_seen = True
-        if throttled and not self._windowed and describes_window(limit, remaining, reset, retry_after):
-            # Not a surprise: the headers were right about the allowance, only not about how it
-            # comes back. From here on it is spent, then waited for whole.
+        told_apart = throttled and not self._windowed and describes_window(limit, remaining, reset, retry_after)
+        if told_apart:
+            # From here on the allowance is spent, then waited for whole.
             self._windowed, self._cubic = True, None
             self._notify("windowed", {"limit": limit, "reset": reset})
-            self._learn(now, ticket, limit, min(remaining, limit), reset, throttled)
-            return
         self._learn(now, ticket, limit, min(remaining, limit), reset, throttled)
+        if told_apart:
+            return  # not a surprise: the headers were right about the allowance, only not how it comes back
         if throttled and self._anchored_since is not None and ticket.seq > self._anchored_since:
             # Sent too early for the server's count: pace from its answers from now on.
             self._send_anchored = False
