@@ -11,12 +11,13 @@ token bucket with the same headers is never taken for a window.
 
 from __future__ import annotations
 
+import email.utils
 import math
 
 import pytest
-from test_engine_blind_limiter import FixedWindow, SlidingLog, TokenBucket, run_fleet
+from test_engine_blind_limiter import FakeClock, FixedWindow, SlidingLog, TokenBucket, run_fleet
 
-from wizsync.engine.limiter import describes_window
+from wizsync.engine.limiter import KeyLimiter, describes_window
 
 
 def _headers(limit: int, remaining: float, reset: float, retry_after: float | None) -> dict[str, str]:
@@ -101,6 +102,20 @@ def test_a_window_with_headers_costs_one_429_and_runs_at_its_rate(server: type, 
         assert snap.server_rate is not None and 0.9 * rate <= snap.server_rate <= 1.1 * rate, snap
     # (An aligned fixed window met late in its first window gives a second one early: under the floor.)
     assert over_floor <= 1.12
+
+
+def test_a_window_whose_retry_after_is_an_http_date_is_told_apart_too() -> None:
+    clock = FakeClock()
+    clock.now = 1_764_000_000.2  # Unix time: an HTTP-date is read against the wall clock
+    limiter = KeyLimiter(clock=clock, wall=clock)
+    for remaining in range(19, -1, -1):  # a window of 20 spent at once, 9.8 s left in it
+        limiter.on_response(limiter.take(), 200, _headers(20, remaining, 9.8, None))
+    ticket = limiter.take()
+    refused = _headers(20, 0, 9.7, None)
+    refused["Retry-After"] = email.utils.formatdate(math.ceil(clock.now + 9.7), usegmt=True)
+    limiter.on_response(ticket, 429, refused)
+    assert limiter.snapshot().mode == "window"
+    assert limiter.poll() == pytest.approx(9.7)  # nothing more until the window is over
 
 
 @pytest.mark.parametrize(("rate", "burst", "n"), SHAPES)

@@ -51,6 +51,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from wizchat_management._retry_after import parse_retry_after
+
 from .grant import GrantedRate, SharedClimb
 from .retry import MAX_SERVER_WAIT
 
@@ -381,7 +383,8 @@ class KeyLimiter:
         headers_ok = limit is not None and remaining is not None and limit > 0
         if headers_ok and not self._distrust_headers:
             assert limit is not None and remaining is not None
-            retry_after = _header_float(headers, "retry-after") if throttled else None
+            # Seconds or an HTTP-date, as the SDK reads it (an HTTP-date window is told apart too).
+            retry_after = parse_retry_after(headers.get("retry-after"), now=self._wall()) if throttled else None
             self._on_headers(now, ticket, limit, remaining, reset, throttled, retry_after)
         elif not self._headers_seen and self._blind is None:
             self._start_blind(now)
