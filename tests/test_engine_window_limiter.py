@@ -104,6 +104,18 @@ def test_a_window_with_headers_costs_one_429_and_runs_at_its_rate(server: type, 
     assert over_floor <= 1.12
 
 
+@pytest.mark.parametrize(("in_flight", "latency"), [(8, 0.1), (16, 0.2)])
+def test_what_was_in_flight_with_the_429_that_told_the_window_apart_distrusts_nothing(in_flight: int,
+                                                                                     latency: float) -> None:
+    # Read as a bucket's, the headers had many requests sent when the first 429 told the window
+    # apart; their refusals come back after it. They are no news: counted as surprises, they
+    # distrusted the headers and the key was paced blind, at 2-4 times the floor.
+    over_floor, throttled, (limiter,) = run_fleet(HeaderWindow, 20, 20, 600, in_flight=in_flight, latency=latency)
+    assert limiter.snapshot().mode == "window"
+    assert throttled[0] <= in_flight  # the first 429 and what was in flight with it, no more
+    assert over_floor <= 1.05
+
+
 def test_a_window_whose_retry_after_is_an_http_date_is_told_apart_too() -> None:
     clock = FakeClock()
     clock.now = 1_764_000_000.2  # Unix time: an HTTP-date is read against the wall clock

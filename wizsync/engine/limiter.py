@@ -242,6 +242,7 @@ class KeyLimiter:
         # The headers describe a window, not a bucket: Remaining is all there is until Reset.
         self._windowed = False
         self._window_end: float | None = None  # when the current window's allowance is whole again
+        self._window_seq = -1  # newest request sent before the headers were told to describe a window
         self._blind_seq = -1  # newest request sent before the last blind slow-down
         self._probe = max(1, probe)
         # Header pacing counts refill from near the send, not the answer (_refilled_since_counted).
@@ -405,6 +406,9 @@ class KeyLimiter:
         if told_apart:
             # From here on the allowance is spent, then waited for whole.
             self._windowed, self._cubic = True, None
+            # What was in flight with the 429 that told it was sent by the bucket reading: its
+            # refusals are no news (as many as were in flight), not surprises that distrust the headers.
+            self._window_seq = self._seq
             self._notify("windowed", {"limit": limit, "reset": reset})
         self._learn(now, ticket, limit, min(remaining, limit), reset, throttled)
         if told_apart:
@@ -412,7 +416,8 @@ class KeyLimiter:
         if throttled and self._anchored_since is not None and ticket.seq > self._anchored_since:
             # Sent too early for the server's count: pace from its answers from now on.
             self._send_anchored = False
-        if throttled and remaining < 1 and (self._cubic is None or ticket.seq > self._cubic[3]):
+        news = ticket.seq > self._cubic[3] if self._cubic is not None else ticket.seq > self._window_seq
+        if throttled and remaining < 1 and news:
             # A 429 the headers did not foresee, the allowance really used up: someone
             # else spends from it (a limit shared by an organization's keys, a gateway's).
             # (A 429 that shows allowance left is the server's own hiccup: CUBIC copes.)
