@@ -61,19 +61,21 @@ class WizChatClient(BaseClient):
         cursor: str | None = None
         seen: set[str] = set()
         while True:
-            page = self._list_page(cursor)
-            chatbots.extend(page.data)
-            cursor = self._next_cursor(page.nextCursor, seen, self._url())
+            page, cursor = self._list_page(cursor, seen)
+            chatbots.extend(page)
             if cursor is None:
                 return chatbots
 
-    def _list_page(self, cursor: str | None = None) -> ChatbotList:
-        """One page of ``list_chatbots``: the first, or the one ``cursor`` (a ``nextCursor``) names.
+    def _list_page(self, cursor: str | None, seen: set[str]) -> tuple[list[PublicChatbot], str | None]:
+        """One page of ``list_chatbots`` (the first, or the one ``cursor`` names) and the next cursor.
 
-        Private, not part of the surface the TypeScript SDK shares: for a caller that retries a
-        listing page by page (wizsync's engine), so a failure on page 40 does not fetch 1-39 again.
+        None at the end; a cursor already in ``seen`` (the listing's so far) raises. Private, not
+        part of the surface the TypeScript SDK shares: for a caller that retries a listing page by
+        page (wizsync's engine), so a failure on page 40 does not fetch 1-39 again.
         """
-        return self._parse(self._send("GET", self._url(), params=self._page_params(cursor)), ChatbotList)
+        url = self._url()
+        page = self._parse(self._send("GET", url, params=self._page_params(cursor)), ChatbotList)
+        return page.data, self._next_cursor(page.nextCursor, seen, url)
 
     def get_chatbot(self, chatbot_id: str) -> PublicChatbot:
         return self._parse(self._send("GET", self._url(chatbot_id)), PublicChatbot)
@@ -151,19 +153,21 @@ class AsyncWizChatClient(BaseClient):
         cursor: str | None = None
         seen: set[str] = set()
         while True:
-            page = await self._list_page(cursor)
-            chatbots.extend(page.data)
-            cursor = self._next_cursor(page.nextCursor, seen, self._url())
+            page, cursor = await self._list_page(cursor, seen)
+            chatbots.extend(page)
             if cursor is None:
                 return chatbots
 
-    async def _list_page(self, cursor: str | None = None) -> ChatbotList:
-        """One page of ``list_chatbots``: the first, or the one ``cursor`` (a ``nextCursor``) names.
+    async def _list_page(self, cursor: str | None, seen: set[str]) -> tuple[list[PublicChatbot], str | None]:
+        """One page of ``list_chatbots`` (the first, or the one ``cursor`` names) and the next cursor.
 
-        Private, not part of the surface the TypeScript SDK shares: for a caller that retries a
-        listing page by page (wizsync's engine), so a failure on page 40 does not fetch 1-39 again.
+        None at the end; a cursor already in ``seen`` (the listing's so far) raises. Private, not
+        part of the surface the TypeScript SDK shares: for a caller that retries a listing page by
+        page (wizsync's engine), so a failure on page 40 does not fetch 1-39 again.
         """
-        return self._parse(await self._send("GET", self._url(), params=self._page_params(cursor)), ChatbotList)
+        url = self._url()
+        page = self._parse(await self._send("GET", url, params=self._page_params(cursor)), ChatbotList)
+        return page.data, self._next_cursor(page.nextCursor, seen, url)
 
     async def get_chatbot(self, chatbot_id: str) -> PublicChatbot:
         return self._parse(await self._send("GET", self._url(chatbot_id)), PublicChatbot)

@@ -128,27 +128,24 @@ class LimiterSnapshot:
     wait_seconds: float = 0.0  # how long it still waits for that reason
 
 
-def _header_float(headers: Mapping[str, str], name: str) -> float | None:
-    raw = headers.get(name)
-    if raw is None:
+def _number(text: str | None) -> float | None:
+    """A header's value as a finite number ≥ 0, or None."""
+    if text is None:
         return None
     try:
-        value = float(raw.strip())
+        value = float(text.strip())
     except ValueError:
         return None
     return value if math.isfinite(value) and value >= 0 else None
 
+
+def _header_float(headers: Mapping[str, str], name: str) -> float | None:
+    return _number(headers.get(name))
 
 
 def _leading_float(raw: str | None) -> float | None:
     """The number a rate-limit field starts with: ``10`` of ``10, 10;w=1`` (a draft's quota list)."""
-    if raw is None:
-        return None
-    try:
-        value = float(raw.split(",", 1)[0].split(";", 1)[0].strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
+    return None if raw is None else _number(raw.split(",", 1)[0].split(";", 1)[0])
 
 
 def rate_limit_headers(headers: Mapping[str, str]) -> tuple[float | None, float | None, float | None]:

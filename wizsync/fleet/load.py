@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from wizchat_management import AsyncWizChatClient, WizChatApiError, WizChatError
-from wizchat_management.models import PublicChatbot
 
 from ..engine import Executor, KeySpec
 from ..engine.errors import CallError, error_info, key_refused
@@ -210,18 +209,13 @@ def _lister(ex: Executor, tenant: str, env: str) -> Callable[[], Awaitable[list[
         seen: set[str] = set()
         cursor: str | None = None
         while True:
-            page, cursor = await ex.call(label, functools.partial(_page, cursor=cursor, seen=seen), context=context)
+            step = functools.partial(AsyncWizChatClient._list_page, cursor=cursor, seen=seen)  # the SDK's own page step
+            page, cursor = await ex.call(label, step, context=context)
             kept.update((c.id, Listed.of(c)) for c in page)
             if cursor is None:
                 return list(kept.values())
 
     return listed
-
-
-async def _page(client: AsyncWizChatClient, cursor: str | None, seen: set[str]) -> tuple[list[PublicChatbot], str | None]:
-    """One page of a key's listing and the cursor of the next (None at the end; a repeated one raises)."""
-    page = await client._list_page(cursor)
-    return page.data, client._next_cursor(page.nextCursor, seen, client._url())
 
 
 async def tolerant_listing(ex: Executor, manifest: Manifest, tenant: str, env: str) -> list[Listed] | FetchFailed:
