@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import email.utils
 import math
+from collections.abc import Callable
 
 import pytest
 from test_engine_blind_limiter import FakeClock, FixedWindow, SlidingLog, TokenBucket, run_fleet
 
-from wizsync.engine.limiter import KeyLimiter, describes_window
+from wizsync.engine.limiter import KeyLimiter, describes_window, retry_after_precision
 
 
 def _headers(limit: int, remaining: float, reset: float, retry_after: float | None) -> dict[str, str]:
@@ -83,6 +84,79 @@ class HeaderBucket(TokenBucket):
 def test_a_429_tells_a_window_from_a_bucket(limit: int, remaining: float, reset: float, retry_after: float | None,
                                             window: bool) -> None:
     assert describes_window(limit, remaining, reset, retry_after) is window
+
+
+@pytest.mark.parametrize(("limit", "reset", "retry_after", "precision", "window"), [
+    # A bucket of 10 at 10/s, refused: one token is 0.1 s away, the header says "1" (whole seconds,
+    # rounded up, at least 1). Read without its rounding, 1 ≥ 0.6 × Reset looked like a window.
+    (10, 1.0, 1.0, 1.0, False),
+    (10, 1.0, 0.1, 0.001, False),  # ... its exact wait (details.retryAfterMs)
+    (2, 0.7, 1.0, 1.0, False),  # a window of 2 per second: "1" cannot tell it from a bucket ...
+    (2, 0.7, 0.7, 0.001, True),  # ... its exact wait can
+    (1800, 1500.0, 1500.0, 1.0, True),  # a window of half an hour: whole seconds are plenty
+    (20, 9.5, 10.0, 1.0, True),  # a fixed window of 10 s, Retry-After rounded up
+])
+def test_a_rounded_retry_after_tells_a_window_only_beyond_its_rounding(limit: int, reset: float, retry_after: float,
+                                                                       precision: float, window: bool) -> None:
+    assert describes_window(limit, 0, reset, retry_after, precision) is window
+
+
+@pytest.mark.parametrize(("raw", "precision"), [
+    ("1", 1.0), ("120", 1.0), ("0.250", 0.001), ("1.5", 0.1), (None, 0.0), ("", 0.0),
+    ("Wed, 21 Oct 2026 07:28:00 GMT", 1.0),
+])
+def test_the_precision_of_a_retry_after_header_is_read_from_how_it_is_written(raw: str | None,
+                                                                              precision: float) -> None:
+    assert retry_after_precision(raw) == pytest.approx(precision)
+
+
+def _spend(limiter: KeyLimiter, limit: int, reset_of: Callable[[int], float]) -> None:
+    for remaining in range(limit - 1, -1, -1):
+        limiter.on_response(limiter.take(), 200, _headers(limit, remaining, reset_of(remaining), None))
+
+
+def test_a_small_fast_bucket_refused_with_whole_seconds_stays_a_bucket() -> None:
+    # The emulator's own: a bucket of 10 at 10/s, "Retry-After: 1" on a 429 whose exact wait is
+    # 0.1 s. Taken for a window, the key waited a whole second per refusal and was refused again.
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock)
+    _spend(limiter, 10, lambda remaining: (10 - remaining) / 10)
+    refused = _headers(10, 0, 1.0, None)
+    refused["Retry-After"] = "1"
+    limiter.on_response(limiter.take(), 429, refused)
+    limiter.block(0.1, "retry-after", precision=0.001)
+    snap = limiter.snapshot()
+    assert snap.mode == "headers", snap
+    clock.now += 0.1
+    assert limiter.poll() == pytest.approx(0.0, abs=0.01)  # one token's refill, not a window's wait
+
+
+def test_a_window_of_a_second_is_told_apart_by_the_exact_wait_of_its_429() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock)
+    _spend(limiter, 2, lambda remaining: 0.7)  # a window of 2 per second, 0.7 s left in it
+    refused = _headers(2, 0, 0.7, None)
+    refused["Retry-After"] = "1"  # rounded up: no telling from the header alone
+    limiter.on_response(limiter.take(), 429, refused)
+    assert limiter.snapshot().mode == "headers"
+    limiter.block(0.7, "retry-after", precision=0.001)  # details.retryAfterMs
+    assert limiter.snapshot().mode == "window"
+    assert limiter.poll() == pytest.approx(0.7)
+    clock.now += 0.7
+    assert limiter.poll() == 0.0
+    limiter.take()
+    assert limiter.poll() == 0.0  # the whole window's allowance is back, not one token of it
+
+
+def test_a_rounded_wait_alone_never_turns_an_undecided_429_into_a_window() -> None:
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock)
+    _spend(limiter, 2, lambda remaining: 0.7)
+    refused = _headers(2, 0, 0.7, None)
+    refused["Retry-After"] = "1"
+    limiter.on_response(limiter.take(), 429, refused)
+    limiter.block(1.0, "retry-after")  # the header's value: nothing new
+    assert limiter.snapshot().mode == "headers"
 
 
 SHAPES = [(2, 20, 200), (2, 2, 100), (1, 60, 300), (20, 20, 1000)]  # rate, limit per window, requests

@@ -59,7 +59,7 @@ from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatCl
 
 from .grant import SharedClimb
 from .limiter import KeyLimiter, Ticket
-from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, throttle_delay
+from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, precision_of_retry_after, throttle_delay
 from .transport import Transport, is_read_only, make_network_transport, pacing_headers, proxy_for, read_capped
 from .slots import Slots
 from .wire import RequestBuilder
@@ -677,6 +677,7 @@ class Executor:
             retry_after = exc.retry_after if isinstance(exc, WizChatApiError) else None
             delay = throttle_delay(retry_after, attempt=state.throttles - 1)
             reason = "retry-after"
+            precision = precision_of_retry_after(exc)
             if delay is None:
                 # The server wants more than we will wait: fail this call, and
                 # hold the key's other calls for the longest wait we accept
@@ -689,7 +690,7 @@ class Executor:
                 hint = key.limiter.wait_hint() if state.throttles == 1 else None
                 delay = hint if hint is not None else delay
             # Every caller of this key waits, not only this one: the limiter is shared.
-            key.limiter.block(delay, reason)
+            key.limiter.block(delay, reason, precision if delay == retry_after else None)
 
     def _stop_retrying(self, state: _CallState, exc: BaseException) -> bool:
         kind = classify(exc)

@@ -20,10 +20,12 @@ rate the server advertises.
 Headers that describe a *window* (fixed, or a sliding log spent in a burst:
 nothing comes back until Reset, then all of it) are told apart at their first
 429: the wait for one request (Retry-After) is as long as the wait until the
-allowance is whole (Reset), where a bucket's is one token's refill. Such a key
-spends Remaining, then waits for the window to end (``_windowed``): exact for a
-window, zero 429s after that first one, and still the right rate for a small
-bucket whose rounded Retry-After looks the same.
+allowance is whole (Reset), where a bucket's is one token's refill, at most
+Reset / Limit. A Retry-After in whole seconds cannot tell the two apart when the
+window is about a second long (a bucket of 10 at 10/s asks for "1" too): such a
+429 is only remembered, and the exact wait of its body (``details.retryAfterMs``,
+handed to ``block``) decides. Such a key spends Remaining, then waits for the
+window to end (``_windowed``): exact for a window, zero 429s after that first one.
 
 A server that sends no ``X-RateLimit-*`` headers is paced blind
 (``grant.GrantedRate``): the granted rate is measured from the requests it
@@ -58,7 +60,7 @@ from .retry import MAX_SERVER_WAIT
 
 __all__ = [
     "KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait",
-    "describes_window", "floor_seconds", "rate_limit_headers", "reset_seconds",
+    "describes_window", "floor_seconds", "rate_limit_headers", "reset_seconds", "retry_after_precision",
 ]
 
 #: ``on_wait(kind, detail)``: kind ``waiting`` (detail: reason, seconds),
@@ -101,6 +103,9 @@ _SURPRISES_TO_DISTRUST = 2
 # refill, Reset / Limit of it when empty: at most half). A sliding log spent over a tenth of its
 # window asks for 0.9 of it.
 _WINDOW_SHARE = 0.6
+# A 429 left undecided by its rounded Retry-After is decided by the exact wait handed to ``block``
+# right after it (the same answer's body), not by one that comes later.
+_EVIDENCE_FRESH = 0.5
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,17 @@ class Ticket:
 
     seq: int
     sent_at: float
+
+
+@dataclass(frozen=True)
+class _WindowEvidence:
+    """A 429 whose rounded Retry-After could describe a window or a bucket: the exact wait decides (``block``)."""
+
+    limit: float
+    remaining: float
+    reset: float
+    at: float  # when it came back
+    surprise: bool  # whether it was counted as a 429 the headers did not foresee
 
 
 @dataclass(frozen=True)
@@ -185,17 +201,35 @@ def reset_seconds(reset: float | None, wall_now: float) -> float | None:
     return max(0.0, reset - wall_now)
 
 
-def describes_window(limit: float, remaining: float, reset: float | None, retry_after: float | None) -> bool:
+def describes_window(limit: float, remaining: float, reset: float | None, retry_after: float | None,
+                     precision: float = 0.0) -> bool:
     """Whether a 429's headers describe a window rather than a token bucket (a pure decision).
 
     Refused with nothing left, a bucket lets the next request in after one token's refill
-    (Retry-After ≈ Reset / Limit); a window only when it ends, which is when its allowance
-    is whole again (Retry-After ≈ Reset). A bucket of one cannot tell the two apart, and
-    needs not: it refills whole with its one token.
+    (Retry-After at most Reset / Limit); a window only when it ends, which is when its
+    allowance is whole again (Retry-After ≈ Reset). ``precision`` is how far the printed
+    Retry-After may be from the true wait (1 s for whole seconds or an HTTP-date, rounded
+    either way): a window is told only when even the shortest true wait is longer than a
+    bucket's could be. A bucket of one cannot tell the two apart, and needs not: it refills
+    whole with its one token.
     """
     if limit <= 1 or remaining >= 1 or reset is None or reset <= 0 or retry_after is None:
         return False
-    return retry_after >= _WINDOW_SHARE * reset
+    return retry_after >= _WINDOW_SHARE * reset and retry_after - precision > reset / limit
+
+
+def retry_after_precision(raw: str | None) -> float:
+    """How far a ``Retry-After`` value may be from the wait it rounds (a pure function).
+
+    ``"2"`` or an HTTP-date: 1 s; ``"1.250"``: 1 ms; absent: 0 (nothing to compare).
+    """
+    text = (raw or "").strip()
+    if not text:
+        return 0.0
+    whole, dot, decimals = text.partition(".")
+    if whole.isdigit() and dot and decimals.isdigit():
+        return 10.0 ** -len(decimals)
+    return 1.0
 
 
 def floor_seconds(n_requests: int, burst: float, rate: float) -> float:
@@ -240,6 +274,7 @@ class KeyLimiter:
         self._windowed = False
         self._window_end: float | None = None  # when the current window's allowance is whole again
         self._window_seq = -1  # newest request sent before the headers were told to describe a window
+        self._window_evidence: _WindowEvidence | None = None  # the last 429 its rounded Retry-After left undecided
         self._blind_seq = -1  # newest request sent before the last blind slow-down
         self._probe = max(1, probe)
         # Header pacing counts refill from near the send, not the answer (_refilled_since_counted).
@@ -382,8 +417,9 @@ class KeyLimiter:
         if headers_ok and not self._distrust_headers:
             assert limit is not None and remaining is not None
             # Seconds or an HTTP-date, as the SDK reads it (an HTTP-date window is told apart too).
-            retry_after = parse_retry_after(headers.get("retry-after"), now=self._wall()) if throttled else None
-            self._on_headers(now, ticket, limit, remaining, reset, throttled, retry_after)
+            raw = headers.get("retry-after") if throttled else None
+            retry_after = parse_retry_after(raw, now=self._wall())
+            self._on_headers(now, ticket, limit, remaining, reset, throttled, retry_after, retry_after_precision(raw))
         elif not self._headers_seen and self._blind is None:
             self._start_blind(now)
         if self._blind is not None:
@@ -393,35 +429,69 @@ class KeyLimiter:
         self._changed.set()
 
     def _on_headers(self, now: float, ticket: Ticket, limit: float, remaining: float, reset: float | None,
-                    throttled: bool, retry_after: float | None = None) -> None:
+                    throttled: bool, retry_after: float | None = None, precision: float = 0.0) -> None:
         """An answer with X-RateLimit-* headers we still trust: pace by them."""
         if self._blind is not None:  # headers after all: they win
             self._blind = None
             self._cubic = None
         self._headers_seen = True
-        told_apart = throttled and not self._windowed and describes_window(limit, remaining, reset, retry_after)
+        told_apart = throttled and not self._windowed and describes_window(limit, remaining, reset, retry_after,
+                                                                           precision)
         if told_apart:
-            # From here on the allowance is spent, then waited for whole.
-            self._windowed, self._cubic = True, None
-            # What was in flight with the 429 that told it was sent by the bucket reading: its
-            # refusals are no news (as many as were in flight), not surprises that distrust the headers.
-            self._window_seq = self._seq
-            self._notify("windowed", {"limit": limit, "reset": reset})
+            self._enter_window(limit, reset)
         self._learn(now, ticket, limit, min(remaining, limit), reset, throttled)
         if told_apart:
             return  # not a surprise: the headers were right about the allowance, only not how it comes back
-        if throttled and self._anchored_since is not None and ticket.seq > self._anchored_since:
+        if not throttled:
+            return
+        if self._anchored_since is not None and ticket.seq > self._anchored_since:
             # Sent too early for the server's count: pace from its answers from now on.
             self._send_anchored = False
+        surprise = self._count_surprise(now, ticket, remaining)
+        if not self._windowed and not self._distrust_headers and reset is not None \
+                and describes_window(limit, remaining, reset, retry_after):
+            # Undecided by its rounding alone (a window of about a second): the exact wait may tell.
+            self._window_evidence = _WindowEvidence(limit, min(remaining, limit), reset, now, surprise)
+
+    def _count_surprise(self, now: float, ticket: Ticket, remaining: float) -> bool:
+        """A 429: whether the headers failed to foresee it (counted; past a few, they are not trusted to pace)."""
         news = ticket.seq > self._cubic[3] if self._cubic is not None else ticket.seq > self._window_seq
-        if throttled and remaining < 1 and news:
-            # A 429 the headers did not foresee, the allowance really used up: someone
-            # else spends from it (a limit shared by an organization's keys, a gateway's).
+        if remaining >= 1 or not news:
             # (A 429 that shows allowance left is the server's own hiccup: CUBIC copes.)
-            self._surprises += 1
-            if self._surprises >= _SURPRISES_TO_DISTRUST:
-                self._distrust_headers = True
-                self._start_blind(now, ceiling=self._rate(now))
+            return False
+        # The allowance really used up: someone else spends from it (a limit shared by an
+        # organization's keys, a gateway's).
+        self._surprises += 1
+        if self._surprises >= _SURPRISES_TO_DISTRUST:
+            self._distrust_headers = True
+            self._start_blind(now, ceiling=self._rate(now))
+        return True
+
+    def _enter_window(self, limit: float, reset: float | None) -> None:
+        """The headers describe a window: from here on the allowance is spent, then waited for whole."""
+        self._windowed, self._cubic = True, None
+        self._window_evidence = None
+        # What was in flight with the 429 that told it was sent by the bucket reading: its
+        # refusals are no news (as many as were in flight), not surprises that distrust the headers.
+        self._window_seq = self._seq
+        self._notify("windowed", {"limit": limit, "reset": reset})
+
+    def _window_from_exact_wait(self, now: float, seconds: float, precision: float) -> None:
+        """The exact wait of the 429 its rounded Retry-After left undecided: a window's, or a bucket's."""
+        evidence, self._window_evidence = self._window_evidence, None
+        if evidence is None or self._windowed or self._distrust_headers or now - evidence.at > _EVIDENCE_FRESH:
+            return
+        if not describes_window(evidence.limit, evidence.remaining, evidence.reset, seconds, precision):
+            return
+        self._enter_window(evidence.limit, evidence.reset)
+        if evidence.surprise:
+            self._surprises = max(0, self._surprises - 1)  # the headers were right after all
+        self._capacity = evidence.limit
+        self._tokens = evidence.remaining - self._in_flight
+        end = evidence.at + min(evidence.reset, self._max_wait)
+        self._window_end = end if end > now else None
+        if self._window_end is None:
+            self._refill(now)
 
     def _on_blind_answer(self, now: float, ticket: Ticket, throttled: bool) -> None:
         """An answer while the rate is learnt blind: a 429 slows down (once per slow-down), anything else counts as accepted."""
@@ -485,15 +555,19 @@ class KeyLimiter:
         self._in_flight = max(0, self._in_flight - 1)
         self._changed.set()
 
-    def block(self, seconds: float, reason: str = "retry-after") -> None:
+    def block(self, seconds: float, reason: str = "retry-after", precision: float | None = None) -> None:
         """Send nothing on this key for ``seconds`` (the server's Retry-After), at most ``max_wait``.
 
         ``reason`` says where the wait comes from ("retry-after", "backoff");
         it shows in ``snapshot().waiting`` and, for a wait of a second or more,
-        in an ``on_wait("waiting", ...)`` notice.
+        in an ``on_wait("waiting", ...)`` notice. ``precision``, when known, is how
+        exact ``seconds`` is (1 ms for ``details.retryAfterMs``): an exact wait tells a
+        window the last 429's rounded Retry-After could not.
         """
         now = self._clock()
         seconds = 0.0 if math.isnan(seconds) else max(0.0, seconds)
+        if reason == "retry-after" and precision is not None:
+            self._window_from_exact_wait(now, seconds, precision)
         if reason == "retry-after":
             seconds = self.cap_wait(seconds, "retry-after")
         seconds = min(seconds, self._max_wait)

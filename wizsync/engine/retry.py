@@ -20,6 +20,7 @@ __all__ = [
     "is_retryable",
     "backoff_delay",
     "throttle_delay",
+    "precision_of_retry_after",
     "MAX_THROTTLE_WAIT",
     "MAX_SERVER_WAIT",
 ]
@@ -99,6 +100,19 @@ def backoff_delay(
     if not (0.0 <= r <= 1.0):  # a broken random source must not make a negative wait
         r = 1.0
     return delay * (1.0 - 0.25 * r)
+
+
+def precision_of_retry_after(exc: BaseException) -> float | None:
+    """How exact ``exc.retry_after`` is: 1 ms when it came from ``details.retryAfterMs``, else None.
+
+    A ``Retry-After`` header is rounded (whole seconds, an HTTP-date); the body's milliseconds are
+    not, and tell a window of about a second from a token bucket (``KeyLimiter.block``).
+    """
+    details = exc.details if isinstance(exc, WizChatApiError) else None
+    ms = details.get("retryAfterMs") if isinstance(details, dict) else None
+    if isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms) and ms >= 0:
+        return 0.001
+    return None
 
 
 def throttle_delay(
