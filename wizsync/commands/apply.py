@@ -32,7 +32,8 @@ from .common import (
     shard_option,
     user_errors,
 )
-from .runview import confirmer, print_run, run_json
+from .confirm import confirmer
+from .runview import print_run, run_json
 
 __all__ = ["apply", "batches_option", "max_failures_option"]
 

@@ -14,7 +14,8 @@ from wizsync.fleet.shards import ShardSpec, shard_journal_name
 
 from .apply import finish
 from .common import output_options, reporter_for, shard_option, transport_options, user_errors
-from .runview import confirmer, existing_journal, journal_location, journal_path_option, manifest_path_option
+from .confirm import confirmer
+from .runview import existing_journal, journal_location, journal_path_option, manifest_path_option
 
 __all__ = ["resume"]
 

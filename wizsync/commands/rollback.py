@@ -11,7 +11,8 @@ from wizsync.run.flows import rollback_run
 
 from .apply import batches_option, finish, max_failures_option
 from .common import output_options, reporter_for, transport_options, user_errors
-from .runview import confirmer, existing_journal, journal_location, journal_path_option, manifest_path_option
+from .confirm import confirmer
+from .runview import existing_journal, journal_location, journal_path_option, manifest_path_option
 
 __all__ = ["rollback"]
 

@@ -6,7 +6,6 @@ what was recorded, whether the run just ended or ended last week.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from wizsync.report.next_steps import next_steps
 from wizsync.report.values import scrub
 from wizsync.fleet.shards import Shard, shard_line
 
-__all__ = ["item_reports", "effective_status", "print_run", "run_json", "run_document", "key_stats", "confirmer",
+__all__ = ["item_reports", "effective_status", "print_run", "run_json", "run_document", "key_stats",
            "journal_path_option", "manifest_path_option", "journal_location", "open_journal_at", "existing_journal"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -62,28 +61,6 @@ def existing_journal(location: JournalLocation) -> Path:
 
 def open_journal_at(location: JournalLocation) -> Journal:
     return Journal.open(existing_journal(location), readonly=True)
-
-
-def confirmer(environment: str, protected: bool, yes: bool) -> Callable[[str], bool] | None:
-    """None when no question is needed; else a prompt; refuses when there is no terminal to ask on."""
-    if yes or not protected:
-        return None
-    if not sys.stdin.isatty():
-        raise click.ClickException(
-            f"'{environment}' is a protected environment and there is no terminal to confirm on: "
-            "review the plan, then pass --yes"
-        )
-
-    def ask(question: str) -> bool:
-        try:
-            return click.confirm(f"{question} ('{environment}' is protected)", default=False, err=True)
-        except click.Abort as exc:
-            # click turns Ctrl-C into Abort; the run's lifecycle needs the interrupt to end the run at once.
-            if isinstance(exc.__context__, KeyboardInterrupt):
-                raise KeyboardInterrupt from None
-            raise
-
-    return ask
 
 
 def effective_status(journal_path: Path, run: RunRecord) -> RunStatus:
