@@ -60,7 +60,8 @@ from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatCl
 from .grant import SharedClimb
 from .limiter import KeyLimiter, Ticket
 from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, precision_of_retry_after, throttle_delay
-from .transport import Transport, is_read_only, make_network_transport, pacing_headers, proxy_for, read_capped
+from .transport import (Transport, is_read_only, make_network_transport, pacing_headers, proxy_for, read_capped,
+                        tls_context)
 from .slots import Slots
 from .wire import RequestBuilder
 
@@ -427,6 +428,7 @@ class Executor:
         self._networks: dict[str | None, httpx.AsyncBaseTransport] = {}
         self._routes: dict[str, str | None] = {}  # base URL -> its proxy (None: direct)
         self._tls: ssl.SSLContext | None = None  # built with the first route, shared by all
+        self._base_urls = {spec.base_url or DEFAULT_BASE_URL for spec in keys.values()}
         # The keys of one server learn a limit it does not announce with one climb between them.
         climbs: dict[str, SharedClimb] = {}
         for label, spec in keys.items():
@@ -442,16 +444,20 @@ class Executor:
     def __repr__(self) -> str:
         return f"Executor(keys={sorted(self._keys)!r}, concurrency={self.concurrency})"
 
-    def _network_for(self, base_url: str, concurrency: int) -> httpx.AsyncBaseTransport:
+    def _route(self, base_url: str) -> str | None:
         # One route per base URL, not per key: reading the environment's proxies walks every
         # variable, and a wide fleet's environment holds a key variable per tenant.
         if base_url not in self._routes:
-            self._routes[base_url] = proxy_for(base_url or DEFAULT_BASE_URL, os.environ)
-        proxy = self._routes[base_url]
+            self._routes[base_url] = proxy_for(base_url, os.environ)
+        return self._routes[base_url]
+
+    def _network_for(self, base_url: str, concurrency: int) -> httpx.AsyncBaseTransport:
+        proxy = self._route(base_url or DEFAULT_BASE_URL)
         if proxy not in self._networks:
             if self._tls is None:
-                # Building a TLS context loads the CA bundle (~20 ms of CPU): one for the run.
-                self._tls = httpx.create_ssl_context()
+                # One for the run, for every route it will have (pools are per proxy, not per URL).
+                proxies = [p for p in map(self._route, self._base_urls) if p is not None]
+                self._tls = tls_context([*self._base_urls, *proxies])
             limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
             self._networks[proxy] = make_network_transport(self.http.backend, limits, self._tls, proxy)
         return self._networks[proxy]

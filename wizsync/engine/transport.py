@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -42,6 +42,7 @@ __all__ = [
     "Transport",
     "ResponseTooLarge",
     "make_network_transport",
+    "tls_context",
     "proxy_for",
     "UnsupportedProxy",
     "read_capped",
@@ -146,6 +147,19 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def tls_context(urls: Iterable[str]) -> ssl.SSLContext:
+    """The run's one TLS context, for the base URLs and proxies its routes reach.
+
+    Loading the CA bundle costs ~20-40 ms of CPU at every start; a run that reaches only
+    ``http://`` (the emulator, a plain-HTTP gateway on loopback) never uses it. Such a run
+    gets a context that trusts no CA at all: were it ever asked for TLS, it would refuse
+    every certificate, never accept one.
+    """
+    if any(httpx.URL(url).scheme == "https" for url in urls):
+        return httpx.create_ssl_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies hostnames and certificates, against no CA
 
 
 def make_network_transport(
