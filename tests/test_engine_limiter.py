@@ -98,6 +98,13 @@ def test_without_hint_it_probes_then_paces_from_headers() -> None:
     ({"ratelimit-limit": "10, 10;w=1, 50;w=60", "ratelimit-remaining": "3", "ratelimit-reset": "1"}, (10, 3, 1)),
     # Draft 07's one field.
     ({"ratelimit": "limit=100, remaining=50, reset=30"}, (100, 50, 30)),
+    # Draft 08 on: the current counters name their policy, whose quota is the limit.
+    ({"ratelimit": '"default";r=50;t=30', "ratelimit-policy": '"default";q=100;w=60'}, (100, 50, 30)),
+    ({"ratelimit": "default;r=4;t=1", "ratelimit-policy": "default;l=10;w=1"}, (10, 4, 1)),  # draft 08's tokens
+    # Several policies: the one closest to running out binds.
+    ({"ratelimit": '"burst";r=8;t=1, "daily";r=2;t=3600',
+      "ratelimit-policy": '"burst";q=10;w=1, "daily";q=1000;w=86400'}, (1000, 2, 3600)),
+    ({"ratelimit": '"default";r=5;t=2'}, (None, 5, 2)),  # no policy sent: no limit to pace by
     # X-RateLimit-* wins when both are sent.
     ({"x-ratelimit-limit": "5", "x-ratelimit-remaining": "1", "ratelimit-limit": "9", "ratelimit-remaining": "9"},
      (5, 1, None)),

@@ -164,13 +164,29 @@ def _leading_float(raw: str | None) -> float | None:
     return None if raw is None else _number(raw.split(",", 1)[0].split(";", 1)[0])
 
 
+def _members(raw: str | None) -> list[tuple[str, dict[str, str]]]:
+    """A structured-field list (RFC 9651) as (item, parameters): ``"a";r=5;t=1, b;q=9`` → a {r, t}, b {q}.
+
+    Enough of the syntax for the draft's fields: no quoted commas or semicolons in them.
+    """
+    members = []
+    for member in (raw or "").split(","):
+        item, *params = member.split(";")
+        pairs = (param.strip().partition("=") for param in params)
+        members.append((item.strip().strip('"'), {key: value for key, _, value in pairs}))
+    return members
+
+
 def rate_limit_headers(headers: Mapping[str, str]) -> tuple[float | None, float | None, float | None]:
     """(limit, remaining, reset in seconds) from an answer's lower-cased headers, each None if absent.
 
     ``X-RateLimit-Limit/Remaining/Reset`` (openapi.json); else the IETF draft's names a gateway
     may send instead (draft-ietf-httpapi-ratelimit-headers): ``RateLimit-Limit/Remaining/Reset``
-    (to draft 06, a quota list's first number), or draft 07's one ``RateLimit: limit=100,
-    remaining=50, reset=30``. All three count in requests and seconds, as ours do.
+    (to draft 06, a quota list's first number), draft 07's one ``RateLimit: limit=100,
+    remaining=50, reset=30``, or draft 08 on's structured pair ``RateLimit: "default";r=50;t=30``
+    with ``RateLimit-Policy: "default";q=100;w=60`` (``l=`` for the quota in draft 08), the
+    policy closest to running out when several are sent. All count in requests and seconds, as
+    ours do.
     """
     if "x-ratelimit-limit" in headers or "x-ratelimit-remaining" in headers:
         return (_header_float(headers, "x-ratelimit-limit"), _header_float(headers, "x-ratelimit-remaining"),
@@ -178,6 +194,11 @@ def rate_limit_headers(headers: Mapping[str, str]) -> tuple[float | None, float 
     if "ratelimit-limit" in headers or "ratelimit-remaining" in headers:
         return (_leading_float(headers.get("ratelimit-limit")), _leading_float(headers.get("ratelimit-remaining")),
                 _leading_float(headers.get("ratelimit-reset")))
+    current = [(name, params) for name, params in _members(headers.get("ratelimit")) if "r" in params]
+    if current:
+        name, params = min(current, key=lambda member: _number(member[1]["r"]) or 0.0)
+        policy = dict(_members(headers.get("ratelimit-policy"))).get(name, {})
+        return _number(policy.get("q", policy.get("l"))), _number(params["r"]), _number(params.get("t"))
     fields: dict[str, str] = {}
     for part in headers.get("ratelimit", "").split(","):
         name, _, value = part.partition("=")
