@@ -419,3 +419,23 @@ def test_bad_settings_are_refused() -> None:
         Executor({}, concurrency=0)
     with pytest.raises(ValueError, match="max_attempts"):
         Executor({}, max_attempts=0)
+
+
+def test_a_key_refused_for_an_hour_fails_its_other_calls_at_once_without_sending() -> None:
+    # "Retry-After: 3600" (an hourly quota spent): held for the capped 60 s instead, every other
+    # call of the key sent once a minute and failed on its own 429, one chatbot a minute for an hour.
+    api = FakeApi({KEY_A: None})
+    api.script["cb_0"] = [_error(429, "rate_limited", {"Retry-After": "3600"})]
+    ids = [f"cb_{i}" for i in range(6)]
+
+    async def main() -> list[Any]:
+        async with executor(api, concurrency=1) as ex:
+            return await asyncio.gather(*(ex.call("acme/staging", get(i)) for i in ids), return_exceptions=True)
+
+    began = time.monotonic()
+    results = run(main())
+    assert time.monotonic() - began < 10  # not a minute per call
+    assert all(isinstance(r, WizChatApiError) and r.status == 429 for r in results), results
+    assert sum(api.seen.values()) == 1  # only the call that learnt it was sent
+    unsent = [r for r in results[1:] if isinstance(r, WizChatApiError)]
+    assert all("not sent" in r.message and "resume the run after" in r.message for r in unsent), unsent

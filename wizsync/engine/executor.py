@@ -58,7 +58,7 @@ import httpx
 from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatClient, WizChatApiError, WizChatConnectionError
 
 from .grant import SharedClimb
-from .limiter import KeyLimiter, Ticket
+from .limiter import KeyLimiter, KeyRefused, Ticket
 from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, precision_of_retry_after, throttle_delay
 from .transport import (Transport, is_read_only, make_network_transport, pacing_headers, proxy_for, read_capped,
                         tls_context)
@@ -279,6 +279,20 @@ class _Key:
         self.http: httpx.AsyncClient
 
 
+class _Refused(WizChatApiError):
+    """A call on a key the server refuses for long, failed unsent (``KeyLimiter.refuse``): no server answer."""
+
+
+def _refusal(key: _Key, seconds: float) -> _Refused:
+    back = time.strftime("%H:%M UTC", time.gmtime(time.time() + seconds))
+    return _Refused(
+        429, "rate_limited",
+        f"not sent: the server refuses {key.label}'s requests for {seconds:.0f} s more, beyond the "
+        f"{MAX_THROTTLE_WAIT:.0f} s wizsync waits; resume the run after {back}",
+        retry_after=seconds,
+    )
+
+
 class _PacedTransport(httpx.AsyncBaseTransport):
     """Token, then slot, then send and read within the deadline; headers back to the limiter."""
 
@@ -288,7 +302,14 @@ class _PacedTransport(httpx.AsyncBaseTransport):
         self._inner = inner
 
     async def _token(self, call: _CallState | None) -> Ticket:
+        try:
+            return await self._token_unless_refused(call)
+        except KeyRefused as refused:
+            raise _refusal(self._key, refused.seconds) from None
+
+    async def _token_unless_refused(self, call: _CallState | None) -> Ticket:
         ex, limiter = self._executor, self._key.limiter
+        limiter.check_refused()
         if not ex._stop.is_set() and not limiter._lock.locked() and limiter.poll() <= 0:
             return limiter.take()  # a token is there: no task, no wait
         if call is None:
@@ -678,6 +699,8 @@ class Executor:
             state.transient += 1
             if state.wrote:
                 state.uncertain = exc
+        elif isinstance(exc, _Refused):
+            state.refused = True  # nothing was sent: nothing to learn, no wait to hold
         elif kind == "throttled":
             state.throttles += 1
             retry_after = exc.retry_after if isinstance(exc, WizChatApiError) else None
@@ -690,6 +713,7 @@ class Executor:
                 # (block caps it at MAX_THROTTLE_WAIT and reports the cap).
                 state.refused = True
                 delay = float(retry_after) if retry_after is not None else MAX_THROTTLE_WAIT
+                key.limiter.refuse(delay)  # the key's other calls fail unsent, not one a minute
             elif retry_after is None or delay != retry_after:
                 # A bare 429: one request's worth of the learnt rate first, then backoff.
                 reason = "backoff"

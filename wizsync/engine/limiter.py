@@ -59,7 +59,7 @@ from .grant import GrantedRate, SharedClimb
 from .retry import MAX_SERVER_WAIT
 
 __all__ = [
-    "KeyLimiter", "Ticket", "LimiterSnapshot", "OnWait",
+    "KeyLimiter", "KeyRefused", "Ticket", "LimiterSnapshot", "OnWait",
     "describes_window", "floor_seconds", "rate_limit_headers", "reset_seconds", "retry_after_precision",
 ]
 
@@ -106,6 +106,14 @@ _WINDOW_SHARE = 0.6
 # A 429 left undecided by its rounded Retry-After is decided by the exact wait handed to ``block``
 # right after it (the same answer's body), not by one that comes later.
 _EVIDENCE_FRESH = 0.5
+
+
+class KeyRefused(Exception):
+    """The server refuses this key for longer than any wait we accept: nothing is sent until then."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"refused for {seconds:.0f} s more")
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -284,6 +292,7 @@ class KeyLimiter:
         self._on_wait = on_wait
         self._cap_noticed: dict[str, tuple[float, float]] = {}  # source -> (asked, when)
         self._block_reason: str | None = None
+        self._refused_until = -math.inf  # see refuse()
         # Blind pacing (no X-RateLimit-* from this server): see grant.py.
         self._blind: GrantedRate | None = None
         self._headers_seen = False
@@ -576,6 +585,24 @@ class KeyLimiter:
         self._in_flight = max(0, self._in_flight - 1)
         self._changed.set()
 
+    def refuse(self, seconds: float) -> None:
+        """The server wants no request on this key for ``seconds``, beyond ``max_wait``: refuse them here.
+
+        Held for a capped wait instead, every call of the key would send once per ``max_wait``
+        and fail on its 429 (an hour-long quota spent: a chatbot failed a minute, for hours).
+        Refused, they fail at once without sending (``KeyRefused`` from ``check_refused`` and
+        ``acquire``), until the last ``max_wait`` of the server's wait, which is waited as usual.
+        """
+        if math.isfinite(seconds) and seconds > self._max_wait:
+            self._refused_until = max(self._refused_until, self._clock() + seconds - self._max_wait)
+            self._changed.set()  # waiters in acquire see it now, not at the end of a capped wait
+
+    def check_refused(self) -> None:
+        """Raise ``KeyRefused`` while the server refuses this key (``refuse``)."""
+        left = self._refused_until - self._clock()
+        if left > 0:
+            raise KeyRefused(left + self._max_wait)
+
     def block(self, seconds: float, reason: str = "retry-after", precision: float | None = None) -> None:
         """Send nothing on this key for ``seconds`` (the server's Retry-After), at most ``max_wait``.
 
@@ -714,6 +741,7 @@ class KeyLimiter:
         """Wait (FIFO among this key's callers only) until a token is ours."""
         async with self._lock:
             while True:
+                self.check_refused()
                 wait = self.poll()
                 if wait <= 0:
                     return self.take()
