@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def main(argv: list[str]) -> int:
                 [*prism_command(), "proxy", str(spec), emu.base_url,
                  "--host", "127.0.0.1", "--port", str(port)],
                 stdout=log, stderr=subprocess.STDOUT, text=True,
+                start_new_session=True,  # npx runs prism as its child: the group is stopped as one
             )
         try:
             wait_until_up(proxy_url, emu.keys["acme/staging"], prism)
@@ -107,7 +109,8 @@ def main(argv: list[str]) -> int:
             if applied_run:
                 failed |= wizsync(["rollback", applied_run, "--yes", *journal], env, work).returncode != 0
         finally:
-            prism.terminate()
+            # Terminating npx alone left its node child (prism) listening after the script ended.
+            os.killpg(prism.pid, signal.SIGTERM)
             prism.wait(timeout=30)
         violations = [line for line in log_path.read_text().splitlines() if VIOLATION.search(line)]
         for line in violations[:50]:
