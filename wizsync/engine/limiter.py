@@ -518,10 +518,8 @@ class KeyLimiter:
             self._surprises = max(0, self._surprises - 1)  # the headers were right after all
         self._capacity = evidence.limit
         self._tokens = evidence.remaining - self._in_flight
-        end = evidence.at + min(evidence.reset, self._max_wait)
-        self._window_end = end if end > now else None
-        if self._window_end is None:
-            self._refill(now)
+        self._window_end = evidence.at + min(evidence.reset, self._max_wait)
+        self._refill(now)  # a window already over (a late exact wait) is whole again
 
     def _on_blind_answer(self, now: float, ticket: Ticket, throttled: bool) -> None:
         """An answer while the rate is learnt blind: a 429 slows down (once per slow-down), anything else counts as accepted."""
@@ -614,9 +612,9 @@ class KeyLimiter:
         """
         now = self._clock()
         seconds = 0.0 if math.isnan(seconds) else max(0.0, seconds)
-        if reason == "retry-after" and precision is not None:
-            self._window_from_exact_wait(now, seconds, precision)
         if reason == "retry-after":
+            if precision is not None:
+                self._window_from_exact_wait(now, seconds, precision)
             seconds = self.cap_wait(seconds, "retry-after")
         seconds = min(seconds, self._max_wait)
         self._refill(now)

@@ -11,6 +11,7 @@ import random
 from typing import Callable, Literal
 
 from wizchat_management import WizChatApiError, WizChatConnectionError
+from wizchat_management._retry_after import retry_after_from_response
 
 __all__ = [
     "ErrorKind",
@@ -109,10 +110,9 @@ def precision_of_retry_after(exc: BaseException) -> float | None:
     not, and tell a window of about a second from a token bucket (``KeyLimiter.block``).
     """
     details = exc.details if isinstance(exc, WizChatApiError) else None
-    ms = details.get("retryAfterMs") if isinstance(details, dict) else None
-    if isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms) and ms >= 0:
-        return 0.001
-    return None
+    # The SDK's own reading of the body, without the header: a value only when retryAfterMs is usable.
+    from_body = retry_after_from_response({}, details) if isinstance(details, dict) else None
+    return 0.001 if from_body is not None else None
 
 
 def throttle_delay(
