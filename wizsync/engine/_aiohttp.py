@@ -9,14 +9,39 @@ becomes the httpx error of the same meaning, so both backends fail alike.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
-from .transport import WholeBody
+
+@contextmanager
+def _no_default_cas() -> Iterator[None]:
+    # aiohttp builds two default TLS contexts when it is imported, each loading the
+    # system's CA store (~0.1 s of CPU together on the project machine, at every run
+    # on the default backend). wizsync never uses them: every connection is
+    # handed the run's own context (transport.tls_context, given to the connector
+    # below). While aiohttp is imported, the default CAs are not loaded, so those two
+    # contexts trust no CA (were they ever used, they would refuse, never accept); every
+    # context made after the import loads its CAs as usual.
+    load_default_certs = ssl.SSLContext.load_default_certs
+    set_default_verify_paths = ssl.SSLContext.set_default_verify_paths
+    ssl.SSLContext.load_default_certs = lambda self, purpose=None: None  # type: ignore[method-assign]
+    ssl.SSLContext.set_default_verify_paths = lambda self: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ssl.SSLContext.load_default_certs = load_default_certs  # type: ignore[method-assign]
+        ssl.SSLContext.set_default_verify_paths = set_default_verify_paths  # type: ignore[method-assign]
+
+
+with _no_default_cas():
+    import aiohttp
+    from httpx_aiohttp import AiohttpTransport
+
+from .transport import WholeBody  # noqa: E402
 
 __all__ = ["AiohttpBackend", "httpx_error"]
 
