@@ -438,4 +438,4 @@ def test_a_key_refused_for_an_hour_fails_its_other_calls_at_once_without_sending
     assert all(isinstance(r, WizChatApiError) and r.status == 429 for r in results), results
     assert sum(api.seen.values()) == 1  # only the call that learnt it was sent
     unsent = [r for r in results[1:] if isinstance(r, WizChatApiError)]
-    assert all("not sent" in r.message and "resume the run after" in r.message for r in unsent), unsent
+    assert all("not sent" in r.message and "try again after" in r.message for r in unsent), unsent

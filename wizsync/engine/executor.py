@@ -288,7 +288,7 @@ def _refusal(key: _Key, seconds: float) -> _Refused:
     return _Refused(
         429, "rate_limited",
         f"not sent: the server refuses {key.label}'s requests for {seconds:.0f} s more, beyond the "
-        f"{MAX_THROTTLE_WAIT:.0f} s wizsync waits; resume the run after {back}",
+        f"{MAX_THROTTLE_WAIT:.0f} s wizsync waits; try again after {back}",
         retry_after=seconds,
     )
 
