@@ -23,12 +23,26 @@ def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 # -- merge -------------------------------------------------------------------------------------
 
 
-def test_objects_deep_merge_and_inputs_are_untouched() -> None:
-    base = {"core": {"name": "A", "model": "m1", "extra": {"x": 1, "y": 2}}}
-    patch = {"core": {"model": "m2", "extra": {"y": 3}}}
-    out = merge(base, patch)
-    assert out == {"core": {"name": "A", "model": "m2", "extra": {"x": 1, "y": 3}}}
-    assert base["core"]["model"] == "m1"
+@pytest.mark.parametrize("copy_base", [True, False])  # False: rendering's own base, not copied first
+def test_objects_deep_merge_and_inputs_are_untouched(copy_base: bool) -> None:
+    base = {
+        "core": {"name": "A", "model": "m1", "extra": {"x": 1, "y": 2}},
+        "mcpServers": [{"name": "crm", "url": "https://a/crm", "allowedTools": ["x"]}, {"name": "kb", "url": "https://a/kb"}],
+        "guardrails": {"blocked": ["a"], "maxTurns": 4},
+    }
+    patch = {
+        "core": {"model": "m2", "extra": {"y": 3}},
+        "mcpServers": [{"name": "crm", "allowedTools": ["y"]}, {"name": "kb", "$delete": True}],
+        "guardrails": {"maxTurns": None},
+    }
+    before, patch_before = json.loads(json.dumps(base)), json.loads(json.dumps(patch))
+    out = merge_spec(base, patch, Origin("m.yaml", lambda p: None, ("overlays", "production"), "bot"), copy_base=copy_base)
+    assert out == {
+        "core": {"name": "A", "model": "m2", "extra": {"x": 1, "y": 3}},
+        "mcpServers": [{"name": "crm", "url": "https://a/crm", "allowedTools": ["y"]}],
+        "guardrails": {"blocked": ["a"]},  # null removes the key
+    }
+    assert base == before and patch == patch_before
 
 
 def test_array_sections_merge_by_key_never_replace() -> None:

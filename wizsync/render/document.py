@@ -198,7 +198,8 @@ def _render(
         assert target.source.file is not None
         doc = load_source_file(manifest, target.source.file)
         origin = Origin(doc.file, doc.line_of, (), target.name)
-        spec = _source_spec(doc.data, origin, strict=True)
+        # No copy of the file's data: expand() below builds every mapping and list anew.
+        spec = _source_spec(doc.data, origin, strict=True, copy_it=False)
         allow = allow | _file_allow(doc.data, origin)
         unexpanded: list[ManifestError] = []
         spec = expand(spec, scopes, Origin(doc.file, doc.line_of, ("spec",), target.name), errors=unexpanded)
@@ -236,7 +237,7 @@ def _render(
         problems = _with_templates(unexpanded, checked)
         errors += problems
         if not problems:
-            spec = merge_spec(spec, raw, Origin(manifest.file, manifest.line_of, path, target.name))
+            spec = merge_spec(spec, raw, Origin(manifest.file, manifest.line_of, path, target.name), copy_base=False)
             patched = True
     raise_all(errors)
 

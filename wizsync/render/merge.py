@@ -28,9 +28,14 @@ __all__ = ["merge_spec", "reject_delete_markers", "DELETE_KEY"]
 DELETE_KEY = "$delete"
 
 
-def merge_spec(base: Mapping[str, Any], patch: Mapping[str, Any], origin: Origin) -> dict[str, Any]:
-    """``base`` spec with ``patch`` (a spec) merged in; neither input is modified."""
-    out = copy.deepcopy(dict(base))
+def merge_spec(base: Mapping[str, Any], patch: Mapping[str, Any], origin: Origin, *, copy_base: bool = True) -> dict[str, Any]:
+    """``base`` spec with ``patch`` (a spec) merged in; neither input is modified.
+
+    The merge builds every container it changes anew, so ``copy_base=False`` (a caller that
+    owns ``base`` and drops it, as rendering does) only lets the result share what the
+    patch left alone with ``base``, instead of deep-copying all of it first.
+    """
+    out = copy.deepcopy(dict(base)) if copy_base else dict(base)
     for section, value in patch.items():
         path = ("spec", section)
         if value is None:
