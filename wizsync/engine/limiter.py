@@ -202,16 +202,15 @@ def rate_limit_headers(headers: Mapping[str, str]) -> tuple[float | None, float 
     if "ratelimit-limit" in headers or "ratelimit-remaining" in headers:
         return (_leading_float(headers.get("ratelimit-limit")), _leading_float(headers.get("ratelimit-remaining")),
                 _leading_float(headers.get("ratelimit-reset")))
-    current = [(name, params) for name, params in _members(headers.get("ratelimit")) if "r" in params]
+    members = _members(headers.get("ratelimit"))
+    current = [(name, params) for name, params in members if "r" in params]
     if current:
         name, params = min(current, key=lambda member: _number(member[1]["r"]) or 0.0)
         policy = dict(_members(headers.get("ratelimit-policy"))).get(name, {})
         return _number(policy.get("q", policy.get("l"))), _number(params["r"]), _number(params.get("t"))
-    fields: dict[str, str] = {}
-    for part in headers.get("ratelimit", "").split(","):
-        name, _, value = part.partition("=")
-        fields[name.strip().lower()] = value
-    return _leading_float(fields.get("limit")), _leading_float(fields.get("remaining")), _leading_float(fields.get("reset"))
+    # Draft 07: each member is a name=value item.
+    fields = {name.strip().lower(): value for name, _, value in (item.partition("=") for item, _ in members)}
+    return _number(fields.get("limit")), _number(fields.get("remaining")), _number(fields.get("reset"))
 
 
 # A Reset at least this large is a Unix timestamp (2001-09-09 on), not a wait: no server asks for 31 years.
