@@ -8,7 +8,20 @@ the demo fleet and fails if Prism reported any violation.
 
     python scripts/prism_check.py                  # npx fetches @stoplight/prism-cli@5
     python scripts/prism_check.py other.json       # against another copy of the contract
+    python scripts/prism_check.py --mock 10        # a server we did not write (below)
     PRISM=/path/to/node_modules/.bin/prism python scripts/prism_check.py
+
+``--mock N`` puts Prism in wizsync's way as the server itself instead: ``prism
+mock --dynamic`` answers every request with random data the contract allows
+(fields it names only as ``additionalProperties``, sections and item kinds of
+any name, enormous counts, a partial failure in every apply, a listing that
+may be empty). A server no one here wrote, whose every answer is legal:
+``plan``, ``apply --yes --allow-deletes`` and ``export`` each run N times
+against it, each with a journal of its own (the listing changes on every
+call, so a second run on the same journal is refused as a wrong target, as
+it should be). The check fails if any run ends in a traceback, an exit code
+other than 0 or 1, or output that holds the API key, or if Prism saw a
+request the contract does not allow.
 
 Needs Node.js (npx) the first time; everything talks to 127.0.0.1 only.
 """
@@ -72,20 +85,97 @@ def wizsync(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
     return proc
 
 
+MOCK_MANIFEST = """\
+version: 1
+environments:
+  staging: {{baseUrl: "{base_url}"}}
+tenants:
+  acme:
+    keys:
+      staging: {{env: WIZCHAT_ACME_STAGING_KEY}}
+chatbots:
+  - discover: {{tenant: acme, match: "*"}}
+    source: {{self: true}}
+"""
+MOCK_KEY = "wpk_test_" + "5" * 32  # Prism checks that a bearer token is sent, not which
+
+
+def start_prism(args: list[str], work: Path) -> tuple[subprocess.Popen[str], Path, str]:
+    port = free_port()
+    log_path = work / "prism.log"
+    with log_path.open("w") as log:
+        prism = subprocess.Popen(
+            [*prism_command(), *args, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,  # npx runs prism as its child: the group is stopped as one
+        )
+    return prism, log_path, f"http://127.0.0.1:{port}"
+
+
+def stop_prism(prism: subprocess.Popen[str]) -> None:
+    # Terminating npx alone left its node child (prism) listening after the script ended.
+    os.killpg(prism.pid, signal.SIGTERM)
+    prism.wait(timeout=30)
+
+
+def violations_in(log_path: Path) -> list[str]:
+    return [line for line in log_path.read_text().splitlines() if VIOLATION.search(line)]
+
+
+def mock(spec: Path, runs: int) -> int:
+    """wizsync against ``prism mock --dynamic``: random answers the contract allows (the docstring)."""
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        prism, log_path, url = start_prism(["mock", "--dynamic", str(spec)], work)
+        try:
+            wait_until_up(url, MOCK_KEY, prism)
+            manifest = work / "wizsync.yaml"
+            manifest.write_text(MOCK_MANIFEST.format(base_url=url))
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("WIZSYNC_", "WIZCHAT_"))}
+            env["WIZCHAT_ACME_STAGING_KEY"] = MOCK_KEY
+            exits: dict[str, list[int]] = {}
+            for i in range(runs):
+                for args in (["plan", str(manifest), "--env", "staging"],
+                             ["apply", str(manifest), "--env", "staging", "--yes", "--allow-deletes"],
+                             ["export", str(manifest), "--env", "staging", "--out", str(work / f"export-{i}")]):
+                    journal = ["--journal", str(work / f"journal-{args[0]}-{i}.db")] if args[0] != "export" else []
+                    proc = wizsync([*args, *journal], env, work)
+                    exits.setdefault(args[0], []).append(proc.returncode)
+                    out = proc.stdout + proc.stderr
+                    if proc.returncode == 1:  # the server's random answer is the reason: say which
+                        lines = proc.stderr.strip().splitlines() or [""]
+                        said = [ln for ln in lines if "Error" in ln or "failed" in ln] or lines
+                        print("    " + said[-1][:200])
+                    if "Traceback (most recent call last)" in out:
+                        problems.append(f"wizsync {args[0]} (run {i + 1}) ended in a traceback:\n{out[-2000:]}")
+                    elif proc.returncode not in (0, 1):
+                        problems.append(f"wizsync {args[0]} (run {i + 1}) exited {proc.returncode}:\n{out[-2000:]}")
+                    if MOCK_KEY in out:
+                        problems.append(f"wizsync {args[0]} (run {i + 1}) printed the API key")
+            for command, codes in exits.items():
+                print(f"prism_check --mock: {command}: exits {codes}")
+        finally:
+            stop_prism(prism)
+        violations = violations_in(log_path)
+    for line in violations[:50]:
+        print(line)
+    for problem in problems:
+        print(problem)
+    print(f"prism_check --mock: {len(violations)} request violation(s), {len(problems)} problem(s) in {3 * runs} runs")
+    return 1 if violations or problems else 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--mock"]:
+        if len(argv) < 2 or not argv[1].isdigit() or int(argv[1]) < 1:
+            sys.exit("prism_check: --mock takes a number of runs, e.g. --mock 10")
+        return mock(Path(argv[2]) if len(argv) > 2 else ROOT / "openapi.json", int(argv[1]))
     spec = Path(argv[0]) if argv else ROOT / "openapi.json"
     with EmulatorServer(seed="demo") as emu, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        port = free_port()
-        proxy_url = f"http://127.0.0.1:{port}"
-        log_path = work / "prism.log"
-        with log_path.open("w") as log:
-            prism = subprocess.Popen(
-                [*prism_command(), "proxy", str(spec), emu.base_url,
-                 "--host", "127.0.0.1", "--port", str(port)],
-                stdout=log, stderr=subprocess.STDOUT, text=True,
-                start_new_session=True,  # npx runs prism as its child: the group is stopped as one
-            )
+        prism, log_path, proxy_url = start_prism(["proxy", str(spec), emu.base_url], work)
+        port = int(proxy_url.rsplit(":", 1)[1])
         try:
             wait_until_up(proxy_url, emu.keys["acme/staging"], prism)
             manifest = work / "wizsync.yaml"
@@ -109,10 +199,8 @@ def main(argv: list[str]) -> int:
             if applied_run:
                 failed |= wizsync(["rollback", applied_run, "--yes", *journal], env, work).returncode != 0
         finally:
-            # Terminating npx alone left its node child (prism) listening after the script ended.
-            os.killpg(prism.pid, signal.SIGTERM)
-            prism.wait(timeout=30)
-        violations = [line for line in log_path.read_text().splitlines() if VIOLATION.search(line)]
+            stop_prism(prism)
+        violations = violations_in(log_path)
         for line in violations[:50]:
             print(line)
         print(f"prism_check: {len(violations)} violation(s)" + ("; a wizsync step failed" if failed else ""))
