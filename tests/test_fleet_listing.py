@@ -92,3 +92,18 @@ def test_a_server_that_repeats_a_cursor_fails_the_listing_instead_of_looping(tmp
     listed = listing(mock_manifest(tmp_path), {fleet.label(0): KeySpec(KEY, BASE)}, transport=httpx.MockTransport(server))
     assert isinstance(listed, FetchFailed), listed
     assert listed.error["code"] == "invalid_response" and "repeated cursor 'p2'" in listed.error["message"], listed
+
+
+def test_a_server_whose_paging_never_ends_fails_the_listing_instead_of_looping(tmp_path: Path) -> None:
+    """Every page a cursor never seen, never a chatbot not listed before (a cursor that embeds the
+    time): the listing fails as a broken answer, after 100 such pages, instead of running forever."""
+    sent: list[str | None] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.params.get("cursor"))
+        return httpx.Response(200, json={"data": [chatbot("cb_a", "alpha")], "nextCursor": f"t{len(sent)}"})
+
+    listed = listing(mock_manifest(tmp_path), {fleet.label(0): KeySpec(KEY, BASE)}, transport=httpx.MockTransport(server))
+    assert isinstance(listed, FetchFailed), listed
+    assert listed.error["code"] == "invalid_response" and "paging does not end" in listed.error["message"], listed
+    assert len(sent) == 101 and len(set(sent)) == 101  # each page asked for once: no retry of a broken answer

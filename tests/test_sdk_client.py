@@ -25,6 +25,7 @@ from wizchat_management import (
     WizChatConnectionError,
     WizChatTimeoutError,
 )
+from wizchat_management._base_client import MAX_IDLE_PAGES
 
 KEY = "wpk_live_" + "S3cr3tS3cr3tS3cr3tS3cr3t"
 DATA = Path(__file__).parent / "data"
@@ -133,6 +134,24 @@ def test_list_chatbots_refuses_a_cursor_loop(kind: str) -> None:
     with pytest.raises(WizChatApiError, match="repeated cursor"):
         run_client(kind, rec, "list_chatbots")
     assert len(rec.requests) == 2
+
+
+def test_list_chatbots_refuses_a_paging_that_never_ends_behind_new_cursors(kind: str) -> None:
+    # A cursor that embeds the time (or a pager stuck on one offset): every page a new cursor,
+    # never a chatbot not listed before. Followed forever, the listing would never end.
+    rec = Recorder(lambda r: json_response(200, {"data": [CHATBOT], "nextCursor": f"c{len(rec.requests)}"}))
+    with pytest.raises(WizChatApiError, match="100 pages in a row listed no chatbot not listed before") as info:
+        run_client(kind, rec, "list_chatbots")
+    assert info.value.code == "invalid_response"
+    assert len(rec.requests) == 1 + MAX_IDLE_PAGES  # the first page listed cb_1; 100 more added nothing
+
+
+def test_list_chatbots_follows_empty_pages_while_they_lead_somewhere(kind: str) -> None:
+    # A server that filters after paging may send a page with nothing on it, and a cursor: followed.
+    pages = {None: {"data": [], "nextCursor": "c2"}, "c2": {"data": [], "nextCursor": "c3"},
+             "c3": {"data": [CHATBOT], "nextCursor": None}}
+    rec = Recorder(lambda r: json_response(200, pages[r.url.params.get("cursor")]))
+    assert [c.id for c in run_client(kind, rec, "list_chatbots")] == ["cb_1"]
 
 
 def test_list_chatbots_ends_at_an_empty_cursor(kind: str) -> None:

@@ -20,9 +20,9 @@ from ._exceptions import WizChatApiError, WizChatConnectionError, WizChatTimeout
 from ._retry_after import retry_after_from_response
 from ._version import __version__
 from .contract import component_schema, drop_forbidden_nulls
-from .models import ApplyResult, ChatbotConfigDocument
+from .models import ApplyResult, ChatbotConfigDocument, ChatbotList
 
-__all__ = ["BaseClient", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "PAGE_SIZE"]
+__all__ = ["BaseClient", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "Listing", "MAX_IDLE_PAGES", "PAGE_SIZE"]
 
 log = logging.getLogger("wizchat_management")
 
@@ -31,8 +31,25 @@ DEFAULT_BASE_URL = "https://www.wizchat.com"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 # The largest page the API serves: the fewest requests against the rate limit.
 PAGE_SIZE = 200
+# Pages in a row that list no chatbot the listing has not shown yet, each naming a cursor of its
+# own, before the listing is a broken server's (a cursor that embeds the time, a pager stuck on
+# one offset): it would otherwise never end. 100 pages of 200 is 20,000 rows a server hid in a row.
+MAX_IDLE_PAGES = 100
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class Listing:
+    """What one ``list_chatbots`` has seen so far: the cursors it followed, the chatbot ids it
+    listed, and how many pages in a row listed nothing new. Private: the engine of a caller that
+    sends a listing page by page (``_list_page``) keeps one per listing."""
+
+    __slots__ = ("cursors", "ids", "idle")
+
+    def __init__(self) -> None:
+        self.cursors: set[str] = set()
+        self.ids: set[str] = set()
+        self.idle = 0
 
 
 class _NotGiven:
@@ -216,16 +233,26 @@ class BaseClient:
         return {"limit": PAGE_SIZE} if cursor is None else {"limit": PAGE_SIZE, "cursor": cursor}
 
     @staticmethod
-    def _next_cursor(cursor: str | None, seen: set[str], url: str) -> str | None:
-        """The cursor of the next page, or None at the end; one already followed is a broken server (no loop).
+    def _next_cursor(page: ChatbotList, seen: Listing, url: str) -> str | None:
+        """The cursor of the page after ``page``, or None at the end; a paging that cannot end raises.
 
-        An empty cursor is the end too: some servers send ``""`` where the contract says null.
+        An empty cursor is the end too: some servers send ``""`` where the contract says null. A
+        cursor already followed is a loop; ``MAX_IDLE_PAGES`` pages in a row that list no new
+        chatbot, each with a new cursor, are a loop the cursors hide.
         """
+        cursor = page.nextCursor
         if not cursor:
             return None
-        if cursor in seen:
+        if cursor in seen.cursors:
             raise WizChatApiError(200, "invalid_response", f"GET {url}: the server repeated cursor {cursor!r}")
-        seen.add(cursor)
+        seen.cursors.add(cursor)
+        before = len(seen.ids)
+        seen.ids.update(c.id for c in page.data)
+        seen.idle = 0 if len(seen.ids) > before else seen.idle + 1
+        if seen.idle >= MAX_IDLE_PAGES:
+            raise WizChatApiError(200, "invalid_response", (
+                f"GET {url}: {seen.idle} pages in a row listed no chatbot not listed before, each with a new "
+                "cursor: the server's paging does not end"))
         return cursor
 
 

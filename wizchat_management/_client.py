@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._base_client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, NOT_GIVEN, BaseClient
+from ._base_client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, NOT_GIVEN, BaseClient, Listing
 from .models import ApplyResult, ChatbotConfigDocument, ChatbotList, PublicChatbot
 
 __all__ = ["WizChatClient", "AsyncWizChatClient"]
@@ -59,23 +59,23 @@ class WizChatClient(BaseClient):
         """Every chatbot of the key's organization (follows ``nextCursor`` to the end)."""
         chatbots: list[PublicChatbot] = []
         cursor: str | None = None
-        seen: set[str] = set()
+        seen = Listing()
         while True:
             page, cursor = self._list_page(cursor, seen)
             chatbots.extend(page)
             if cursor is None:
                 return chatbots
 
-    def _list_page(self, cursor: str | None, seen: set[str]) -> tuple[list[PublicChatbot], str | None]:
+    def _list_page(self, cursor: str | None, seen: Listing) -> tuple[list[PublicChatbot], str | None]:
         """One page of ``list_chatbots`` (the first, or the one ``cursor`` names) and the next cursor.
 
-        None at the end; a cursor already in ``seen`` (the listing's so far) raises. Private, not
+        None at the end; a paging that cannot end raises (``seen``: the listing's so far). Private, not
         part of the surface the TypeScript SDK shares: for a caller that retries a listing page by
         page (wizsync's engine), so a failure on page 40 does not fetch 1-39 again.
         """
         url = self._url()
         page = self._parse(self._send("GET", url, params=self._page_params(cursor)), ChatbotList)
-        return page.data, self._next_cursor(page.nextCursor, seen, url)
+        return page.data, self._next_cursor(page, seen, url)
 
     def get_chatbot(self, chatbot_id: str) -> PublicChatbot:
         return self._parse(self._send("GET", self._url(chatbot_id)), PublicChatbot)
@@ -151,23 +151,23 @@ class AsyncWizChatClient(BaseClient):
         """Every chatbot of the key's organization (follows ``nextCursor`` to the end)."""
         chatbots: list[PublicChatbot] = []
         cursor: str | None = None
-        seen: set[str] = set()
+        seen = Listing()
         while True:
             page, cursor = await self._list_page(cursor, seen)
             chatbots.extend(page)
             if cursor is None:
                 return chatbots
 
-    async def _list_page(self, cursor: str | None, seen: set[str]) -> tuple[list[PublicChatbot], str | None]:
+    async def _list_page(self, cursor: str | None, seen: Listing) -> tuple[list[PublicChatbot], str | None]:
         """One page of ``list_chatbots`` (the first, or the one ``cursor`` names) and the next cursor.
 
-        None at the end; a cursor already in ``seen`` (the listing's so far) raises. Private, not
+        None at the end; a paging that cannot end raises (``seen``: the listing's so far). Private, not
         part of the surface the TypeScript SDK shares: for a caller that retries a listing page by
         page (wizsync's engine), so a failure on page 40 does not fetch 1-39 again.
         """
         url = self._url()
         page = self._parse(await self._send("GET", url, params=self._page_params(cursor)), ChatbotList)
-        return page.data, self._next_cursor(page.nextCursor, seen, url)
+        return page.data, self._next_cursor(page, seen, url)
 
     async def get_chatbot(self, chatbot_id: str) -> PublicChatbot:
         return self._parse(await self._send("GET", self._url(chatbot_id)), PublicChatbot)

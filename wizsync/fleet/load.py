@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from wizchat_management import AsyncWizChatClient, WizChatApiError, WizChatError
+from wizchat_management._base_client import Listing  # the state of the SDK's page step (_list_page)
 
 from ..engine import Executor, KeySpec
 from ..engine.errors import CallError, error_info, key_refused
@@ -206,7 +207,7 @@ def _lister(ex: Executor, tenant: str, env: str) -> Callable[[], Awaitable[list[
         # server that pages by offset shows a chatbot twice when one is created during the listing
         # (one chatbot, not two of the same name), and the later page is the fresher.
         kept: dict[str, Listed] = {}
-        seen: set[str] = set()
+        seen = Listing()  # the SDK's record of the listing's cursors: a paging that cannot end fails
         cursor: str | None = None
         while True:
             step = functools.partial(AsyncWizChatClient._list_page, cursor=cursor, seen=seen)  # the SDK's own page step
