@@ -25,7 +25,7 @@ from wizchat_management import (
     WizChatConnectionError,
     WizChatTimeoutError,
 )
-from wizchat_management._base_client import MAX_IDLE_PAGES
+from wizchat_management._base_client import MAX_DETAILS_DEPTH, MAX_IDLE_PAGES
 
 KEY = "wpk_live_" + "S3cr3tS3cr3tS3cr3tS3cr3t"
 DATA = Path(__file__).parent / "data"
@@ -313,6 +313,8 @@ def test_non_2xx_raises_wizchat_api_error_from_the_envelope(kind: str, status: i
         (500, b"", "text/plain"),
         (418, b'{"error": "teapot"}', "application/json"),
         (301, b"", "text/plain"),
+        # Nested past the interpreter's stack: json.loads raised RecursionError, not the SDK's error.
+        (500, b'{"error": {"code": "boom", "details": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", "application/json"),
     ],
 )
 def test_code_falls_back_to_http_status_when_the_body_is_not_the_envelope(kind: str, status: int, body: bytes, content_type: str) -> None:
@@ -322,6 +324,21 @@ def test_code_falls_back_to_http_status_when_the_body_is_not_the_envelope(kind: 
     assert info.value.code == f"http_{status}"
     assert info.value.status == status
     assert info.value.details is None
+
+
+def test_error_details_nested_deeper_than_any_api_error_are_dropped_and_code_and_message_kept(kind: str) -> None:
+    # Every caller that walks details (a report, a secret scrubber) recurses: a server's 500-level
+    # nesting would take it past Python's stack. The API's own details are one or two levels deep.
+    deep: Any = {"leaf": 1}
+    for _ in range(MAX_DETAILS_DEPTH):
+        deep = {"a": deep}
+    shallow = {"retryAfterMs": 40, "field": {"path": ["spec", "core"]}}
+    for details, kept in ((deep, False), (shallow, True)):
+        rec = Recorder(lambda r, d=details: json_response(500, envelope("boom", "it broke", d)))
+        with pytest.raises(WizChatApiError) as info:
+            run_client(kind, rec, "get_chatbot", "cb_1")
+        assert (info.value.code, info.value.message) == ("boom", "it broke")
+        assert (info.value.details == details) if kept else info.value.details is None
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,9 @@ PAGE_SIZE = 200
 # own, before the listing is a broken server's (a cursor that embeds the time, a pager stuck on
 # one offset): it would otherwise never end. 100 pages of 200 is 20,000 rows a server hid in a row.
 MAX_IDLE_PAGES = 100
+# An error's ``details`` nested deeper than this is dropped (the code and message stay): the API's
+# own are one or two levels, and every caller that walks them (a report, a scrubber) recurses.
+MAX_DETAILS_DEPTH = 32
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -174,14 +177,14 @@ class BaseClient:
         code, message, details = f"http_{status}", response.reason_phrase or f"HTTP {status}", None
         try:
             body = json.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the interpreter's stack
             body = None
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and isinstance(error.get("code"), str):
             code = error["code"]
             if isinstance(error.get("message"), str):
                 message = error["message"]
-            if isinstance(error.get("details"), dict):
+            if isinstance(error.get("details"), dict) and _depth_within(error["details"], MAX_DETAILS_DEPTH):
                 details = error["details"]
         retry_after = (
             retry_after_from_response(response.headers, details) if status in (429, 503) else None
@@ -254,6 +257,20 @@ class BaseClient:
                 f"GET {url}: {seen.idle} pages in a row listed no chatbot not listed before, each with a new "
                 "cursor: the server's paging does not end"))
         return cursor
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests no deeper than ``limit`` containers (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return False
+                stack.append((child, depth + 1))
+    return True
 
 
 def _as_body(document: ChatbotConfigDocument | Mapping[str, Any]) -> dict[str, Any]:
