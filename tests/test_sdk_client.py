@@ -43,6 +43,11 @@ PLAN = {"summary": {"create": 0, "update": 1, "delete": 0, "noop": 2}, "operatio
 APPLY_OK = {"dryRun": False, "applied": [], "failed": None, "plan": PLAN, "revision": 4}
 
 
+def apply_ok(request: httpx.Request) -> dict[str, Any]:
+    """APPLY_OK, as a server answers the request: a dry-run's answer says it was one."""
+    return {**APPLY_OK, "dryRun": request.url.params.get("dryRun") == "true"}
+
+
 def envelope(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
@@ -186,7 +191,7 @@ def test_get_chatbot_and_get_config_return_typed_models(kind: str) -> None:
 def test_apply_sends_dry_run_only_when_asked_and_prune_only_when_given(
     kind: str, kwargs: dict[str, Any], expected_params: dict[str, str]
 ) -> None:
-    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    rec = Recorder(lambda r: json_response(200, apply_ok(r)))
     doc = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {}}
     run_client(kind, rec, "apply_config", "cb_1", doc, **kwargs)
     assert rec.last.method == "POST" and rec.last.url.path == "/api/v1/chatbots/cb_1/apply"
@@ -195,7 +200,7 @@ def test_apply_sends_dry_run_only_when_asked_and_prune_only_when_given(
 
 
 def test_a_stray_dry_run_in_the_body_is_stripped(kind: str) -> None:
-    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    rec = Recorder(lambda r: json_response(200, apply_ok(r)))
     doc = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "dryRun": True, "spec": {}}
     run_client(kind, rec, "apply_config", "cb_1", doc)
     model = ChatbotConfigDocument.model_validate(doc)  # extra="allow" keeps it on the model
@@ -219,7 +224,7 @@ def test_apply_returns_apply_result_for_200_and_for_422_partial_failure(kind: st
 
 
 def test_apply_rejects_a_document_of_the_wrong_type(kind: str) -> None:
-    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    rec = Recorder(lambda r: json_response(200, apply_ok(r)))
     with pytest.raises(TypeError, match="ChatbotConfigDocument or a mapping"):
         run_client(kind, rec, "apply_config", "cb_1", ["not", "a", "document"])
     assert rec.requests == []
@@ -251,7 +256,7 @@ def test_get_config_then_apply_sends_back_exactly_what_the_server_sent(kind: str
     def route(request: httpx.Request) -> httpx.Response:
         if request.method == "GET":
             return json_response(200, SERVER_DOC)
-        return json_response(200, APPLY_OK)
+        return json_response(200, apply_ok(request))
 
     rec = Recorder(route)
     if kind == "sync":
@@ -273,7 +278,7 @@ def test_editing_core_as_a_dict_sends_the_edit_and_nothing_else(kind: str) -> No
     core = dict(config.spec.core or {})
     core["name"] = "Acme Support Bot"
     config.spec.core = core
-    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    rec = Recorder(lambda r: json_response(200, apply_ok(r)))
     run_client(kind, rec, "apply_config", "cb_1", config)
     sent = json.loads(rec.last.content)
     expected = json.loads(json.dumps(SERVER_DOC))
@@ -357,6 +362,28 @@ def test_429_carries_retry_after_in_seconds(kind: str, headers: dict[str, str], 
         run_client(kind, rec, "get_chatbot", "cb_1")
     assert info.value.status == 429 and info.value.code == "rate_limited"
     assert info.value.retry_after == expected
+
+
+OPERATION = {"op": "update", "section": "core", "key": None, "changes": [{"path": "temperature", "before": 0.9, "after": 0.2}]}
+
+
+@pytest.mark.parametrize(("dry_run_field", "applied"), [(False, []), (False, [OPERATION]), (True, [OPERATION])],
+                         ids=["says-applied", "says-applied-with-ops", "dry-run-with-ops"])
+def test_a_dry_run_the_server_carried_out_is_never_returned_as_a_plan(kind: str, dry_run_field: bool,
+                                                                       applied: list[Any]) -> None:
+    # A gateway that drops the dryRun parameter turns the dry-run into an apply: its answer says so.
+    answer = {"dryRun": dry_run_field, "applied": applied, "failed": None, "revision": 8,
+              "plan": {"summary": {"create": 0, "update": 1, "delete": 0, "noop": 0}, "operations": [OPERATION]}}
+    rec = Recorder(lambda r: json_response(200, answer, **{"x-request-id": "req_gw"}))
+    with pytest.raises(WizChatApiError) as info:
+        run_client(kind, rec, "apply_config", "cb_1", {"spec": {}}, dry_run=True)
+    assert info.value.code == "dry_run_applied" and info.value.request_id == "req_gw"
+    assert info.value.details == {"revision": 8, "applied": len(applied)}
+    assert "asked for a dry-run, the server carried it out as an apply" in info.value.message
+    assert rec.last.url.params["dryRun"] == "true"
+    # The same answer to an apply is what an apply returns.
+    rec = Recorder(lambda r: json_response(200, answer))
+    assert run_client(kind, rec, "apply_config", "cb_1", {"spec": {}}).revision == 8
 
 
 def test_a_2xx_answer_that_is_not_the_documented_model_is_an_api_error(kind: str) -> None:
@@ -513,7 +540,7 @@ def test_none_is_never_sent_as_null_where_the_contract_forbids_null(kind: str) -
             domains=None,  # a null section is unmanaged
         ),
     )
-    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    rec = Recorder(lambda r: json_response(200, apply_ok(r)))
     run_client(kind, rec, "apply_config", "cb_1", doc, dry_run=True)
     sent = json.loads(rec.last.content)
     assert sent["metadata"] == {"name": "x"}
@@ -523,7 +550,7 @@ def test_none_is_never_sent_as_null_where_the_contract_forbids_null(kind: str) -
     assert sent["spec"]["skills"] == [{"name": "k"}]
     assert sent["spec"]["domains"] is None
     # A mapping body is held to the same rule; a key the contract does not name is sent as it is.
-    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    rec = Recorder(lambda r: json_response(200, apply_ok(r)))
     body = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig",
             "spec": {"domains": [{"hostname": "a.example", "primary": None, "future": None}]}}
     run_client(kind, rec, "apply_config", "cb_1", body)
@@ -533,12 +560,12 @@ def test_none_is_never_sent_as_null_where_the_contract_forbids_null(kind: str) -
 def test_text_that_reads_like_null_is_sent_as_it_is_and_real_nulls_still_follow_the_contract(kind: str) -> None:
     prompt = 'Answer ":null", "[null,null]" or ",null" when unsure.'
     plain = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"core": {"systemPrompt": prompt}}}
-    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    rec = Recorder(lambda r: json_response(200, apply_ok(r)))
     run_client(kind, rec, "apply_config", "cb_1", plain, dry_run=True)
     assert json.loads(rec.last.content) == plain
     assert rec.last.headers["content-type"] == "application/json"
     mixed = {**plain, "spec": {**plain["spec"], "domains": [{"hostname": "a.example", "primary": None}]}}
-    rec = Recorder(lambda r: json_response(200, APPLY_OK))
+    rec = Recorder(lambda r: json_response(200, apply_ok(r)))
     run_client(kind, rec, "apply_config", "cb_1", mixed, dry_run=True)
     assert json.loads(rec.last.content) == {**plain, "spec": {**plain["spec"], "domains": [{"hostname": "a.example"}]}}
 

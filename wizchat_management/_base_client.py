@@ -150,12 +150,26 @@ class BaseClient:
             raise self._error(response)
         return self._validate(response, model)
 
-    def _parse_apply(self, response: httpx.Response) -> ApplyResult:
+    def _parse_apply(self, response: httpx.Response, dry_run: bool) -> ApplyResult:
         self._log(response)
         # 422 is a partial failure with an ApplyResult body, not an error.
-        if response.is_success or response.status_code == 422:
-            return self._validate(response, ApplyResult)
-        raise self._error(response)
+        if not (response.is_success or response.status_code == 422):
+            raise self._error(response)
+        result = self._validate(response, ApplyResult)
+        if dry_run and (result.dryRun is not True or result.applied):
+            # Asked to plan, the server changed the chatbot. Never hand that back as a plan: the
+            # caller would show "would change" for what is done, and go on to the next one.
+            raise WizChatApiError(
+                response.status_code,
+                "dry_run_applied",
+                f"{response.request.method} {response.request.url.copy_with(query=None)}: asked for a dry-run, the "
+                f"server carried it out as an apply (its answer: dryRun {str(result.dryRun).lower()}, {len(result.applied)} "
+                f"operation(s) applied, revision {result.revision}). Something between this client and the API "
+                "(a gateway, a proxy) may drop the dryRun query parameter: check this chatbot",
+                {"revision": result.revision, "applied": len(result.applied)},
+                request_id=response.headers.get("x-request-id"),
+            )
+        return result
 
     @staticmethod
     def _validate(response: httpx.Response, model: type[ModelT]) -> ModelT:

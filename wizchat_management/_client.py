@@ -99,7 +99,7 @@ class WizChatClient(BaseClient):
             params=self._apply_params(dry_run, prune),
             body=self._document_json(document),
         )
-        return self._parse_apply(response)
+        return self._parse_apply(response, dry_run)
 
     def close(self) -> None:
         """Close the connection pool, if this client created it."""
@@ -193,7 +193,7 @@ class AsyncWizChatClient(BaseClient):
             params=self._apply_params(dry_run, prune),
             body=self._document_json(document),
         )
-        return self._parse_apply(response)
+        return self._parse_apply(response, dry_run)
 
     async def aclose(self) -> None:
         """Close the connection pool, if this client created it."""
