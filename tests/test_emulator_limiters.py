@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from wizchat_management import WizChatClient, WizChatConnectionError
+from wizchat_management import WizChatApiError, WizChatClient, WizChatConnectionError
 from wizchat_management._retry_after import parse_retry_after
-from wizchat_management.emulator import EmulatorServer
+from wizchat_management.emulator import EmulatorProcess, EmulatorServer
 from wizchat_management.emulator.ratelimit import RateLimiter, Telling
 from wizchat_management.emulator.seed import SeedError, build_seed
 from wizchat_management.emulator.server import make_context
@@ -195,6 +195,23 @@ def test_lose_after_apply_applies_then_drops_the_answer() -> None:
         assert emu.stats()["total"]["applies"] == 1
 
 
+def test_ignore_dry_run_is_a_gateway_that_turns_dry_runs_into_applies() -> None:
+    doc = {"apiVersion": "wizchat.com/v1", "kind": "ChatbotConfig", "spec": {"core": {"name": "bot", "temperature": 0.9}}}
+    with EmulatorProcess(["--seed", "demo", "--ignore-dry-run"]) as emu:
+        label = "acme/staging"
+        with WizChatClient(emu.keys[label], base_url=emu.base_url) as client:
+            bot = client.list_chatbots()[0].id
+            before = client.get_config(bot).metadata.revision
+            with pytest.raises(WizChatApiError) as info:
+                client.apply_config(bot, doc, dry_run=True)
+            assert info.value.code == "dry_run_applied"
+            assert client.get_config(bot).metadata.revision == before + 1  # carried out
+            emu.set_faults(ignore_dry_run=False)  # the admin API switches it off again
+            client.apply_config(bot, {**doc, "spec": {"core": {"name": "bot", "temperature": 0.1}}}, dry_run=True)
+            assert client.get_config(bot).metadata.revision == before + 1
+        assert emu.stats()["total"]["applies"] == 1 and emu.stats()["total"]["dryRuns"] == 1
+
+
 def test_the_emulator_command_takes_the_options() -> None:
     from click.testing import CliRunner
 
@@ -205,7 +222,8 @@ def test_the_emulator_command_takes_the_options() -> None:
     result = CliRunner().invoke(emulator_command, ["--org-burst", "3"])
     assert result.exit_code == 1 and "--org-burst needs --org-rate" in result.output
     result = CliRunner().invoke(emulator_command, ["--help"])
-    for option in ("--limiter", "--no-rate-headers", "--retry-after", "--org-rate", "--lose-after-apply-rate"):
+    for option in ("--limiter", "--no-rate-headers", "--retry-after", "--org-rate", "--lose-after-apply-rate",
+                   "--ignore-dry-run"):
         assert option in result.output
 
 

@@ -29,7 +29,8 @@ from .seed import SeedError, apply_seed, build_seed, derive_key
 from .state import ALL_SCOPES, ApiKey
 
 _FAULT_FIELDS = {"latencyMs": "latency_ms", "jitterMs": "jitter_ms", "errorRate": "error_rate",
-                 "dropRate": "drop_rate", "seed": "seed", "loseAfterApplyRate": "lose_after_apply_rate"}
+                 "dropRate": "drop_rate", "seed": "seed", "loseAfterApplyRate": "lose_after_apply_rate",
+                 "ignoreDryRun": "ignore_dry_run"}
 
 
 def _ctx(request: Request) -> Any:

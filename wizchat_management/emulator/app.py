@@ -149,6 +149,10 @@ class Gateway:
     ) -> int:
         """The routed answer with ``extra`` headers added; its status (0 when the answer is lost)."""
         scope.setdefault("state", {})["key"] = key
+        if api and self.ctx.faults.settings.ignore_dry_run:
+            # --ignore-dry-run: a gateway that drops a query parameter it does not know. The
+            # dry-run arrives as an apply, and is carried out (its answer says so: dryRun false).
+            scope["query_string"] = _without_param(scope.get("query_string", b""), b"dryRun")
         # --lose-after-apply-rate: the write happens, the answer never leaves.
         lose = api and _is_write(scope) and self.ctx.faults.lose_after_apply()
         status_box = [0]
@@ -181,6 +185,11 @@ class Gateway:
         if label is not None:
             self.ctx.stats.request(label, status)
         self.ctx.log.add(scope["method"], scope["path"], status, label, rid, started)
+
+
+def _without_param(query: bytes, name: bytes) -> bytes:
+    """``query`` without any ``name=…`` pair (the rest as sent)."""
+    return b"&".join(p for p in query.split(b"&") if p and p.split(b"=", 1)[0] != name)
 
 
 def _rate_headers(decision: Any) -> list[tuple[bytes, bytes]]:

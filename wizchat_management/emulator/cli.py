@@ -32,6 +32,8 @@ from .ratelimit import LIMITER_KINDS, RETRY_AFTER_FORMS
 @click.option("--drop-rate", default=0.0, type=click.FloatRange(0, 1), help="Probability of dropping the connection.")
 @click.option("--lose-after-apply-rate", default=0.0, type=click.FloatRange(0, 1),
               help="Probability that an apply (not a dry run) is carried out, then its answer is lost.")
+@click.option("--ignore-dry-run", is_flag=True,
+              help="Act as a gateway that drops the dryRun query parameter: every dry-run is carried out.")
 @click.option("--fault-seed", default=0, type=int, help="Seed of the fault RNG (reproducible runs).")
 @click.option("--admin-token", help="Token of the /_emulator/ admin API (default: generated and printed).")
 @click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback interface.")
@@ -39,7 +41,7 @@ def emulator_command(
     host: str, port: int, state_path: str | None, seed: str | None, keys_out: str | None, rate: float | None,
     burst: int | None, limiter: str | None, no_rate_headers: bool, retry_after: str | None, org_rate: float | None,
     org_burst: int | None, latency_ms: float, jitter_ms: float, error_rate: float, drop_rate: float,
-    lose_after_apply_rate: float, fault_seed: int, admin_token: str | None, allow_remote: bool,
+    lose_after_apply_rate: float, ignore_dry_run: bool, fault_seed: int, admin_token: str | None, allow_remote: bool,
 ) -> None:
     """Run a local WizChat Management API emulator (stateful, on loopback).
 
@@ -64,6 +66,7 @@ def emulator_command(
             error_rate=error_rate, drop_rate=drop_rate, fault_seed=fault_seed, admin_token=admin_token,
             limiter=limiter, rate_headers=False if no_rate_headers else None, retry_after=retry_after,
             org_rate=org_rate, org_burst=org_burst, lose_after_apply_rate=lose_after_apply_rate,
+            ignore_dry_run=ignore_dry_run,
         )
     except (SeedError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -1,5 +1,6 @@
 """Fault injection for tests and benchmarks: latency, 500/503 answers, dropped connections, forced 429s,
-and applies whose answer is lost after the write (``lose_after_apply_rate``).
+applies whose answer is lost after the write (``lose_after_apply_rate``), and a gateway that drops
+the ``dryRun`` query parameter, so every dry-run is carried out (``ignore_dry_run``).
 
 Decisions come from one seeded RNG, so a run with the same seed and the same
 request order injects the same faults.
@@ -24,6 +25,8 @@ class FaultSettings:
     seed: int = 0
     # probability that a (non-dry-run) apply is carried out and then its answer is lost
     lose_after_apply_rate: float = 0.0
+    # a gateway in front of the API that drops the dryRun query parameter: every dry-run is applied
+    ignore_dry_run: bool = False
 
     def validate(self) -> None:
         for name in ("latency_ms", "jitter_ms"):
@@ -32,6 +35,8 @@ class FaultSettings:
         for name in ("error_rate", "drop_rate", "lose_after_apply_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
+        if not isinstance(self.ignore_dry_run, bool):
+            raise ValueError("ignore_dry_run must be true or false")
 
 
 @dataclass

@@ -49,6 +49,7 @@ def make_context(
     org_rate: float | None = None,
     org_burst: int | None = None,
     lose_after_apply_rate: float = 0.0,
+    ignore_dry_run: bool = False,
     clock: Callable[[], float] = time.monotonic,
 ) -> EmulatorContext:
     """Build the state, limiter and faults; seed only an empty state (a --state file keeps its data).
@@ -81,7 +82,7 @@ def make_context(
                             clock=clock),
         faults=FaultInjector(
             FaultSettings(latency_ms, jitter_ms, error_rate, drop_rate, fault_seed,
-                          lose_after_apply_rate=lose_after_apply_rate), clock=clock
+                          lose_after_apply_rate=lose_after_apply_rate, ignore_dry_run=ignore_dry_run), clock=clock
         ),
         admin_token=admin_token or "wza_" + secrets.token_urlsafe(24),
         initial_seed=initial_seed,
@@ -179,10 +180,12 @@ class EmulatorAdmin:
 
     def set_faults(self, *, latency_ms: float | None = None, jitter_ms: float | None = None,
                    error_rate: float | None = None, drop_rate: float | None = None, seed: int | None = None,
-                   lose_after_apply_rate: float | None = None, clear: bool = False) -> dict[str, Any]:
+                   lose_after_apply_rate: float | None = None, ignore_dry_run: bool | None = None,
+                   clear: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"clear": clear}
         for name, value in (("latencyMs", latency_ms), ("jitterMs", jitter_ms), ("errorRate", error_rate),
-                            ("dropRate", drop_rate), ("seed", seed), ("loseAfterApplyRate", lose_after_apply_rate)):
+                            ("dropRate", drop_rate), ("seed", seed), ("loseAfterApplyRate", lose_after_apply_rate),
+                            ("ignoreDryRun", ignore_dry_run)):
             if value is not None:
                 body[name] = value
         return self._call("PUT", "/faults", json=body)  # type: ignore[no-any-return]
@@ -256,6 +259,7 @@ class EmulatorServer(_AdminMixin):
         org_rate: float | None = None,
         org_burst: int | None = None,
         lose_after_apply_rate: float = 0.0,
+        ignore_dry_run: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ctx = make_context(
@@ -263,7 +267,7 @@ class EmulatorServer(_AdminMixin):
             latency_ms=latency_ms, jitter_ms=jitter_ms, error_rate=error_rate, drop_rate=drop_rate,
             fault_seed=fault_seed, admin_token=admin_token, limiter=limiter, rate_headers=rate_headers,
             retry_after=retry_after, org_rate=org_rate, org_burst=org_burst,
-            lose_after_apply_rate=lose_after_apply_rate, clock=clock,
+            lose_after_apply_rate=lose_after_apply_rate, ignore_dry_run=ignore_dry_run, clock=clock,
         )
         self.host, self._port = host, port
         self._server: Any = None
