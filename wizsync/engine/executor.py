@@ -59,9 +59,12 @@ from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatCl
 
 from .grant import SharedClimb
 from .limiter import KeyLimiter, KeyRefused, Ticket
-from .retry import MAX_THROTTLE_WAIT, backoff_delay, classify, is_retryable, precision_of_retry_after, throttle_delay
+from .retry import (
+    MAX_THROTTLE_WAIT, backoff_delay, classify, halts_run, is_retryable, precision_of_retry_after, throttle_delay,
+)
 from .transport import (Transport, is_read_only, make_network_transport, pacing_headers, proxy_for, read_capped,
                         tls_context)
+from .dryrun_gate import DryRunGate, is_dry_run
 from .slots import Slots
 from .wire import RequestBuilder
 
@@ -194,6 +197,7 @@ class _CallState:
     refused: bool = False  # the server asked for a wait beyond MAX_THROTTLE_WAIT
     wrote: bool = False  # a request that changes state (not a read, not a dry-run) was sent
     uncertain: BaseException | None = None  # the last transient failure of such a request
+    probe: bytes | None = None  # the origin whose first dry-run this attempt sends (dryrun_gate)
 
 
 _CURRENT_CALL: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar(
@@ -319,6 +323,11 @@ class _PacedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         ex, key = self._executor, self._key
         call = _CURRENT_CALL.get()
+        if call is not None and is_dry_run(request):
+            # The first dry-run to a server goes alone: it proves the server only plans (dryrun_gate).
+            origin = DryRunGate.origin(request)
+            if await ex._dry_runs.enter(origin, lambda probe: ex._unless_stopped(probe.wait, lambda _: None)):
+                call.probe = origin
         t0 = time.monotonic()
         ticket = await self._token(call)
         key.stats.limiter_wait_seconds += time.monotonic() - t0
@@ -436,6 +445,8 @@ class Executor:
         self.stop_grace = stop_grace
         self._slots = Slots(concurrency, Stopped)
         self._stop = asyncio.Event()
+        self._dry_runs = DryRunGate()
+        self._halted: tuple[str | None, BaseException] | None = None
         self._in_flight: set[_Timeout] = set()  # the deadlines of requests being sent or read
         self._keys: dict[str, _Key] = {}
         if not isinstance(timeout, httpx.Timeout):
@@ -522,6 +533,11 @@ class Executor:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def halted(self) -> tuple[str | None, BaseException] | None:
+        """(the call's context, the answer) that stopped the run (``retry.halts_run``), if one did."""
+        return self._halted
+
     async def _unless_stopped(self, acquire: Callable[[], Awaitable[Any]], undo: Callable[[Any], None]) -> Any:
         """``await acquire()`` unless a stop comes first: then raise Stopped (and undo a late win)."""
         if self._stop.is_set():
@@ -572,6 +588,16 @@ class Executor:
 
         return notice
 
+    def _halt(self, label: str, context: str | None, exc: BaseException) -> None:
+        """An answer no further request may follow (``retry.halts_run``): stop the run, say why, once."""
+        if self._halted is not None:
+            return
+        self._halted = (context, exc)
+        _LOG.error("%s%s: %s; the run is stopped: no further request is sent", label,
+                   f" {context}" if context else "", _describe(exc))
+        self._emit(label, context, "halted", {"error": _describe(exc)})
+        self.stop()
+
     def _emit(self, label: str, context: str | None, kind: str, detail: dict[str, Any]) -> None:
         if self._on_event is not None:
             self._on_event(label, context, kind, detail)
@@ -603,11 +629,20 @@ class Executor:
                 raise state.uncertain if state.uncertain is not None else Stopped()
             state.attempts += 1
             self._emit(label, context, "attempt", {"attempt": state.attempts})
+            planned = False
             try:
-                return await fn(key.client)
+                result = await fn(key.client)
+                planned = True  # a dry-run's answer the SDK took for a plan (else dry_run_applied)
+                return result
             except Exception as exc:
                 self._count_failure(key, state, exc)
+                if halts_run(exc):
+                    self._halt(label, context, exc)  # before the gate opens: no dry-run follows it
                 raise
+            finally:
+                if state.probe is not None:
+                    self._dry_runs.settle(state.probe, planned)
+                    state.probe = None
 
         def before_sleep(exc: BaseException, delay: float) -> None:
             if classify(exc) == "throttled":

@@ -22,6 +22,7 @@ __all__ = [
     "backoff_delay",
     "throttle_delay",
     "precision_of_retry_after",
+    "halts_run",
     "MAX_THROTTLE_WAIT",
     "MAX_SERVER_WAIT",
 ]
@@ -69,6 +70,16 @@ def classify(exc: BaseException) -> ErrorKind:
         # WizChatConnectionError docstring), so sending again is safe.
         return "transient"
     return "permanent"
+
+
+# Answers after which no request of the run may be sent: a server (or a gateway in front of it)
+# that carried out a dry-run would carry out every dry-run still to come, on every chatbot.
+_HALTING_CODES = frozenset({"dry_run_applied"})
+
+
+def halts_run(exc: BaseException) -> bool:
+    """Whether ``exc`` stops the whole run (permanent for its call too: ``classify``)."""
+    return isinstance(exc, WizChatApiError) and exc.code in _HALTING_CODES
 
 
 def is_transient(exc: BaseException) -> bool:

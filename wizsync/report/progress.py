@@ -38,6 +38,8 @@ ATTENTION_STATES = frozenset({"failed", "drifted", "error", "halted"})
 PLAIN_EVERY = 5.0
 # Request events -v prints as they happen (the engine's kinds, wizsync.engine.executor.OnEvent).
 VERBOSE_EVENTS = frozenset({"retry", "throttled", "wait_capped", "waiting"})
+# Shown without -v, and under --quiet: the run stopped itself (engine/retry.py, halts_run).
+ALWAYS_SHOWN = frozenset({"halted"})
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ def event_line(label: str, context: str | None, kind: str, detail: Mapping[str, 
                 f"waiting {detail.get('capped_to')}s at most")
     if kind == "waiting":
         return f"{label}: waiting {detail.get('seconds')}s ({detail.get('reason')})"
+    if kind == "halted":
+        return f"{who}: {detail.get('error')}; the run is stopped: no further request is sent"
     return None
 
 
@@ -242,10 +246,10 @@ class PlainReporter:
         self._maybe_progress()
 
     def request_event(self, label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> None:
-        if self.verbose and kind in VERBOSE_EVENTS:
+        if kind in ALWAYS_SHOWN or (self.verbose and kind in VERBOSE_EVENTS):
             line = event_line(label, context, kind, detail)
             if line:
-                self._line(line)
+                self._line(line, important=kind in ALWAYS_SHOWN)
 
     def message(self, text: str) -> None:
         self._line(text, important=True)
@@ -388,10 +392,10 @@ class RichReporter:
         self._ensure_started()
 
     def request_event(self, label: str, context: str | None, kind: str, detail: Mapping[str, Any]) -> None:
-        if self.verbose and kind in VERBOSE_EVENTS:
+        if kind in ALWAYS_SHOWN or (self.verbose and kind in VERBOSE_EVENTS):
             line = event_line(label, context, kind, detail)
             if line:
-                self._print(line, "yellow")
+                self._print(line, "red" if kind in ALWAYS_SHOWN else "yellow")
 
     def pause(self) -> None:
         """Stop redrawing (a prompt must be seen, and read, on the terminal); ``unpause`` goes on."""

@@ -21,6 +21,7 @@ from ..apply.batches import ApplyOptions, BatchRunner, RunItem, RunSummary, appr
 from ..apply.decide import Approved
 from ..apply.schedule import cut_batches
 from ..engine import Executor, Transport
+from ..engine.errors import error_info
 from ..fleet.load import FetchFailed, FleetItem, list_tenants
 from ..fleet.session import Session, manifest_hash, open_session
 from ..fleet.shards import Shard
@@ -75,6 +76,12 @@ async def _upfront_plan(life: Lifecycle, ex: Executor, fleet: Sequence[FleetItem
     reporter = life.reporter
     advance = (lambda _o: reporter.advance()) if reporter is not None else None
     outcomes = await plan_fleet(ex, fleet, no_prune=options.no_prune, on_outcome=advance)
+    if ex.halted is not None:
+        # The server carried out a dry-run: nothing more may be sent, and resuming would change
+        # another chatbot the same way. The run fails here, naming the one that changed.
+        context, exc = ex.halted
+        journal.event(run_id, "plan.failed", item=context, **error_info(exc))
+        raise RefusedError(f"{context}: {exc}; the run is stopped: no other dry-run or apply was sent")
     rows: list[dict[str, Any]] = []
     deletes: list[str] = []
     changed = 0
