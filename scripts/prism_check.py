@@ -15,7 +15,8 @@ the demo fleet and fails if Prism reported any violation.
 mock --dynamic`` answers every request with random data the contract allows
 (fields it names only as ``additionalProperties``, sections and item kinds of
 any name, enormous counts, a partial failure in every apply, a listing that
-may be empty). A server no one here wrote, whose every answer is legal:
+may be empty, a dry-run answered as an apply, which stops the run:
+docs/safety.md). A server no one here wrote, whose every answer is legal:
 ``plan``, ``apply --yes --allow-deletes`` and ``export`` each run N times
 against it, each with a journal of its own (the listing changes on every
 call, so a second run on the same journal is refused as a wrong target, as
