@@ -323,15 +323,17 @@ class _PacedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         ex, key = self._executor, self._key
         call = _CURRENT_CALL.get()
-        if call is not None and is_dry_run(request):
-            # The first dry-run to a server goes alone: it proves the server only plans (dryrun_gate).
-            origin = DryRunGate.origin(request)
-            if await ex._dry_runs.enter(origin, lambda probe: ex._unless_stopped(probe.wait, lambda _: None)):
-                call.probe = origin
         t0 = time.monotonic()
         ticket = await self._token(call)
         key.stats.limiter_wait_seconds += time.monotonic() - t0
         try:
+            if call is not None and is_dry_run(request):
+                # The first dry-run to a server goes alone: it proves the server only plans (dryrun_gate).
+                # After the token (the probe is the first one ready, not one its key holds back), before
+                # the slot (a dry-run waiting here holds none another request could use).
+                origin = DryRunGate.origin(request)
+                if await ex._dry_runs.enter(origin, lambda probe: ex._unless_stopped(probe.wait, lambda _: None)):
+                    call.probe = origin
             await ex._slots.acquire(stoppable=call is not None)
         except BaseException:
             key.limiter.on_failure(ticket)
