@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import math
 import time
@@ -439,3 +440,24 @@ def test_a_key_refused_for_an_hour_fails_its_other_calls_at_once_without_sending
     assert sum(api.seen.values()) == 1  # only the call that learnt it was sent
     unsent = [r for r in results[1:] if isinstance(r, WizChatApiError)]
     assert all("not sent" in r.message and "try again after" in r.message for r in unsent), unsent
+
+
+def test_a_server_whose_clock_is_ahead_is_waited_for_by_its_own_clock() -> None:
+    """An HTTP-date Retry-After from a server 10 minutes ahead: 1 s on its clock (its Date header), not 601 s
+    on ours, which is past what wizsync waits and would fail the call and pause the key."""
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            server_now = time.time() + 600
+            return _error(429, "rate_limited", {"Retry-After": email.utils.formatdate(server_now + 1, usegmt=True),
+                                                "Date": email.utils.formatdate(server_now, usegmt=True)})
+        return httpx.Response(200, json=_chatbot("cb_1"))
+
+    async def main() -> Any:
+        async with Executor({"acme/staging": KeySpec(KEY_A, BASE)}, transport=httpx.MockTransport(handler)) as ex:
+            return await ex.call("acme/staging", get("cb_1"))
+
+    assert run(main()).id == "cb_1"
+    assert len(calls) == 2 and 0.0 < calls[1] - calls[0] < 3.0  # ~1 s (whole seconds each side), never minutes

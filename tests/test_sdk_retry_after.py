@@ -73,3 +73,26 @@ def test_retry_after_from_response(headers: dict[str, str], details: Any, expect
         assert got is None
     else:
         assert got == pytest.approx(expected)
+
+
+# A server whose clock is off: its Retry-After date and its Date header are both on its clock.
+AHEAD_5_MIN, BEHIND_5_MIN = "Sun, 06 Nov 1994 08:54:37 GMT", "Sun, 06 Nov 1994 08:44:37 GMT"
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "date", "expected", "why"),
+    [
+        ("Sun, 06 Nov 1994 08:54:47 GMT", AHEAD_5_MIN, 10.0, "5 min ahead: 10 s on its clock, not 310 s"),
+        ("Sun, 06 Nov 1994 08:44:47 GMT", BEHIND_5_MIN, 10.0, "5 min behind: 10 s, not 0 (a 429 at once)"),
+        ("Sun, 06 Nov 1994 08:50:07 GMT", "Sun, 06 Nov 1994 08:49:38 GMT", 30.0, "within the tolerance: our clock"),
+        ("Sun, 06 Nov 1994 08:50:07 GMT", "not a date", 30.0, "an unreadable Date: our clock"),
+        ("Sun, 06 Nov 1994 08:50:07 GMT", None, 30.0, "no Date: our clock"),
+        ("12", AHEAD_5_MIN, 12.0, "delay-seconds need no clock"),
+    ],
+)
+def test_an_http_date_is_measured_on_the_servers_clock_when_ours_disagrees(
+    retry_after: str, date: str | None, expected: float, why: str
+) -> None:
+    assert parse_retry_after(retry_after, now=NOW, server_date=date) == pytest.approx(expected), why
+    headers = {"retry-after": retry_after, **({"date": date} if date is not None else {})}
+    assert retry_after_from_response(headers, None, now=NOW) == pytest.approx(expected), why

@@ -11,6 +11,12 @@ missing or unusable (not a number nor a date, negative, NaN, infinite) is
 None, and the caller falls back to its own backoff. A date in the past is 0.
 A huge but finite value is returned as is: bounding it is the caller's
 policy (wizsync caps every server-asked wait at one maximum).
+
+An HTTP-date is a time on the server's clock. Measured against ours, a
+server whose clock is minutes ahead asks for minutes, one behind for
+nothing. The answer's own ``Date`` header (RFC 9110 §6.6.1) is the server's
+clock at the answer: when it is further from ours than both dates' whole
+seconds can explain (``SKEW_TOLERANCE``), the wait is measured against it.
 """
 
 from __future__ import annotations
@@ -22,13 +28,33 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["parse_retry_after", "retry_after_from_response"]
+__all__ = ["SKEW_TOLERANCE", "parse_retry_after", "retry_after_from_response"]
+
+# Seconds between the server's Date and our clock that are not skew: each side of an HTTP-date
+# is whole seconds, and the answer took its time to arrive.
+SKEW_TOLERANCE = 2.0
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+def _http_date(value: str) -> float | None:
+    """Epoch seconds of an HTTP-date (any of RFC 9110's three formats), or None."""
+    try:
+        parsed = email.utils.parsedate_tz(value)
+    except (TypeError, ValueError, IndexError):  # pragma: no cover - parsedate_tz rarely raises
+        return None
+    if parsed is None:
+        return None
+    try:
+        datetime.datetime(*parsed[:6])  # a real calendar date and time (no 32 Nov, no 25:00)
+        return float(email.utils.mktime_tz(parsed))
+    except (OverflowError, ValueError):
+        return None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None, server_date: str | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header value, or None if absent/unusable.
 
-    ``now`` (epoch seconds) is the clock an HTTP-date is measured against.
+    ``now`` (epoch seconds) is the clock an HTTP-date is measured against; ``server_date`` the
+    answer's ``Date`` header, which is measured against instead when the two clocks disagree.
     """
     if value is None:
         return None
@@ -38,18 +64,14 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            parsed = email.utils.parsedate_tz(value)
-        except (TypeError, ValueError, IndexError):  # pragma: no cover - parsedate_tz rarely raises
-            parsed = None
-        if parsed is None:
+        at = _http_date(value)
+        if at is None:
             return None
-        try:
-            datetime.datetime(*parsed[:6])  # a real calendar date and time (no 32 Nov, no 25:00)
-            at = email.utils.mktime_tz(parsed)
-        except (OverflowError, ValueError):
-            return None
-        return max(float(at) - (time.time() if now is None else now), 0.0)
+        clock = time.time() if now is None else now
+        server_now = _http_date(server_date) if server_date else None
+        if server_now is not None and abs(server_now - clock) > SKEW_TOLERANCE:
+            clock = server_now  # the server's clock is not ours: its own dates agree with each other
+        return max(at - clock, 0.0)
     if not math.isfinite(seconds) or seconds < 0:
         return None  # delay-seconds is 1*DIGIT: a negative, NaN or inf is not a delay
     return seconds
@@ -63,4 +85,4 @@ def retry_after_from_response(
         ms = details.get("retryAfterMs")
         if isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms) and ms >= 0:
             return float(ms) / 1000.0
-    return parse_retry_after(headers.get("retry-after"), now=now)
+    return parse_retry_after(headers.get("retry-after"), now=now, server_date=headers.get("date"))

@@ -447,7 +447,7 @@ class KeyLimiter:
             assert limit is not None and remaining is not None
             # Seconds or an HTTP-date, as the SDK reads it (an HTTP-date window is told apart too).
             raw = headers.get("retry-after") if throttled else None
-            retry_after = parse_retry_after(raw, now=self._wall())
+            retry_after = parse_retry_after(raw, now=self._wall(), server_date=headers.get("date"))
             self._on_headers(now, ticket, limit, remaining, reset, throttled, retry_after, retry_after_precision(raw))
         elif not self._headers_seen and self._blind is None:
             self._start_blind(now)

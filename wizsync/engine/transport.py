@@ -270,11 +270,12 @@ def is_read_only(request: httpx.Request) -> bool:
 
 _PACING = frozenset({b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset", b"retry-after",
                      # the IETF draft's names (limiter.rate_limit_headers)
-                     b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset", b"ratelimit"})
+                     b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset", b"ratelimit",
+                     b"date"})  # the server's clock, for a Retry-After that is an HTTP-date
 
 
 def pacing_headers(headers: httpx.Headers) -> dict[str, str]:
-    """The answer's headers a limiter reads (``X-RateLimit-*`` or ``RateLimit-*``, ``Retry-After``), as httpx reads them.
+    """The answer's headers a limiter reads (``X-RateLimit-*`` or ``RateLimit-*``, ``Retry-After``, ``Date``), as httpx reads them.
 
     Lower-cased names, repeated values joined with ", " (``httpx.Headers.items``). A dict of a
     few: the limiter lower-cases the names it is given, and over httpx.Headers' mapping
