@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import heapq
 import math
 from typing import Any
@@ -127,6 +128,19 @@ def test_rate_limit_headers_are_read_in_every_spelling_a_gateway_uses(
 def test_a_reset_sent_as_a_timestamp_is_read_as_the_seconds_until_it(reset: float | None, wall: float,
                                                                       seconds: float | None) -> None:
     assert reset_seconds(reset, wall) == seconds
+
+
+@pytest.mark.parametrize(("date_offset", "seconds"), [
+    (-300.0, 42.0),  # the server's clock 5 minutes behind ours: 42 s on its clock, not 0
+    (300.0, 42.0),  # 5 minutes ahead: 42 s, not 342 s (past the cap)
+    (1.0, 42.0),  # within the tolerance (whole seconds, the trip): our clock
+])
+def test_a_reset_timestamp_is_read_on_the_servers_clock_when_ours_disagrees(date_offset: float, seconds: float) -> None:
+    wall = 1_764_000_000.0
+    server_now = wall + date_offset
+    date = email.utils.formatdate(server_now, usegmt=True)
+    reset = server_now + 42.0 if abs(date_offset) > 2 else wall + 42.0
+    assert reset_seconds(reset, wall, date) == pytest.approx(seconds)
 
 
 class EpochBucket(ServerBucket):

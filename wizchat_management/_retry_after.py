@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SKEW_TOLERANCE", "parse_retry_after", "retry_after_from_response"]
+__all__ = ["SKEW_TOLERANCE", "parse_retry_after", "retry_after_from_response", "server_clock"]
 
 # Seconds between the server's Date and our clock that are not skew: each side of an HTTP-date
 # is whole seconds, and the answer took its time to arrive.
@@ -50,6 +50,13 @@ def _http_date(value: str) -> float | None:
         return None
 
 
+def server_clock(server_date: str | None, now: float) -> float:
+    """The clock a time the server sent is measured against: ``now`` (ours), or the answer's ``Date``
+    (``server_date``) when the two are further apart than ``SKEW_TOLERANCE``."""
+    server_now = _http_date(server_date) if server_date else None
+    return server_now if server_now is not None and abs(server_now - now) > SKEW_TOLERANCE else now
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None, server_date: str | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header value, or None if absent/unusable.
 
@@ -67,11 +74,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None, server_dat
         at = _http_date(value)
         if at is None:
             return None
-        clock = time.time() if now is None else now
-        server_now = _http_date(server_date) if server_date else None
-        if server_now is not None and abs(server_now - clock) > SKEW_TOLERANCE:
-            clock = server_now  # the server's clock is not ours: its own dates agree with each other
-        return max(at - clock, 0.0)
+        return max(at - server_clock(server_date, time.time() if now is None else now), 0.0)
     if not math.isfinite(seconds) or seconds < 0:
         return None  # delay-seconds is 1*DIGIT: a negative, NaN or inf is not a delay
     return seconds

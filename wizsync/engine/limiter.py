@@ -53,7 +53,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from wizchat_management._retry_after import parse_retry_after
+from wizchat_management._retry_after import parse_retry_after, server_clock
 
 from .grant import GrantedRate, SharedClimb
 from .retry import MAX_SERVER_WAIT
@@ -217,16 +217,18 @@ def rate_limit_headers(headers: Mapping[str, str]) -> tuple[float | None, float 
 _EPOCH_RESET = 1e9
 
 
-def reset_seconds(reset: float | None, wall_now: float) -> float | None:
+def reset_seconds(reset: float | None, wall_now: float, server_date: str | None = None) -> float | None:
     """A Reset header as seconds from now (a pure function).
 
     The contract sends seconds until the allowance is whole; GitHub's API, X's and others send
     the instant, as Unix seconds, and a gateway may copy them. Read as a wait, a timestamp is
     ~1.7·10⁹ s: capped, and warned about, on every answer, with the rate reckoned from the cap.
+    The instant is on the server's clock: measured against its ``Date`` (``server_date``) when
+    ours disagrees (``server_clock``).
     """
     if reset is None or reset < _EPOCH_RESET:
         return reset
-    return max(0.0, reset - wall_now)
+    return max(0.0, reset - server_clock(server_date, wall_now))
 
 
 def describes_window(limit: float, remaining: float, reset: float | None, retry_after: float | None,
@@ -439,7 +441,7 @@ class KeyLimiter:
         self._in_flight = max(0, self._in_flight - 1)
         headers = {k.lower(): v for k, v in headers.items()}  # plain dicts too, not only httpx.Headers
         limit, remaining, reset = rate_limit_headers(headers)
-        reset = reset_seconds(reset, self._wall())
+        reset = reset_seconds(reset, self._wall(), headers.get("date"))
         # RFC 9110 §15.6.4: a 503 with Retry-After is the server asking us to slow down.
         throttled = status == 429 or (status == 503 and "retry-after" in headers)
         headers_ok = limit is not None and remaining is not None and limit > 0
