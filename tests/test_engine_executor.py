@@ -461,3 +461,24 @@ def test_a_server_whose_clock_is_ahead_is_waited_for_by_its_own_clock() -> None:
 
     assert run(main()).id == "cb_1"
     assert len(calls) == 2 and 0.0 < calls[1] - calls[0] < 3.0  # ~1 s (whole seconds each side), never minutes
+
+
+def test_a_key_the_server_refuses_with_401_fails_its_other_calls_unsent() -> None:
+    """A key revoked during a run: the first 401 says the key itself is refused (not a chatbot's
+    permission, which is 403/404), so its other calls fail at once, named, instead of each being
+    sent at the key's pace to be refused the same way. Another key goes on."""
+    api = FakeApi({KEY_A: None, KEY_B: None})
+    for i in range(8):
+        api.script[f"cb_a{i}"] = [_error(401, "unauthorized")]
+
+    async def main() -> Any:
+        async with executor(api, keys={"acme/staging": KEY_A, "globex/staging": KEY_B}, concurrency=1) as ex:
+            a = await ex.map(range(8), lambda i: ex.call("acme/staging", get(f"cb_a{i}")))
+            b = await ex.map(range(3), lambda i: ex.call("globex/staging", get(f"cb_b{i}")))
+            return a, b
+
+    a, b = run(main())
+    assert sum(api.seen[f"cb_a{i}"] for i in range(8)) == 1  # one 401 from the server, then none sent
+    assert all(isinstance(o.error, WizChatApiError) and o.error.status == 401 for o in a)
+    assert all("not sent: the server refused acme/staging's API key (401 unauthorized" in str(o.error) for o in a[1:])
+    assert all(o.ok for o in b)

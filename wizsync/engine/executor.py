@@ -281,10 +281,21 @@ class _Key:
         self.stats = _KeyStats()
         self.client: AsyncWizChatClient
         self.http: httpx.AsyncClient
+        # The server's 401 for this key: the key itself was refused, so every other call on it would be.
+        self.unauthorized: WizChatApiError | None = None
 
 
 class _Refused(WizChatApiError):
-    """A call on a key the server refuses for long, failed unsent (``KeyLimiter.refuse``): no server answer."""
+    """A call on a key the server refuses (for long, or its key at all), failed unsent: no server answer."""
+
+
+def _unauthorized(key: _Key, answer: WizChatApiError) -> _Refused:
+    return _Refused(
+        401, answer.code,
+        f"not sent: the server refused {key.label}'s API key (401 {answer.code}: {answer.message}) on an "
+        "earlier request of this run; the key's other calls would be refused the same way",
+        request_id=answer.request_id,
+    )
 
 
 def _refusal(key: _Key, seconds: float) -> _Refused:
@@ -322,6 +333,8 @@ class _PacedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         ex, key = self._executor, self._key
+        if key.unauthorized is not None:
+            raise _unauthorized(key, key.unauthorized)
         call = _CURRENT_CALL.get()
         t0 = time.monotonic()
         ticket = await self._token(call)
@@ -738,6 +751,9 @@ class Executor:
                 state.uncertain = exc
         elif isinstance(exc, _Refused):
             state.refused = True  # nothing was sent: nothing to learn, no wait to hold
+        elif isinstance(exc, WizChatApiError) and exc.status == 401:
+            # Authentication, not a chatbot's permission (403/404): the key's other calls fail unsent.
+            key.unauthorized = key.unauthorized or exc
         elif kind == "throttled":
             state.throttles += 1
             retry_after = exc.retry_after if isinstance(exc, WizChatApiError) else None
