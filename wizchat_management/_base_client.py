@@ -162,10 +162,10 @@ class BaseClient:
             raise WizChatApiError(
                 response.status_code,
                 "dry_run_applied",
-                f"{response.request.method} {response.request.url.copy_with(query=None)}: asked for a dry-run, the "
-                f"server carried it out as an apply (its answer: dryRun {str(result.dryRun).lower()}, {len(result.applied)} "
-                f"operation(s) applied, revision {result.revision}). Something between this client and the API "
-                "(a gateway, a proxy) may drop the dryRun query parameter: check this chatbot",
+                f"{response.request.method} {response.request.url.copy_with(query=None)}: asked for a dry-run, "
+                f"the server carried it out as an apply (its answer: dryRun {str(result.dryRun).lower()}, "
+                f"{len(result.applied)} operation(s) applied, revision {result.revision}). Something between "
+                "this client and the API (a gateway, a proxy) may drop the dryRun query parameter: check this chatbot",
                 {"revision": result.revision, "applied": len(result.applied)},
                 request_id=response.headers.get("x-request-id"),
             )

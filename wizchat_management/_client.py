@@ -92,7 +92,11 @@ class WizChatClient(BaseClient):
         dry_run: bool = False,
         prune: bool | None = None,
     ) -> ApplyResult:
-        """Reconcile (or with ``dry_run=True`` only plan); 200 and 422 both return ``ApplyResult``."""
+        """Reconcile (or with ``dry_run=True`` only plan); 200 and 422 both return ``ApplyResult``.
+
+        A dry-run whose answer says it was carried out (``dryRun`` false, or operations applied: a
+        gateway that drops the query parameter) raises ``WizChatApiError`` code ``dry_run_applied``.
+        """
         response = self._send(
             "POST",
             self._url(chatbot_id, "apply"),
@@ -186,7 +190,11 @@ class AsyncWizChatClient(BaseClient):
         dry_run: bool = False,
         prune: bool | None = None,
     ) -> ApplyResult:
-        """Reconcile (or with ``dry_run=True`` only plan); 200 and 422 both return ``ApplyResult``."""
+        """Reconcile (or with ``dry_run=True`` only plan); 200 and 422 both return ``ApplyResult``.
+
+        A dry-run whose answer says it was carried out (``dryRun`` false, or operations applied: a
+        gateway that drops the query parameter) raises ``WizChatApiError`` code ``dry_run_applied``.
+        """
         response = await self._send(
             "POST",
             self._url(chatbot_id, "apply"),

@@ -57,6 +57,7 @@ import httpx
 
 from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatClient, WizChatApiError, WizChatConnectionError
 
+from .dryrun_gate import DryRunGate, is_dry_run
 from .grant import SharedClimb
 from .limiter import KeyLimiter, KeyRefused, Ticket
 from .retry import (
@@ -64,7 +65,6 @@ from .retry import (
 )
 from .transport import (Transport, is_read_only, make_network_transport, pacing_headers, proxy_for, read_capped,
                         tls_context)
-from .dryrun_gate import DryRunGate, is_dry_run
 from .slots import Slots
 from .wire import RequestBuilder
 
