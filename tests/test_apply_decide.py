@@ -272,11 +272,13 @@ AFTER_BATCH = {
     "past a percent budget": ((False, 3, "20%", 10), R.HALTED),
     "no failure tolerated": ((False, 1, 0, 10), R.HALTED),
     "a stop request wins over the budget": ((True, 5, 0, 10), R.INTERRUPTED),
+    # The server carried out a fresh dry-run: the engine stopped itself; not an operator's Ctrl-C.
+    "an answer that stopped the run": ((True, 1, 5, 10, True), R.HALTED),
 }
 
 
 @pytest.mark.parametrize(("given", "expected"), AFTER_BATCH.values(), ids=AFTER_BATCH.keys())
-def test_after_a_batch(given: tuple[bool, int, int | str, int], expected: R | None) -> None:
+def test_after_a_batch(given: tuple[Any, ...], expected: R | None) -> None:
     assert after_batch(*given) == expected
 
 

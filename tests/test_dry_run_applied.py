@@ -2,7 +2,7 @@
 
 Every dry-run such a server receives is an apply. wizsync sends the first dry-run to a server
 alone and stops the run when its answer says it was applied: one chatbot changed, named, with
-the server's revision, the run journaled as failed with a ``run.halted`` event, nothing else sent.
+the server's revision, the run journaled as failed with a ``request.halted`` event, nothing else sent.
 The emulator plays the gateway (``--ignore-dry-run``, here through its admin API).
 """
 
@@ -44,7 +44,7 @@ def test_a_server_that_carries_out_dry_runs_changes_one_chatbot_and_the_run_stop
     try:
         run_id, status = conn.execute("SELECT id, status FROM runs").fetchone()
         halted = [item for (item,) in conn.execute(
-            "SELECT item FROM events WHERE run_id = ? AND kind = 'run.halted'", (run_id,))]
+            "SELECT item FROM events WHERE run_id = ? AND kind = 'request.halted'", (run_id,))]
     finally:
         conn.close()
     assert status == "failed" and len(halted) == 1, (status, halted)
@@ -61,3 +61,29 @@ def test_a_server_that_carries_out_dry_runs_changes_one_chatbot_and_the_run_stop
         message = doc["error"]["message"]
         assert message.startswith(halted[0] + ": ") and "no other dry-run or apply was sent" in message
     assert "asked for a dry-run, the server carried it out as an apply" in message
+
+
+def test_a_gateway_that_appears_between_plan_and_apply_halts_the_apply_in_its_first_batch(
+    emulator: EmulatorServer, secret_scan: Any, tmp_path: Path
+) -> None:
+    """Planned cleanly, then applied exactly that plan (``--plan``, no up-front dry-runs) behind a gateway
+    that drops dryRun: the batch's fresh dry-run is carried out, the run halts there, naming it."""
+    emu = emulator
+    secret_scan.register_all(emu.keys)
+    (tmp_path / "wizsync.yaml").write_text(manifest_text(emu.base_url, 0, PATHS))
+    journal, env = tmp_path / "journal.db", {**emu.key_env, DEMO_SECRET: "gateway-test-token"}
+    base = ["wizsync.yaml", "--env", "staging", "--journal", str(journal)]
+    planned = secret_scan.run(["plan", *base, "--json"], cwd=tmp_path, env=env)
+    assert planned.returncode == 0, planned.stderr
+    applies = emu.stats()["total"]["applies"]
+    emu.set_faults(ignore_dry_run=True)
+
+    proc = secret_scan.run(["apply", *base, "--yes", "--json", "--plan", json.loads(planned.stdout)["run_id"]],
+                           cwd=tmp_path, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert emu.stats()["total"]["applies"] == applies + 1  # the one fresh dry-run, nothing after it
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "halted" and doc["error"]["code"] == "halted", doc["status"]
+    message = doc["error"]["message"]
+    assert message.startswith("halted in batch 1 of 3: ") and "dry_run_applied" in message, message
+    assert "nothing more was sent" in message

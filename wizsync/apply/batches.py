@@ -308,11 +308,16 @@ class BatchRunner:
             failures = self.failures()
             journal.event(run_id, "batch.done", batch=number, failures=failures)
             done += 1
-            stop = after_batch(self.ex.stopping, failures, self.options.max_failures, total)
+            stop = after_batch(self.ex.stopping, failures, self.options.max_failures, total,
+                               halted=self.ex.halted is not None)
             if stop is None:
                 continue
             status = stop
-            if stop == RunStatus.HALTED:
+            if self.ex.halted is not None:
+                context, exc = self.ex.halted
+                message = (f"halted in batch {number} of {len(batches)}: {context}: {exc}; nothing more was "
+                           "sent: fix what is between wizsync and the API before resuming")
+            elif stop == RunStatus.HALTED:
                 message = (
                     f"halted after batch {number} of {len(batches)}: {failures} failed chatbot(s) "
                     f"exceed the failure budget of {budget}"

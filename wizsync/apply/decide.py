@@ -251,8 +251,12 @@ def _joined(earlier: list[Operation], more: list[Operation]) -> list[Operation]:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def after_batch(stopping: bool, failures: int, max_failures: int | str, total: int) -> RunStatus | None:
-    """After a batch: stop (``interrupted`` on a stop request, ``halted`` past the failure budget) or go on (None)."""
+def after_batch(stopping: bool, failures: int, max_failures: int | str, total: int,
+                halted: bool = False) -> RunStatus | None:
+    """After a batch: stop (``halted`` past the failure budget or when an answer stopped the run,
+    ``interrupted`` on a stop request) or go on (None)."""
+    if halted:
+        return RunStatus.HALTED  # the server carried out a dry-run (engine.retry.halts_run), not a Ctrl-C
     if stopping:
         return RunStatus.INTERRUPTED
     if budget_exceeded(failures, max_failures, total):

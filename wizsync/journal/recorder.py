@@ -21,7 +21,7 @@ from . import Journal
 __all__ = ["AttemptCounts", "ItemCounters", "Recorder"]
 
 _LOGGED = {"retry": "request.retry", "throttled": "request.throttled", "failed": "request.failed",
-           "halted": "run.halted"}
+           "halted": "request.halted"}
 # Journal.event's own parameters: an event detail of that name (the engine's "kind"
 # of a failure) would collide with them, so it is stored under "error_<name>".
 _RESERVED = {"run_id", "kind", "item", "key"}
