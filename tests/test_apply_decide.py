@@ -180,6 +180,13 @@ CALL_FAILURES = {
     "an answer too large to read": (ResponseTooLarge(200, "response_too_large", "over 1 MiB"),
                                     CallFailure("response_too_large", "over 1 MiB", True)),
     "a refusal": (WizChatApiError(404, "not_found", "no chatbot cb_1"), CallFailure("not_found", "no chatbot cb_1", False)),
+    # A 2xx (or 422) the server gave for the apply, unreadable (a gateway's page, a cut-off body): it
+    # may have been done, or partly. A 4xx whose body is unreadable is still a refusal (http_4xx).
+    "a 200 that is not an ApplyResult": (WizChatApiError(200, "invalid_response", "not a valid ApplyResult"),
+                                        CallFailure("invalid_response", "not a valid ApplyResult", True)),
+    "a 422 that is not an ApplyResult": (WizChatApiError(422, "invalid_response", "not a valid ApplyResult"),
+                                        CallFailure("invalid_response", "not a valid ApplyResult", True)),
+    "a 404 of a gateway": (WizChatApiError(404, "http_404", "Not Found"), CallFailure("http_404", "Not Found", False)),
     "429s past the retries: not applied": (WizChatApiError(429, "rate_limited", "slow down"),
                                            CallFailure("rate_limited", "slow down", False)),
     "a bug of ours": (ValueError("boom"), CallFailure("ValueError", "boom", False)),

@@ -63,3 +63,12 @@ def test_a_definite_rejection_records_nothing_applied(tmp_path: Path) -> None:
     assert not record.applied_ops
     assert "may have" not in record.error_message
     assert json.dumps(record.to_dict())  # the record stays JSON-able
+
+
+def test_an_unreadable_200_to_an_apply_records_what_it_may_have_applied(tmp_path: Path) -> None:
+    # The server said "done" in a body that is not an ApplyResult (a gateway's page, a cut-off body):
+    # the write may well have happened, so rollback must see it, as after a 5xx.
+    record = run_one(tmp_path, 200)
+    assert record.state == "failed" and record.error_code == "invalid_response"
+    assert record.applied_ops == [OP]
+    assert "may have reached the server" in record.error_message

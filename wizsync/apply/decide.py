@@ -23,7 +23,7 @@ from wizchat_management import ApplyResult
 from wizchat_management.models import Operation
 from wizchat_management.vocabulary import wire_value
 
-from ..engine import ResponseTooLarge, classify
+from ..engine.retry import outcome_unknown
 from ..journal import ItemRecord
 from ..journal.states import ItemState, RunStatus
 from ..plan.dryrun import deletes_of, error_info, has_changes, ops_of
@@ -116,14 +116,14 @@ class CallFailure:
 
     code: str
     message: str
-    # No answer, a 5xx (or another transient answer: retry.classify), or an answer too large to read:
-    # the request may have reached the server.
+    # The write may have been carried out (engine.retry.outcome_unknown): no answer, a 5xx, an answer
+    # too large to read, or a 2xx/422 answer that could not be read.
     uncertain: bool = False
 
     @classmethod
     def of(cls, exc: BaseException) -> CallFailure:
         info = error_info(exc)
-        return cls(info["code"], info["message"], classify(exc) == "transient" or isinstance(exc, ResponseTooLarge))
+        return cls(info["code"], info["message"], outcome_unknown(exc))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ __all__ = [
     "throttle_delay",
     "precision_of_retry_after",
     "halts_run",
+    "outcome_unknown",
     "MAX_THROTTLE_WAIT",
     "MAX_SERVER_WAIT",
 ]
@@ -80,6 +81,19 @@ _HALTING_CODES = frozenset({"dry_run_applied"})
 def halts_run(exc: BaseException) -> bool:
     """Whether ``exc`` stops the whole run (permanent for its call too: ``classify``)."""
     return isinstance(exc, WizChatApiError) and exc.code in _HALTING_CODES
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a write that ended in ``exc`` may have been carried out: no answer, a transient one,
+    one too large to read, or one the server gave as done or partly done (2xx, 422) that could not
+    be read as such (a gateway's page, a cut-off body). A definite refusal (another 4xx) did nothing."""
+    if classify(exc) == "transient":
+        return True
+    if not isinstance(exc, WizChatApiError):
+        return False
+    if exc.code == "response_too_large":
+        return True
+    return exc.code == "invalid_response" and (200 <= exc.status < 300 or exc.status == 422)
 
 
 def is_transient(exc: BaseException) -> bool:
