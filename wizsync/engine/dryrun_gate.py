@@ -23,14 +23,7 @@ from typing import Any
 
 import httpx
 
-from .transport import is_read_only
-
-__all__ = ["DryRunGate", "is_dry_run"]
-
-
-def is_dry_run(request: httpx.Request) -> bool:
-    """A ``POST …/apply`` that asks for a dry-run (``dryRun=true``, as ``transport.is_read_only`` reads it)."""
-    return request.method == "POST" and is_read_only(request)
+__all__ = ["DryRunGate"]
 
 
 class DryRunGate:

@@ -57,7 +57,7 @@ import httpx
 
 from wizchat_management import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, AsyncWizChatClient, WizChatApiError, WizChatConnectionError
 
-from .dryrun_gate import DryRunGate, is_dry_run
+from .dryrun_gate import DryRunGate
 from .grant import SharedClimb
 from .limiter import KeyLimiter, KeyRefused, Ticket
 from .retry import (
@@ -339,8 +339,9 @@ class _PacedTransport(httpx.AsyncBaseTransport):
         t0 = time.monotonic()
         ticket = await self._token(call)
         key.stats.limiter_wait_seconds += time.monotonic() - t0
+        read_only = is_read_only(request)
         try:
-            if call is not None and is_dry_run(request):
+            if call is not None and read_only and request.method == "POST":  # a dry-run
                 # The first dry-run to a server goes alone: it proves the server only plans (dryrun_gate).
                 # After the token (the probe is the first one ready, not one its key holds back), before
                 # the slot (a dry-run waiting here holds none another request could use).
@@ -352,14 +353,16 @@ class _PacedTransport(httpx.AsyncBaseTransport):
             key.limiter.on_failure(ticket)
             raise
         try:
-            return await self._exchange(request, call, key.limiter.sending(ticket))
+            return await self._exchange(request, call, key.limiter.sending(ticket), read_only)
         finally:
             ex._slots.release()
 
-    async def _exchange(self, request: httpx.Request, call: _CallState | None, ticket: Ticket) -> httpx.Response:
-        """Send and read the whole answer, within the request deadline (shortened by a stop)."""
+    async def _exchange(self, request: httpx.Request, call: _CallState | None, ticket: Ticket,
+                        read_only: bool) -> httpx.Response:
+        """Send and read the whole answer, within the request deadline (shortened by a stop).
+
+        ``read_only``: ``transport.is_read_only(request)``, read once by the caller."""
         ex, key = self._executor, self._key
-        read_only = is_read_only(request)
         if call is not None:
             if not call.started:
                 call.started = True
