@@ -63,6 +63,7 @@ from .schema import (
     schema_version,
 )
 from .states import ItemState, RunStatus, item_may_move
+from . import verified
 
 DEFAULT_DIRNAME = ".wizsync"
 DEFAULT_FILENAME = "journal.db"
@@ -340,6 +341,8 @@ class Journal:
         self._conn: sqlite3.Connection = db.conn
         self._guard = SecretGuard()
         self._depth = 0
+        # A writer stamps the file at close (journal/verified.py) unless a write failed on the way.
+        self._stamp_at_close = not readonly
 
     # ------------------------------------------------------------ lifecycle
 
@@ -357,7 +360,8 @@ class Journal:
         A writer (``create`` makes the directory and file, mode 0700/0600)
         first runs ``PRAGMA quick_check``: a damaged journal is refused with
         :class:`JournalDamagedError` before anything is written or sent. The
-        schema is created or migrated idempotently.
+        check is skipped only when the file is exactly as a clean close left
+        it (``journal.verified``). The schema is created or migrated idempotently.
 
         ``readonly`` is for ``runs``/``show``: the file is opened read-only
         (``mode=ro``), so a journal on a read-only file, directory or mount can
@@ -374,13 +378,16 @@ class Journal:
         if path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
             raise _translated(sqlite3.OperationalError("attempt to write a readonly database"), path, "open")
         try:
+            # Before the connection reads anything (a WAL reader creates the -wal file).
+            unchanged = path.is_file() and verified.take(path)
             _create_private(path)
             # isolation_level=None: no implicit (deferred) BEGIN; write() issues BEGIN IMMEDIATE.
             conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open the journal at {path}: {exc}") from exc
         try:
-            _quick_check(conn, path)
+            if not unchanged:
+                _quick_check(conn, path)
             _prove_writable(conn)
             db = Database(conn)
             db.enable_wal()
@@ -397,11 +404,16 @@ class Journal:
 
     def close(self) -> None:
         self._conn.close()
+        if self._stamp_at_close:
+            self._stamp_at_close = False
+            verified.leave(self.path)
 
     def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if isinstance(exc[1], (sqlite3.DatabaseError, JournalDamagedError)):
+            self._stamp_at_close = False
         self.close()
 
     # ------------------------------------------------------------ secrets
@@ -441,6 +453,7 @@ class Journal:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if not (_errorcode(exc) == SQLITE_BUSY or "database is locked" in str(exc)):
+                    self._stamp_at_close = False
                     raise _translated(exc, self.path, "write") from exc
                 raise JournalError(
                     f"the journal {self.path} is busy: another process kept it locked for writing "
@@ -452,6 +465,7 @@ class Journal:
             except BaseException as exc:
                 self._rollback()
                 if isinstance(exc, sqlite3.DatabaseError):
+                    self._stamp_at_close = False
                     raise _translated(exc, self.path, "write") from exc
                 raise
             else:
@@ -459,6 +473,7 @@ class Journal:
                     self._conn.execute("COMMIT")
                 except sqlite3.DatabaseError as exc:
                     self._rollback()
+                    self._stamp_at_close = False
                     raise _translated(exc, self.path, "write") from exc
                 except BaseException:
                     self._rollback()
