@@ -5,7 +5,10 @@ one whose stamp is not wizsync's. The damaged one is still refused."""
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,18 +104,33 @@ def test_a_journal_changed_since_its_stamp_is_scanned_and_a_damaged_one_refused(
         Journal.open(path)
 
 
-def test_a_writer_that_never_closed_leaves_no_stamp(tmp_path: Path, checks: list[Path]) -> None:
+KILLED_WRITER = """
+import sys
+from wizsync.journal import Journal
+j = Journal.open(sys.argv[1])
+j.start_run("plan", "production", "/srv/wizsync.yaml", "mh", {})
+print("written", flush=True)
+sys.stdin.read()  # held open until killed
+"""
+
+
+def test_a_writer_killed_mid_run_leaves_no_stamp(tmp_path: Path, checks: list[Path]) -> None:
     path = tmp_path / "journal.db"
     with Journal.open(path) as j:
         _write_a_run(j)
-    killed = Journal.open(path)  # a run killed mid-way: its close never comes
-    _write_a_run(killed)
+    assert verified.stamp_path(path).is_file()
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "written\n"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert not verified.stamp_path(path).exists()  # its open took the stamp; its close never came
     checks.clear()
     with Journal.open(path) as j:
         _write_a_run(j)
     assert checks == [path]
-    killed._stamp_at_close = False  # what kill -9 would have done: nothing
-    killed.close()
 
 
 def test_transactions_in_the_wal_from_another_tool_are_scanned(tmp_path: Path, checks: list[Path]) -> None:

@@ -379,7 +379,7 @@ class Journal:
             raise _translated(sqlite3.OperationalError("attempt to write a readonly database"), path, "open")
         try:
             # Before the connection reads anything (a WAL reader creates the -wal file).
-            unchanged = path.is_file() and verified.take(path)
+            unchanged = verified.take(path)
             _create_private(path)
             # isolation_level=None: no implicit (deferred) BEGIN; write() issues BEGIN IMMEDIATE.
             conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
@@ -429,6 +429,11 @@ class Journal:
 
     # ------------------------------------------------------------ transactions
 
+    def _write_failed(self, exc: sqlite3.DatabaseError) -> JournalError:
+        """The error for a failed write; after one, the file is not stamped at close (journal/verified.py)."""
+        self._stamp_at_close = False
+        return _translated(exc, self.path, "write")
+
     @contextlib.contextmanager
     def write(self, *, durable: bool = False) -> Iterator[Journal]:
         """One ``BEGIN IMMEDIATE`` transaction; nested blocks join the outer one (and its durability).
@@ -453,8 +458,7 @@ class Journal:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if not (_errorcode(exc) == SQLITE_BUSY or "database is locked" in str(exc)):
-                    self._stamp_at_close = False
-                    raise _translated(exc, self.path, "write") from exc
+                    raise self._write_failed(exc) from exc
                 raise JournalError(
                     f"the journal {self.path} is busy: another process kept it locked for writing "
                     f"longer than the busy timeout ({exc})"
@@ -465,16 +469,14 @@ class Journal:
             except BaseException as exc:
                 self._rollback()
                 if isinstance(exc, sqlite3.DatabaseError):
-                    self._stamp_at_close = False
-                    raise _translated(exc, self.path, "write") from exc
+                    raise self._write_failed(exc) from exc
                 raise
             else:
                 try:
                     self._conn.execute("COMMIT")
                 except sqlite3.DatabaseError as exc:
                     self._rollback()
-                    self._stamp_at_close = False
-                    raise _translated(exc, self.path, "write") from exc
+                    raise self._write_failed(exc) from exc
                 except BaseException:
                     self._rollback()
                     raise

@@ -1,8 +1,8 @@
 """The journal as wizsync last left it: a stamp that spares a clean journal its full check.
 
 A writer checks the whole file first (``PRAGMA quick_check``), and that check
-is O(size): ~0.55 s of CPU at 450 MB (300 plans of 1,000 chatbots), more from
-a cold disk, on every command, growing with the journal's history. The check
+is O(size): ~0.65 s at 430 MB (600 plans of 1,000 chatbots), more from a
+cold disk, on every command, growing with the journal's history. The check
 is there for a file that changed outside wizsync's transactions: a copy cut
 short, a restore without its ``-wal``, another tool, a bad disk. So a clean
 close (no ``-wal`` left: every transaction is in the main file) writes a stamp
@@ -27,7 +27,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Stamp", "stamp_of", "matches", "take", "leave"]
+__all__ = ["Stamp", "leave", "matches", "stamp_of", "stamp_path", "take"]
 
 FORMAT = 1
 _HEADER = 100  # bytes: the SQLite database header (https://www.sqlite.org/fileformat.html#the_database_header)
