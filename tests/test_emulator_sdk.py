@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
+import time
 from typing import Any
 
 import httpx
@@ -382,6 +383,7 @@ def test_latency_fault_slows_answers(emulator: Any) -> None:
 
 def test_every_response_has_a_request_id_and_the_envelope(emulator: Any) -> None:
     h = {"Authorization": f"Bearer {emulator.keys['acme/staging']}"}
+    before = time.time()
     for method, path, status in (("GET", "/nowhere", 404), ("DELETE", "/api/v1/chatbots", 405),
                                  ("GET", "/api/v1/chatbots", 200)):
         r = httpx.request(method, emulator.base_url + path, headers=h)
@@ -391,6 +393,8 @@ def test_every_response_has_a_request_id_and_the_envelope(emulator: Any) -> None
             assert set(r.json()["error"]) == {"code", "message", "details"}
     log = emulator.requests(limit=3)
     assert [e["status"] for e in log] == [404, 405, 200] and log[0]["key"] == "acme/staging"
+    arrivals = [e["at"] for e in log]  # when each arrived, in order, to the ms
+    assert before - 0.001 <= arrivals[0] <= arrivals[1] <= arrivals[2] <= time.time()
     assert emulator.keys["acme/staging"] not in repr(emulator.requests())
 
 

@@ -159,6 +159,45 @@ def test_a_rounded_wait_alone_never_turns_an_undecided_429_into_a_window() -> No
     assert limiter.snapshot().mode == "headers"
 
 
+def test_a_window_met_a_moment_before_its_end_is_told_apart_at_the_next_429() -> None:
+    # The emulator's fixed window of 5 per 0.25 s, "Retry-After: 1" and the exact wait in the body.
+    # Its first 429 came 1 ms before the window's end: nothing tells that from a bucket. Counted
+    # against the headers at once, it and the next window's 429 distrusted them before that one's
+    # exact wait (0.218 s, a window's) could tell: the key was paced blind (a CI run's 6 429s).
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock)
+
+    def refused(reset: float, exact: float) -> None:
+        headers = _headers(5, 0, reset, None)
+        headers["Retry-After"] = "1"
+        limiter.on_response(limiter.take(), 429, headers)
+        limiter.block(exact, "retry-after", precision=0.001)
+
+    _spend(limiter, 5, lambda remaining: 0.001)
+    refused(0.001, 0.001)
+    assert limiter.snapshot().mode == "headers"
+    clock.now += 0.032
+    _spend(limiter, 5, lambda remaining: 0.218)
+    refused(0.218, 0.218)
+    assert limiter.snapshot().mode == "window"
+    assert limiter.poll() == pytest.approx(0.218)
+
+
+def test_an_undecided_429_its_exact_wait_does_not_tell_still_counts_against_the_headers() -> None:
+    # Two 429s of an allowance that someone else spends from (a bucket's exact waits, short):
+    # the headers are distrusted as before, the undecided 429s counted once their waits are known.
+    clock = FakeClock()
+    limiter = KeyLimiter(clock=clock)
+    for _ in range(2):
+        _spend(limiter, 2, lambda remaining: 0.7)
+        headers = _headers(2, 0, 0.7, None)
+        headers["Retry-After"] = "1"
+        limiter.on_response(limiter.take(), 429, headers)
+        limiter.block(0.05, "retry-after", precision=0.001)
+        clock.now += 1.0
+    assert limiter.snapshot().mode not in ("headers", "window")  # paced blind, by what the key learns
+
+
 SHAPES = [(2, 20, 200), (2, 2, 100), (1, 60, 300), (20, 20, 1000)]  # rate, limit per window, requests
 
 

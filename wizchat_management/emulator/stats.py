@@ -53,21 +53,26 @@ class Stats:
 
 
 class RequestLog:
-    """The last ``size`` requests: method, path, status, key label, request id, duration."""
+    """The last ``size`` requests: method, path, status, key label, request id, arrival, duration.
+
+    ``at`` is when the request arrived (Unix time, ms): what a test groups a key's 429s by.
+    """
 
     def __init__(self, size: int = 10_000) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=size)
 
     def add(self, method: str, path: str, status: int, label: str | None, request_id: str, started: float) -> None:
+        took = time.perf_counter() - started
         self._entries.append(
             {
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "at": round(time.time() - took, 3),
                 "method": method,
                 "path": path,
                 "status": status,
                 "key": label,
                 "requestId": request_id,
-                "durationMs": round((time.perf_counter() - started) * 1000, 3),
+                "durationMs": round(took * 1000, 3),
             }
         )
 

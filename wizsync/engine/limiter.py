@@ -132,7 +132,7 @@ class _WindowEvidence:
     remaining: float
     reset: float
     at: float  # when it came back
-    surprise: bool  # whether it was counted as a 429 the headers did not foresee
+    surprise: bool  # a 429 the headers did not foresee, counted if the exact wait tells no window
 
 
 @dataclass(frozen=True)
@@ -478,25 +478,44 @@ class KeyLimiter:
         if self._anchored_since is not None and ticket.seq > self._anchored_since:
             # Sent too early for the server's count: pace from its answers from now on.
             self._send_anchored = False
-        surprise = self._count_surprise(now, ticket, remaining)
+        surprise = self._is_surprise(ticket, remaining)
         if not self._windowed and not self._distrust_headers and reset is not None \
                 and describes_window(limit, remaining, reset, retry_after):
-            # Undecided by its rounding alone (a window of about a second): the exact wait may tell.
-            self._window_evidence = _WindowEvidence(limit, min(remaining, limit), reset, now, surprise)
+            # Undecided by its rounding alone (a window of about a second): the exact wait may
+            # tell (block). Until it does, the 429 is not counted against the headers: a window
+            # told by it is what they said, and a window's first 429 may come a moment before
+            # its end, where nothing tells it from a bucket (counted then, and this one would
+            # distrust the headers before its own exact wait could tell the window).
+            if self._window_evidence is None or surprise:  # (one in flight with it adds nothing)
+                self._settle_evidence(now)  # an older undecided 429 its exact wait never came for
+                self._window_evidence = _WindowEvidence(limit, min(remaining, limit), reset, now, surprise)
+        elif surprise:
+            self._count_surprise(now)
 
-    def _count_surprise(self, now: float, ticket: Ticket, remaining: float) -> bool:
-        """A 429: whether the headers failed to foresee it (counted; past a few, they are not trusted to pace)."""
+    def _is_surprise(self, ticket: Ticket, remaining: float) -> bool:
+        """Whether a 429 is one the headers failed to foresee (a pure reading of the key's state)."""
         news = ticket.seq > self._cubic[3] if self._cubic is not None else ticket.seq > self._window_seq
-        if remaining >= 1 or not news:
-            # (A 429 that shows allowance left is the server's own hiccup: CUBIC copes.)
-            return False
-        # The allowance really used up: someone else spends from it (a limit shared by an
-        # organization's keys, a gateway's).
+        # (A 429 that shows allowance left is the server's own hiccup: CUBIC copes.)
+        return remaining < 1 and news
+
+    def _count_surprise(self, now: float) -> None:
+        """A 429 the headers did not foresee: past a few, they are not trusted to pace.
+
+        The allowance really used up: someone else spends from it (a limit shared by an
+        organization's keys, a gateway's).
+        """
+        if self._distrust_headers:
+            return
         self._surprises += 1
         if self._surprises >= _SURPRISES_TO_DISTRUST:
             self._distrust_headers = True
             self._start_blind(now, ceiling=self._rate(now))
-        return True
+
+    def _settle_evidence(self, now: float) -> None:
+        """The undecided 429 stays undecided (no exact wait came, or too late): counted as it read."""
+        evidence, self._window_evidence = self._window_evidence, None
+        if evidence is not None and evidence.surprise and not self._windowed:
+            self._count_surprise(now)
 
     def _enter_window(self, limit: float, reset: float | None) -> None:
         """The headers describe a window: from here on the allowance is spent, then waited for whole."""
@@ -509,14 +528,13 @@ class KeyLimiter:
 
     def _window_from_exact_wait(self, now: float, seconds: float, precision: float) -> None:
         """The exact wait of the 429 its rounded Retry-After left undecided: a window's, or a bucket's."""
-        evidence, self._window_evidence = self._window_evidence, None
-        if evidence is None or self._windowed or self._distrust_headers or now - evidence.at > _EVIDENCE_FRESH:
+        evidence = self._window_evidence
+        if evidence is None or self._windowed or self._distrust_headers or now - evidence.at > _EVIDENCE_FRESH \
+                or not describes_window(evidence.limit, evidence.remaining, evidence.reset, seconds, precision):
+            self._settle_evidence(now)
             return
-        if not describes_window(evidence.limit, evidence.remaining, evidence.reset, seconds, precision):
-            return
+        self._window_evidence = None  # told: the headers were right about it, no surprise
         self._enter_window(evidence.limit, evidence.reset)
-        if evidence.surprise:
-            self._surprises = max(0, self._surprises - 1)  # the headers were right after all
         self._capacity = evidence.limit
         self._tokens = evidence.remaining - self._in_flight
         self._window_end = evidence.at + min(evidence.reset, self._max_wait)
@@ -616,6 +634,8 @@ class KeyLimiter:
         if reason == "retry-after":
             if precision is not None:
                 self._window_from_exact_wait(now, seconds, precision)
+            else:
+                self._settle_evidence(now)  # a wait as rounded as the header: nothing more to tell
             seconds = self.cap_wait(seconds, "retry-after")
         seconds = min(seconds, self._max_wait)
         self._refill(now)
