@@ -237,10 +237,10 @@ PER_TENANT = 60
 RATE, BURST = 20.0, 5
 
 
-def _fleet_seed(shared_org: bool) -> dict[str, Any]:
+def _fleet_seed(shared_org: bool, per_tenant: int = PER_TENANT) -> dict[str, Any]:
     def bots(t: str) -> list[dict[str, Any]]:
         return [{"name": f"{t}-bot-{i:03d}", "id": f"cb_{t}_{i:03d}",
-                 "config": {"core": {"name": f"{t}-bot-{i:03d}", "temperature": 0.3}}} for i in range(PER_TENANT)]
+                 "config": {"core": {"name": f"{t}-bot-{i:03d}", "temperature": 0.3}}} for i in range(per_tenant)]
 
     def key(t: str) -> dict[str, Any]:
         return {"label": f"{t}/staging", "envName": f"WIZCHAT_{t.upper()}_STAGING_KEY"}
@@ -252,12 +252,12 @@ def _fleet_seed(shared_org: bool) -> dict[str, Any]:
                                "chatbots": bots(t)} for t in TENANTS]}
 
 
-def _manifest(base: str) -> str:
+def _manifest(base: str, per_tenant: int = PER_TENANT) -> str:
     lines = ["version: 1", "environments:", f'  staging: {{baseUrl: "{base}"}}', "tenants:"]
     lines += [f"  {t}: {{keys: {{staging: {{env: WIZCHAT_{t.upper()}_STAGING_KEY}}}}}}" for t in TENANTS]
     lines += ["defaults:", "  sections: [core]", "  source: {file: bot.yaml}", "chatbots:"]
     lines += [f"  - {{name: {t}-bot-{i:03d}, tenant: {t}, ids: {{staging: cb_{t}_{i:03d}}}}}"
-              for i in range(PER_TENANT) for t in TENANTS]
+              for i in range(per_tenant) for t in TENANTS]
     return "\n".join(lines) + "\n"
 
 
@@ -352,6 +352,7 @@ def _plan_against(mode: str, options: dict[str, Any], max_share: float | None, s
 
 
 SHARED_TENANTS = ("s1", "s2", "s3", "s4")
+SHARED_PER_TENANT = 40  # 8 s at 5/s: each key learns the limit in its first seconds
 
 
 # Slow enough that a loaded machine's client still sends faster than each key's limit (at 20/s a
@@ -371,10 +372,10 @@ def test_the_keys_of_one_server_learn_its_limit_together(mode: str, secret_scan:
     global TENANTS
     saved, TENANTS = TENANTS, SHARED_TENANTS
     try:
-        with EmulatorServer(seed=_fleet_seed(shared_org=False), **SHARED_MODES[mode]) as emu:
+        with EmulatorServer(seed=_fleet_seed(False, SHARED_PER_TENANT), **SHARED_MODES[mode]) as emu:
             secret_scan.register_all(emu.keys)
             (tmp_path / "bot.yaml").write_text("spec:\n  core: {name: '${chatbot}', temperature: 0.5}\n")
-            (tmp_path / "wizsync.yaml").write_text(_manifest(emu.base_url))
+            (tmp_path / "wizsync.yaml").write_text(_manifest(emu.base_url, SHARED_PER_TENANT))
             proc = secret_scan.run(["plan", "wizsync.yaml", "--env", "staging", "--json", "--journal",
                                     str(tmp_path / "journal.db")], cwd=tmp_path, env=emu.key_env, timeout=120)
             stats = emu.stats()
@@ -382,7 +383,7 @@ def test_the_keys_of_one_server_learn_its_limit_together(mode: str, secret_scan:
         TENANTS = saved
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)
-    assert doc["status"] == "completed" and len(doc["chatbots"]) == len(SHARED_TENANTS) * PER_TENANT
+    assert doc["status"] == "completed" and len(doc["chatbots"]) == len(SHARED_TENANTS) * SHARED_PER_TENANT
     per_key = sorted(k["throttled"] for k in doc["keys"].values())
     assert sum(per_key) == stats["total"]["rateLimited"]
     assert all(n >= 1 for n in per_key)  # each key still finds there is a limit (sharing spares none that)
