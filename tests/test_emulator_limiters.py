@@ -229,15 +229,12 @@ def test_the_emulator_command_takes_the_options() -> None:
 
 # -- wizsync against each mode ---------------------------------------------------
 
-# The org-shared mode has tenants of its own: a target is pinned to its organization on
-# first use (docs/safety.md), and there both tenants' keys belong to one organization.
-TENANTS = ("t1", "t2")
-ORG_TENANTS = ("o1", "o2")
+TENANTS = ("t1", "t2")  # one organization each, with one key
 PER_TENANT = 60
 RATE, BURST = 20.0, 5
 
 
-def _fleet_seed(shared_org: bool, per_tenant: int = PER_TENANT) -> dict[str, Any]:
+def _fleet_seed(per_tenant: int = PER_TENANT) -> dict[str, Any]:
     def bots(t: str) -> list[dict[str, Any]]:
         return [{"name": f"{t}-bot-{i:03d}", "id": f"cb_{t}_{i:03d}",
                  "config": {"core": {"name": f"{t}-bot-{i:03d}", "temperature": 0.3}}} for i in range(per_tenant)]
@@ -245,9 +242,6 @@ def _fleet_seed(shared_org: bool, per_tenant: int = PER_TENANT) -> dict[str, Any
     def key(t: str) -> dict[str, Any]:
         return {"label": f"{t}/staging", "envName": f"WIZCHAT_{t.upper()}_STAGING_KEY"}
 
-    if shared_org:  # one organization, one key per tenant: the org limit binds both keys
-        return {"organizations": [{"name": "shared", "environment": "staging", "keys": [key(t) for t in TENANTS],
-                                   "chatbots": [b for t in TENANTS for b in bots(t)]}]}
     return {"organizations": [{"name": f"{t}-staging", "tenant": t, "environment": "staging", "keys": [key(t)],
                                "chatbots": bots(t)} for t in TENANTS]}
 
@@ -284,13 +278,7 @@ MODES = {
 @pytest.mark.parametrize("mode", list(MODES))
 def test_wizsync_plan_completes_with_few_429s_against(mode: str, secret_scan: Any, tmp_path: Path) -> None:
     options, max_share = MODES[mode]
-    global TENANTS
-    shared = False
-    saved, TENANTS = TENANTS, (ORG_TENANTS if shared else TENANTS)
-    try:
-        _plan_against(mode, options, max_share, shared, secret_scan, tmp_path)
-    finally:
-        TENANTS = saved
+    _plan_against(mode, options, max_share, secret_scan, tmp_path)
 
 
 def _refused_windows(arrivals: list[float], window: float) -> int:
@@ -309,9 +297,9 @@ def test_refused_windows_groups_429s_by_the_window_they_fall_in() -> None:
     assert _refused_windows([10.0, 10.3, 10.6, 10.9], 0.25) == 4  # a 429 per window: read as a bucket's
 
 
-def _plan_against(mode: str, options: dict[str, Any], max_share: float | None, shared: bool, secret_scan: Any,
+def _plan_against(mode: str, options: dict[str, Any], max_share: float | None, secret_scan: Any,
                   tmp_path: Path) -> None:
-    with EmulatorServer(seed=_fleet_seed(shared_org=shared), **options) as emu:
+    with EmulatorServer(seed=_fleet_seed(), **options) as emu:
         secret_scan.register_all(emu.keys)
         (tmp_path / "bot.yaml").write_text("spec:\n  core: {name: '${chatbot}', temperature: 0.5}\n")
         (tmp_path / "wizsync.yaml").write_text(_manifest(emu.base_url))
@@ -372,7 +360,7 @@ def test_the_keys_of_one_server_learn_its_limit_together(mode: str, secret_scan:
     global TENANTS
     saved, TENANTS = TENANTS, SHARED_TENANTS
     try:
-        with EmulatorServer(seed=_fleet_seed(False, SHARED_PER_TENANT), **SHARED_MODES[mode]) as emu:
+        with EmulatorServer(seed=_fleet_seed(SHARED_PER_TENANT), **SHARED_MODES[mode]) as emu:
             secret_scan.register_all(emu.keys)
             (tmp_path / "bot.yaml").write_text("spec:\n  core: {name: '${chatbot}', temperature: 0.5}\n")
             (tmp_path / "wizsync.yaml").write_text(_manifest(emu.base_url, SHARED_PER_TENANT))
